@@ -1,0 +1,175 @@
+//! Ledger stores: SQLite (the embedded default) and PostgreSQL (production),
+//! both behind [`ledger::LedgerStore`], plus [`Ledger`], the group-commit
+//! front that turns many concurrent requests into few durable commits.
+//!
+//! **Architecture Invariant:** all SQL of paycore's ledger lives in this
+//! crate; the posting rules live in `ledger::posting` and are the same for
+//! both stores.
+
+mod check;
+mod committer;
+mod postgres;
+mod rows;
+mod sqlite;
+
+pub use committer::{Ledger, LedgerOptions};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use ledger::{
+    Account, AccountId, BatchItem, CheckReport, LedgerError, LedgerStore, NewAccount, Side,
+    StatementLine, StatementQuery, StoreError, TimestampMicros, Transfer, TransferId,
+    TransferKind, STATEMENT_LINES_MAX,
+};
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One versioned schema change, embedded in the binary and run on start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Now, in microseconds since the Unix epoch.
+pub fn now_micros() -> TimestampMicros {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// A store chosen at run time from a database URL.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Store {
+    /// Opens `postgres://…` / `postgresql://…` as PostgreSQL; anything else
+    /// (`sqlite://file.db` or a plain path) as a SQLite file.
+    pub async fn open(database: &str) -> Result<Store, StoreError> {
+        if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+            Ok(Store::Postgres(PostgresStore::open(database).await?))
+        } else {
+            let path = database.strip_prefix("sqlite://").unwrap_or(database);
+            Ok(Store::Sqlite(SqliteStore::open(path).await?))
+        }
+    }
+
+    /// The durability settings in force, as a sentence.
+    pub async fn durability(&self) -> Result<String, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.durability().await,
+            Store::Postgres(store) => store.durability().await,
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($store) => $call.await,
+            Store::Postgres($store) => $call.await,
+        }
+    };
+}
+
+impl LedgerStore for Store {
+    async fn create_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
+        delegate!(self, store => store.create_account(account))
+    }
+
+    async fn account(&self, account_id: AccountId) -> Result<Option<Account>, StoreError> {
+        delegate!(self, store => store.account(account_id))
+    }
+
+    async fn commit_batch(
+        &self,
+        items: &[BatchItem],
+        now: TimestampMicros,
+    ) -> Result<Vec<Result<Transfer, LedgerError>>, StoreError> {
+        delegate!(self, store => store.commit_batch(items, now))
+    }
+
+    async fn transfer(&self, transfer_id: TransferId) -> Result<Option<Transfer>, StoreError> {
+        delegate!(self, store => store.transfer(transfer_id))
+    }
+
+    async fn expired_pending(
+        &self,
+        now: TimestampMicros,
+        limit: usize,
+    ) -> Result<Vec<TransferId>, StoreError> {
+        delegate!(self, store => store.expired_pending(now, limit))
+    }
+
+    async fn balance_at(&self, account_id: AccountId, at: TimestampMicros) -> Result<i64, StoreError> {
+        delegate!(self, store => store.balance_at(account_id, at))
+    }
+
+    async fn statement(&self, query: StatementQuery) -> Result<Vec<StatementLine>, StoreError> {
+        delegate!(self, store => store.statement(query))
+    }
+
+    async fn check(&self) -> Result<CheckReport, StoreError> {
+        delegate!(self, store => store.check())
+    }
+}
+
+/// A statement row: transfer id, leg, kind, is credit, amount, currency,
+/// pending, balance after, posted at, description.
+pub(crate) type StatementRow = (i64, i32, String, bool, i64, String, bool, i64, i64, String);
+
+pub(crate) fn statement_limit(limit: usize) -> i64 {
+    i64::try_from(limit.clamp(1, STATEMENT_LINES_MAX)).unwrap_or(1)
+}
+
+/// Builds statement lines; `legs` holds (transfer id, account id, is credit)
+/// of every leg of the transfers the lines belong to.
+pub(crate) fn statement_lines(
+    account_id: AccountId,
+    rows: Vec<StatementRow>,
+    legs: &[(i64, i64, bool)],
+) -> Result<Vec<StatementLine>, StoreError> {
+    let mut legs_by_transfer: HashMap<i64, Vec<(i64, bool)>> = HashMap::new();
+    for (transfer_id, leg_account_id, is_credit) in legs {
+        legs_by_transfer
+            .entry(*transfer_id)
+            .or_default()
+            .push((*leg_account_id, *is_credit));
+    }
+    rows.into_iter()
+        .map(|row| {
+            let (transfer_id, leg_index, kind, is_credit, amount_minor, currency, pending, balance, posted_at, description) =
+                row;
+            let mut counterparty_account_ids: Vec<AccountId> = legs_by_transfer
+                .get(&transfer_id)
+                .map(|legs| {
+                    legs.iter()
+                        .filter(|(other, other_is_credit)| *other != account_id && *other_is_credit != is_credit)
+                        .map(|(other, _)| *other)
+                        .collect()
+                })
+                .unwrap_or_default();
+            counterparty_account_ids.sort_unstable();
+            counterparty_account_ids.dedup();
+            Ok(StatementLine {
+                transfer_id,
+                leg_index: u32::try_from(leg_index)
+                    .map_err(|_| StoreError::Corrupt(format!("leg index {leg_index}")))?,
+                kind: TransferKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("transfer kind {kind:?}")))?,
+                side: if is_credit { Side::Credit } else { Side::Debit },
+                amount_minor,
+                currency: rows::currency(&currency)?,
+                pending,
+                balance_after_minor: balance,
+                posted_at,
+                description,
+                counterparty_account_ids,
+            })
+        })
+        .collect()
+}
