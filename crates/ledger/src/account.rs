@@ -109,7 +109,9 @@ impl OwnerKind {
     }
 
     pub fn parse(text: &str) -> Option<OwnerKind> {
-        OwnerKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+        OwnerKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
     }
 }
 
@@ -168,7 +170,9 @@ impl AccountKind {
     }
 
     pub fn parse(text: &str) -> Option<AccountKind> {
-        AccountKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+        AccountKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
     }
 
     /// The subject class an account of this kind takes unless told otherwise.
@@ -323,7 +327,8 @@ impl AccountError {
 
 impl NewAccount {
     pub fn validate(&self) -> Result<(), AccountError> {
-        let text_ok = |text: &str| !text.is_empty() && text.chars().count() <= ACCOUNT_TEXT_LENGTH_MAX;
+        let text_ok =
+            |text: &str| !text.is_empty() && text.chars().count() <= ACCOUNT_TEXT_LENGTH_MAX;
         if !text_ok(&self.subject_code) {
             return Err(AccountError::InvalidText {
                 field: "subject_code",

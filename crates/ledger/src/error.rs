@@ -14,7 +14,9 @@ pub enum LedgerError {
     DescriptionTooLong { max: usize },
     #[error("account {0} appears on both sides of the transfer")]
     AccountOnBothSides(AccountId),
-    #[error("debits and credits differ in {currency}: debits {debits_minor}, credits {credits_minor}")]
+    #[error(
+        "debits and credits differ in {currency}: debits {debits_minor}, credits {credits_minor}"
+    )]
     UnbalancedTransfer {
         currency: &'static str,
         debits_minor: i128,
@@ -47,7 +49,10 @@ pub enum LedgerError {
     #[error("transfer {0} is not a pending transfer")]
     NotPending(TransferId),
     #[error("pending transfer {id} is already {status}")]
-    PendingAlreadyResolved { id: TransferId, status: &'static str },
+    PendingAlreadyResolved {
+        id: TransferId,
+        status: &'static str,
+    },
     #[error("pending transfer {0} has expired")]
     PendingExpired(TransferId),
     #[error("cannot post {amount_minor}: pending transfer reserved {pending_minor}")]

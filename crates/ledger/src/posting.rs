@@ -10,7 +10,7 @@
 
 use crate::{
     Account, AccountId, Balances, BatchItem, DESCRIPTION_LENGTH_MAX, Entry, KEY_LENGTH_MAX,
-    LEGS_MAX, Leg, LedgerError, Operation, Overdraft, PENDING_TIMEOUT_SECONDS_MAX, Side,
+    LEGS_MAX, LedgerError, Leg, Operation, Overdraft, PENDING_TIMEOUT_SECONDS_MAX, Side,
     TimestampMicros, Transfer, TransferId, TransferKind, TransferMode, TransferStatus,
     balance_view,
 };
@@ -243,7 +243,10 @@ impl<'a> Working<'a> {
             .unwrap_or(account.balances)
     }
 
-    fn transfer(&self, transfer_id: TransferId) -> Result<(&Transfer, TransferStatus), LedgerError> {
+    fn transfer(
+        &self,
+        transfer_id: TransferId,
+    ) -> Result<(&Transfer, TransferStatus), LedgerError> {
         let transfer = match self.new_by_id.get(&transfer_id) {
             Some(index) => &self.new_transfers[*index],
             None => self
@@ -311,7 +314,13 @@ impl<'a> Working<'a> {
                 amount_minor,
                 description,
                 ..
-            } => self.freeze(key, *account_id, *amount_minor, description, Bucket::Unfreeze)?,
+            } => self.freeze(
+                key,
+                *account_id,
+                *amount_minor,
+                description,
+                Bucket::Unfreeze,
+            )?,
         };
         let index = self.new_transfers.len();
         self.new_by_key.insert(transfer.key.clone(), index);
@@ -329,7 +338,12 @@ impl<'a> Working<'a> {
             .ok_or(LedgerError::Overflow)
     }
 
-    fn blank(&self, key: &str, kind: TransferKind, description: &str) -> Result<Transfer, LedgerError> {
+    fn blank(
+        &self,
+        key: &str,
+        kind: TransferKind,
+        description: &str,
+    ) -> Result<Transfer, LedgerError> {
         Ok(Transfer {
             id: self.next_id()?,
             key: key.to_owned(),
@@ -386,7 +400,11 @@ impl<'a> Working<'a> {
                 .ok()
                 .and_then(|seconds| seconds.checked_mul(1_000_000))
                 .ok_or(LedgerError::Overflow)?;
-            transfer.expires_at = Some(self.now.checked_add(timeout_micros).ok_or(LedgerError::Overflow)?);
+            transfer.expires_at = Some(
+                self.now
+                    .checked_add(timeout_micros)
+                    .ok_or(LedgerError::Overflow)?,
+            );
         } else if kind == TransferKind::Pending {
             transfer.status = TransferStatus::Pending;
         }
@@ -411,7 +429,11 @@ impl<'a> Working<'a> {
                 status: status.as_str(),
             });
         }
-        if !allow_expired && pending.expires_at.is_some_and(|expires_at| expires_at <= self.now) {
+        if !allow_expired
+            && pending
+                .expires_at
+                .is_some_and(|expires_at| expires_at <= self.now)
+        {
             return Err(LedgerError::PendingExpired(pending_id));
         }
         Ok(pending)
@@ -565,7 +587,8 @@ impl<'a> Working<'a> {
             let balances = &mut changed[slot].1;
             add_effect(balances, effect, &account.id)?;
             if matches!(effect.bucket, Bucket::Posted | Bucket::Pending) {
-                let view = balance_view(balances, account.normal_side()).ok_or(LedgerError::Overflow)?;
+                let view =
+                    balance_view(balances, account.normal_side()).ok_or(LedgerError::Overflow)?;
                 entries.push(Entry {
                     transfer_id,
                     leg_index: u32::try_from(entries.len()).map_err(|_| LedgerError::Overflow)?,
@@ -643,7 +666,11 @@ fn release_effects(pending: &Transfer) -> Vec<Effect> {
         .collect()
 }
 
-fn add_effect(balances: &mut Balances, effect: &Effect, account_id: &AccountId) -> Result<(), LedgerError> {
+fn add_effect(
+    balances: &mut Balances,
+    effect: &Effect,
+    account_id: &AccountId,
+) -> Result<(), LedgerError> {
     let amount = effect.amount_minor;
     let (total, negative) = match (effect.bucket, effect.side) {
         (Bucket::Posted, Side::Debit) => (&mut balances.debits_posted_minor, false),
@@ -683,7 +710,9 @@ fn check_limits(account: &Account, before: &Balances, after: &Balances) -> Resul
         Overdraft::Unlimited => return Ok(()),
         Overdraft::Limit(limit) => -limit,
     };
-    if after_view.available_minor < before_view.available_minor && after_view.available_minor < floor {
+    if after_view.available_minor < before_view.available_minor
+        && after_view.available_minor < floor
+    {
         return Err(LedgerError::InsufficientFunds {
             account_id: account.id,
             available_minor: before_view.available_minor,
@@ -728,7 +757,10 @@ pub fn validate_legs(legs: &[Leg]) -> Result<(), LedgerError> {
             return Err(LedgerError::AccountOnBothSides(debit.account_id));
         }
     }
-    let sums = side_sums(legs.iter().map(|leg| (leg.currency, leg.side, leg.amount_minor)));
+    let sums = side_sums(
+        legs.iter()
+            .map(|leg| (leg.currency, leg.side, leg.amount_minor)),
+    );
     for (currency, (debits_minor, credits_minor)) in sums {
         if debits_minor != credits_minor {
             return Err(LedgerError::UnbalancedTransfer {
@@ -756,7 +788,10 @@ pub fn side_sums(
     sums
 }
 
-fn subject_deltas(accounts: &HashMap<AccountId, Account>, transfers: &[Transfer]) -> Vec<SubjectDelta> {
+fn subject_deltas(
+    accounts: &HashMap<AccountId, Account>,
+    transfers: &[Transfer],
+) -> Vec<SubjectDelta> {
     let mut deltas: BTreeMap<(&str, Currency), (i64, i64)> = BTreeMap::new();
     for entry in transfers
         .iter()
@@ -778,12 +813,14 @@ fn subject_deltas(accounts: &HashMap<AccountId, Account>, transfers: &[Transfer]
     }
     deltas
         .into_iter()
-        .map(|((subject_code, currency), (debits_minor, credits_minor))| SubjectDelta {
-            subject_code: subject_code.to_owned(),
-            currency,
-            debits_minor,
-            credits_minor,
-        })
+        .map(
+            |((subject_code, currency), (debits_minor, credits_minor))| SubjectDelta {
+                subject_code: subject_code.to_owned(),
+                currency,
+                debits_minor,
+                credits_minor,
+            },
+        )
         .collect()
 }
 

@@ -160,7 +160,9 @@ impl TransferKind {
     }
 
     pub fn parse(text: &str) -> Option<TransferKind> {
-        TransferKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+        TransferKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
     }
 }
 

@@ -95,7 +95,10 @@ mod tests {
 
     #[test]
     fn bad_weights_are_errors() {
-        assert_eq!(cny(1).allocate(&[0, 0]), Err(MoneyError::AllocationWeightsZero));
+        assert_eq!(
+            cny(1).allocate(&[0, 0]),
+            Err(MoneyError::AllocationWeightsZero)
+        );
         assert!(matches!(
             cny(1).allocate(&[]),
             Err(MoneyError::AllocationPartCount { count: 0, .. })

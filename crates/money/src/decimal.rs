@@ -12,11 +12,7 @@ pub(crate) fn format_major(amount_minor: i64, exponent: u32) -> String {
     }
     let scale = 10u64.pow(exponent);
     let width = exponent as usize;
-    format!(
-        "{sign}{}.{:0width$}",
-        magnitude / scale,
-        magnitude % scale
-    )
+    format!("{sign}{}.{:0width$}", magnitude / scale, magnitude % scale)
 }
 
 /// Digits a decimal may carry after the point, whatever the currency.
@@ -107,7 +103,10 @@ mod tests {
         let cny = Currency::CNY;
         assert_eq!(Money::parse_major("6.00", cny).unwrap().amount_minor(), 600);
         assert_eq!(Money::parse_major("-0.01", cny).unwrap().amount_minor(), -1);
-        assert_eq!(Money::parse_major("0.04000", cny).unwrap().amount_minor(), 4);
+        assert_eq!(
+            Money::parse_major("0.04000", cny).unwrap().amount_minor(),
+            4
+        );
         assert_eq!(Money::parse_major("12", cny).unwrap().amount_minor(), 1200);
         assert_eq!(Money::parse_major(".5", cny).unwrap().amount_minor(), 50);
     }
@@ -124,7 +123,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for text in ["", "-", "1.2.3", "1e5", "12,34", "abc", "99999999999999999999"] {
+        for text in [
+            "",
+            "-",
+            "1.2.3",
+            "1e5",
+            "12,34",
+            "abc",
+            "99999999999999999999",
+        ] {
             assert!(Money::parse_major(text, Currency::CNY).is_err(), "{text:?}");
         }
     }

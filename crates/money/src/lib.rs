@@ -107,7 +107,10 @@ impl Money {
     }
 
     pub fn checked_neg(self) -> Result<Money, MoneyError> {
-        let amount_minor = self.amount_minor.checked_neg().ok_or(MoneyError::Overflow)?;
+        let amount_minor = self
+            .amount_minor
+            .checked_neg()
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(amount_minor, self.currency))
     }
 
@@ -169,9 +172,15 @@ mod tests {
     #[test]
     fn addition_overflow_is_an_error() {
         let max = Money::new(i64::MAX, cny());
-        assert_eq!(max.checked_add(Money::new(1, cny())), Err(MoneyError::Overflow));
+        assert_eq!(
+            max.checked_add(Money::new(1, cny())),
+            Err(MoneyError::Overflow)
+        );
         let min = Money::new(i64::MIN, cny());
-        assert_eq!(min.checked_sub(Money::new(1, cny())), Err(MoneyError::Overflow));
+        assert_eq!(
+            min.checked_sub(Money::new(1, cny())),
+            Err(MoneyError::Overflow)
+        );
         assert_eq!(min.checked_neg(), Err(MoneyError::Overflow));
         assert_eq!(max.checked_mul(2), Err(MoneyError::Overflow));
     }

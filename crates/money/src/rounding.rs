@@ -38,13 +38,19 @@ pub fn divide_rounded(
     if denominator == 0 {
         return Err(MoneyError::DivisionByZero);
     }
-    let quotient = numerator.checked_div(denominator).ok_or(MoneyError::Overflow)?;
+    let quotient = numerator
+        .checked_div(denominator)
+        .ok_or(MoneyError::Overflow)?;
     let remainder = numerator % denominator;
     if remainder == 0 {
         return Ok(quotient);
     }
     // The exact result lies strictly between `quotient` and `quotient + sign`.
-    let sign: i128 = if (numerator < 0) == (denominator < 0) { 1 } else { -1 };
+    let sign: i128 = if (numerator < 0) == (denominator < 0) {
+        1
+    } else {
+        -1
+    };
     let away = quotient + sign;
     let remainder_twice = remainder.unsigned_abs().saturating_mul(2);
     let denominator_abs = denominator.unsigned_abs();

@@ -48,8 +48,7 @@ const SUBJECT_TOTALS_FROM_ACCOUNTS: &str = "SELECT subject_code, currency, \
      CAST(SUM(debits_posted_minor) AS BIGINT), CAST(SUM(credits_posted_minor) AS BIGINT) \
      FROM accounts GROUP BY subject_code, currency";
 
-const SUBJECT_TOTALS: &str =
-    "SELECT subject_code, currency, debits_posted_minor, credits_posted_minor FROM subject_balances";
+const SUBJECT_TOTALS: &str = "SELECT subject_code, currency, debits_posted_minor, credits_posted_minor FROM subject_balances";
 
 const TRANSFERS_WITHOUT_ENTRIES: &str = "SELECT t.id FROM transfers t \
      WHERE t.kind IN ('transfer', 'pending', 'post_pending', 'reversal') \
@@ -129,7 +128,9 @@ where
     }
     let orphans: Vec<(i64,)> = fetch(pool, ENTRIES_WITHOUT_TRANSFER).await?;
     for (transfer_id,) in orphans {
-        violations.push(format!("entries name transfer {transfer_id}, which does not exist"));
+        violations.push(format!(
+            "entries name transfer {transfer_id}, which does not exist"
+        ));
     }
     violations.truncate(VIOLATION_EXAMPLES_MAX * 4);
     Ok(report)
@@ -137,8 +138,14 @@ where
 
 /// The sum of the accounts under each subject must equal the subject's
 /// total, kept separately by every batch.
-fn compare_subjects(from_accounts: &[SubjectTotal], stored: &[SubjectTotal], violations: &mut Vec<String>) {
-    let mut totals: BTreeMap<(&str, &str), ((i64, i64), (i64, i64))> = BTreeMap::new();
+fn compare_subjects(
+    from_accounts: &[SubjectTotal],
+    stored: &[SubjectTotal],
+    violations: &mut Vec<String>,
+) {
+    // (subject, currency) → ((debits, credits) of its accounts, of the subject).
+    type Sides = (i64, i64);
+    let mut totals: BTreeMap<(&str, &str), (Sides, Sides)> = BTreeMap::new();
     for (subject, currency, debits, credits) in from_accounts {
         totals.entry((subject, currency)).or_default().0 = (*debits, *credits);
     }

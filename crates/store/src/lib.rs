@@ -17,9 +17,9 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use ledger::{
-    Account, AccountId, BatchItem, CheckReport, LedgerError, LedgerStore, NewAccount, Side,
-    StatementLine, StatementQuery, StoreError, TimestampMicros, Transfer, TransferId,
-    TransferKind, STATEMENT_LINES_MAX,
+    Account, AccountId, BatchItem, CheckReport, LedgerError, LedgerStore, NewAccount,
+    STATEMENT_LINES_MAX, Side, StatementLine, StatementQuery, StoreError, TimestampMicros,
+    Transfer, TransferId, TransferKind,
 };
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,7 +36,9 @@ pub(crate) struct Migration {
 pub fn now_micros() -> TimestampMicros {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
 }
 
 /// A store chosen at run time from a database URL.
@@ -105,7 +107,11 @@ impl LedgerStore for Store {
         delegate!(self, store => store.expired_pending(now, limit))
     }
 
-    async fn balance_at(&self, account_id: AccountId, at: TimestampMicros) -> Result<i64, StoreError> {
+    async fn balance_at(
+        &self,
+        account_id: AccountId,
+        at: TimestampMicros,
+    ) -> Result<i64, StoreError> {
         delegate!(self, store => store.balance_at(account_id, at))
     }
 
@@ -142,13 +148,25 @@ pub(crate) fn statement_lines(
     }
     rows.into_iter()
         .map(|row| {
-            let (transfer_id, leg_index, kind, is_credit, amount_minor, currency, pending, balance, posted_at, description) =
-                row;
+            let (
+                transfer_id,
+                leg_index,
+                kind,
+                is_credit,
+                amount_minor,
+                currency,
+                pending,
+                balance,
+                posted_at,
+                description,
+            ) = row;
             let mut counterparty_account_ids: Vec<AccountId> = legs_by_transfer
                 .get(&transfer_id)
                 .map(|legs| {
                     legs.iter()
-                        .filter(|(other, other_is_credit)| *other != account_id && *other_is_credit != is_credit)
+                        .filter(|(other, other_is_credit)| {
+                            *other != account_id && *other_is_credit != is_credit
+                        })
                         .map(|(other, _)| *other)
                         .collect()
                 })

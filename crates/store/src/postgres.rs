@@ -29,7 +29,7 @@ const CONNECTIONS_MAX: u32 = 8;
 /// Times a batch is retried after losing a race with another process.
 const BATCH_ATTEMPTS_MAX: usize = 3;
 /// Any number; it only has to be the same for every paycore process.
-const MIGRATION_LOCK_ID: i64 = 0x7061_7963_6f72_65;
+const MIGRATION_LOCK_ID: i64 = 0x0070_6179_636f_7265;
 
 /// The PostgreSQL ledger store.
 #[derive(Debug, Clone)]
@@ -50,8 +50,13 @@ impl PostgresStore {
             .map_err(database_error)?
             .options([("synchronous_commit", "on")]);
         if let Some(schema) = schema {
-            if !schema.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') {
-                return Err(StoreError::Database(format!("invalid schema name {schema:?}")));
+            if !schema
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+            {
+                return Err(StoreError::Database(format!(
+                    "invalid schema name {schema:?}"
+                )));
             }
             let mut connection = options.connect().await.map_err(database_error)?;
             sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
@@ -99,7 +104,8 @@ impl PostgresStore {
         let mut ids: Vec<TransferId> = ids.into_iter().map(|(id,)| id).collect();
         ids.sort_unstable();
         let outcome = apply_batch(&loaded, items, &ids, now);
-        verify_outcome(&outcome).map_err(|violation| sqlx::Error::Protocol(violation.to_string()))?;
+        verify_outcome(&outcome)
+            .map_err(|violation| sqlx::Error::Protocol(violation.to_string()))?;
         write_outcome(&mut transaction, &outcome).await?;
         transaction.commit().await?;
         Ok(outcome.results)
@@ -134,13 +140,15 @@ async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
             .execute(&mut *transaction)
             .await
             .map_err(database_error)?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(crate::now_micros())
-            .execute(&mut *transaction)
-            .await
-            .map_err(database_error)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(crate::now_micros())
+        .execute(&mut *transaction)
+        .await
+        .map_err(database_error)?;
     }
     transaction.commit().await.map_err(database_error)
 }
@@ -181,10 +189,14 @@ async fn transfers_where(
     assemble_transfers(rows, entries).map_err(|error| sqlx::Error::Protocol(error.to_string()))
 }
 
-async fn load(connection: &mut PgConnection, items: &[BatchItem]) -> Result<LoadedState, sqlx::Error> {
+async fn load(
+    connection: &mut PgConnection,
+    items: &[BatchItem],
+) -> Result<LoadedState, sqlx::Error> {
     let mut references = BatchReferences::of(items);
     let keys: Vec<&str> = references.keys.iter().map(String::as_str).collect();
-    let by_key = transfers_where(connection, "idempotency_key = ANY($1)", None, Some(&keys)).await?;
+    let by_key =
+        transfers_where(connection, "idempotency_key = ANY($1)", None, Some(&keys)).await?;
     let target_ids: Vec<i64> = references.transfer_ids.iter().copied().collect();
     let by_id = if target_ids.is_empty() {
         Vec::new()
@@ -211,7 +223,8 @@ async fn load(connection: &mut PgConnection, items: &[BatchItem]) -> Result<Load
     .await?;
     let mut loaded = LoadedState::default();
     for row in rows {
-        let account = account_from_row(row).map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
+        let account =
+            account_from_row(row).map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
         loaded.accounts.insert(account.id, account);
     }
     loaded.transfers_by_key = by_key
@@ -241,10 +254,14 @@ struct TransferColumns {
     created: Vec<i64>,
 }
 
-async fn write_outcome(connection: &mut PgConnection, outcome: &BatchOutcome) -> Result<(), sqlx::Error> {
+async fn write_outcome(
+    connection: &mut PgConnection,
+    outcome: &BatchOutcome,
+) -> Result<(), sqlx::Error> {
     let mut columns = TransferColumns::default();
     for transfer in &outcome.new_transfers {
-        let row = transfer_columns(transfer).map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
+        let row =
+            transfer_columns(transfer).map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
         columns.ids.push(row.0);
         columns.keys.push(row.1);
         columns.kinds.push(row.2);
@@ -279,7 +296,10 @@ async fn write_outcome(connection: &mut PgConnection, outcome: &BatchOutcome) ->
     write_balances(connection, outcome).await
 }
 
-async fn write_entries(connection: &mut PgConnection, outcome: &BatchOutcome) -> Result<(), sqlx::Error> {
+async fn write_entries(
+    connection: &mut PgConnection,
+    outcome: &BatchOutcome,
+) -> Result<(), sqlx::Error> {
     let entries: Vec<&ledger::Entry> = outcome
         .new_transfers
         .iter()
@@ -310,7 +330,10 @@ async fn write_entries(connection: &mut PgConnection, outcome: &BatchOutcome) ->
     Ok(())
 }
 
-async fn write_balances(connection: &mut PgConnection, outcome: &BatchOutcome) -> Result<(), sqlx::Error> {
+async fn write_balances(
+    connection: &mut PgConnection,
+    outcome: &BatchOutcome,
+) -> Result<(), sqlx::Error> {
     let updates = &outcome.account_updates;
     if !updates.is_empty() {
         sqlx::query(
@@ -333,7 +356,13 @@ async fn write_balances(connection: &mut PgConnection, outcome: &BatchOutcome) -
             "UPDATE transfers t SET status = v.status FROM UNNEST($1::bigint[], $2::text[]) \
              AS v(id, status) WHERE t.id = v.id",
         )
-        .bind(outcome.status_updates.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(
+            outcome
+                .status_updates
+                .iter()
+                .map(|(id, _)| *id)
+                .collect::<Vec<_>>(),
+        )
         .bind(
             outcome
                 .status_updates
@@ -399,12 +428,13 @@ impl LedgerStore for PostgresStore {
     }
 
     async fn account(&self, account_id: AccountId) -> Result<Option<Account>, StoreError> {
-        let row: Option<AccountRow> =
-            sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
-                .bind(account_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(database_error)?;
+        let row: Option<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        ))
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database_error)?;
         row.map(account_from_row).transpose()
     }
 
@@ -434,9 +464,10 @@ impl LedgerStore for PostgresStore {
 
     async fn transfer(&self, transfer_id: TransferId) -> Result<Option<Transfer>, StoreError> {
         let mut connection = self.pool.acquire().await.map_err(database_error)?;
-        let transfers = transfers_where(&mut connection, "id = ANY($1)", Some(&[transfer_id]), None)
-            .await
-            .map_err(database_error)?;
+        let transfers =
+            transfers_where(&mut connection, "id = ANY($1)", Some(&[transfer_id]), None)
+                .await
+                .map_err(database_error)?;
         Ok(transfers.into_iter().next())
     }
 
@@ -456,7 +487,11 @@ impl LedgerStore for PostgresStore {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    async fn balance_at(&self, account_id: AccountId, at: TimestampMicros) -> Result<i64, StoreError> {
+    async fn balance_at(
+        &self,
+        account_id: AccountId,
+        at: TimestampMicros,
+    ) -> Result<i64, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT balance_after_minor FROM entries WHERE account_id = $1 AND NOT pending AND posted_at <= $2 \
              ORDER BY posted_at DESC, transfer_id DESC, leg_index DESC LIMIT 1",

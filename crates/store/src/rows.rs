@@ -83,7 +83,8 @@ pub(crate) fn account_from_row(row: AccountRow) -> Result<Account, StoreError> {
             .ok_or_else(|| corrupt("subject class", &subject_class))?,
         subject_code,
         kind: AccountKind::parse(&kind).ok_or_else(|| corrupt("account kind", &kind))?,
-        owner_kind: OwnerKind::parse(&owner_kind).ok_or_else(|| corrupt("owner kind", &owner_kind))?,
+        owner_kind: OwnerKind::parse(&owner_kind)
+            .ok_or_else(|| corrupt("owner kind", &owner_kind))?,
         owner_id,
         currency: currency(&currency_code)?,
         overdraft: overdraft_limit_minor.map_or(Overdraft::Unlimited, Overdraft::Limit),
@@ -119,7 +120,8 @@ pub(crate) fn entry_from_row(row: EntryRow) -> Result<Entry, StoreError> {
     ) = row;
     Ok(Entry {
         transfer_id,
-        leg_index: u32::try_from(leg_index).map_err(|_| corrupt("leg index", &leg_index.to_string()))?,
+        leg_index: u32::try_from(leg_index)
+            .map_err(|_| corrupt("leg index", &leg_index.to_string()))?,
         account_id,
         side: if is_credit { Side::Credit } else { Side::Debit },
         amount_minor,
@@ -130,7 +132,10 @@ pub(crate) fn entry_from_row(row: EntryRow) -> Result<Entry, StoreError> {
     })
 }
 
-pub(crate) fn transfer_from_row(row: TransferRow, entries: Vec<Entry>) -> Result<Transfer, StoreError> {
+pub(crate) fn transfer_from_row(
+    row: TransferRow,
+    entries: Vec<Entry>,
+) -> Result<Transfer, StoreError> {
     let (
         id,
         key,
@@ -148,12 +153,15 @@ pub(crate) fn transfer_from_row(row: TransferRow, entries: Vec<Entry>) -> Result
         id,
         key,
         kind: TransferKind::parse(&kind).ok_or_else(|| corrupt("transfer kind", &kind))?,
-        status: TransferStatus::parse(&status).ok_or_else(|| corrupt("transfer status", &status))?,
+        status: TransferStatus::parse(&status)
+            .ok_or_else(|| corrupt("transfer status", &status))?,
         target_id,
         account_id,
         amount_minor,
         timeout_seconds: timeout_seconds
-            .map(|seconds| u64::try_from(seconds).map_err(|_| corrupt("timeout", &seconds.to_string())))
+            .map(|seconds| {
+                u64::try_from(seconds).map_err(|_| corrupt("timeout", &seconds.to_string()))
+            })
             .transpose()?,
         expires_at,
         description,
@@ -170,7 +178,10 @@ pub(crate) fn assemble_transfers(
     let mut entries_by_transfer: HashMap<i64, Vec<Entry>> = HashMap::new();
     for row in entry_rows {
         let entry = entry_from_row(row)?;
-        entries_by_transfer.entry(entry.transfer_id).or_default().push(entry);
+        entries_by_transfer
+            .entry(entry.transfer_id)
+            .or_default()
+            .push(entry);
     }
     transfer_rows
         .into_iter()

@@ -81,7 +81,9 @@ impl SqliteStore {
             3 => "EXTRA",
             _ => "?",
         };
-        Ok(format!("SQLite journal_mode={mode} synchronous={synchronous}"))
+        Ok(format!(
+            "SQLite journal_mode={mode} synchronous={synchronous}"
+        ))
     }
 }
 
@@ -106,13 +108,15 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
                 .execute(&mut *transaction)
                 .await
                 .map_err(database_error)?;
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
-                .bind(migration.version)
-                .bind(migration.name)
-                .bind(crate::now_micros())
-                .execute(&mut *transaction)
-                .await
-                .map_err(database_error)?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(crate::now_micros())
+            .execute(&mut *transaction)
+            .await
+            .map_err(database_error)?;
         }
         transaction.commit().await.map_err(database_error)?;
     }
@@ -218,7 +222,11 @@ async fn write_outcome(
                 .push_bind(column.9)
                 .push_bind(column.10);
         });
-        insert.build().execute(&mut *connection).await.map_err(database_error)?;
+        insert
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(database_error)?;
     }
     let entries: Vec<&ledger::Entry> = outcome
         .new_transfers
@@ -239,7 +247,11 @@ async fn write_outcome(
                 .push_bind(entry.balance_after_minor)
                 .push_bind(entry.posted_at);
         });
-        insert.build().execute(&mut *connection).await.map_err(database_error)?;
+        insert
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(database_error)?;
     }
     for chunk in outcome.account_updates.chunks(INSERT_ROWS_MAX) {
         let mut update: QueryBuilder<Sqlite> =
@@ -257,7 +269,11 @@ async fn write_outcome(
              debits_pending_minor = v.dq, credits_pending_minor = v.cq, frozen_minor = v.fr \
              FROM v WHERE accounts.id = v.id",
         );
-        update.build().execute(&mut *connection).await.map_err(database_error)?;
+        update
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(database_error)?;
     }
     for (transfer_id, status) in &outcome.status_updates {
         sqlx::query("UPDATE transfers SET status = ? WHERE id = ?")
@@ -322,12 +338,13 @@ impl LedgerStore for SqliteStore {
     }
 
     async fn account(&self, account_id: AccountId) -> Result<Option<Account>, StoreError> {
-        let row: Option<AccountRow> =
-            sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"))
-                .bind(account_id)
-                .fetch_optional(&self.readers)
-                .await
-                .map_err(database_error)?;
+        let row: Option<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
+        ))
+        .bind(account_id)
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(database_error)?;
         row.map(account_from_row).transpose()
     }
 
@@ -351,7 +368,9 @@ impl LedgerStore for SqliteStore {
             .fetch_one(&mut *transaction)
             .await
             .map_err(database_error)?;
-        let ids: Vec<TransferId> = (1..=items.len() as i64).map(|offset| last_id + offset).collect();
+        let ids: Vec<TransferId> = (1..=items.len() as i64)
+            .map(|offset| last_id + offset)
+            .collect();
         let outcome = apply_batch(&loaded, items, &ids, now);
         verify_outcome(&outcome)?;
         write_outcome(&mut transaction, &outcome).await?;
@@ -381,7 +400,11 @@ impl LedgerStore for SqliteStore {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    async fn balance_at(&self, account_id: AccountId, at: TimestampMicros) -> Result<i64, StoreError> {
+    async fn balance_at(
+        &self,
+        account_id: AccountId,
+        at: TimestampMicros,
+    ) -> Result<i64, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT balance_after_minor FROM entries WHERE account_id = ? AND NOT pending AND posted_at <= ? \
              ORDER BY posted_at DESC, transfer_id DESC, leg_index DESC LIMIT 1",

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ledger::{
-    AccountKind, BatchItem, Leg, LedgerError, LedgerStore, NewAccount, Operation, Overdraft,
+    AccountKind, BatchItem, LedgerError, LedgerStore, Leg, NewAccount, Operation, Overdraft,
     OwnerKind, Side, StatementQuery, StoreError, Transfer, TransferMode, TransferStatus,
 };
 use money::Currency;
@@ -72,7 +72,9 @@ impl ConnectWithUrl for sqlx::PgConnection {
         use sqlx::Connection;
         sqlx::PgConnection::connect(url)
             .await
-            .unwrap_or_else(|error| panic!("{POSTGRES_URL_VARIABLE} is set but unreachable: {error}"))
+            .unwrap_or_else(|error| {
+                panic!("{POSTGRES_URL_VARIABLE} is set but unreachable: {error}")
+            })
     }
 }
 
@@ -147,15 +149,27 @@ fn new_account(kind: AccountKind, owner_id: &str, overdraft: Overdraft) -> NewAc
 /// An equity account that may go negative without limit, and two members.
 async fn three_accounts(store: &Store) -> (i64, i64, i64) {
     let equity = store
-        .create_account(&new_account(AccountKind::Equity, "platform", Overdraft::Unlimited))
+        .create_account(&new_account(
+            AccountKind::Equity,
+            "platform",
+            Overdraft::Unlimited,
+        ))
         .await
         .unwrap();
     let alice = store
-        .create_account(&new_account(AccountKind::MemberCash, "alice", Overdraft::default()))
+        .create_account(&new_account(
+            AccountKind::MemberCash,
+            "alice",
+            Overdraft::default(),
+        ))
         .await
         .unwrap();
     let bob = store
-        .create_account(&new_account(AccountKind::MemberCash, "bob", Overdraft::default()))
+        .create_account(&new_account(
+            AccountKind::MemberCash,
+            "bob",
+            Overdraft::default(),
+        ))
         .await
         .unwrap();
     (equity.id, alice.id, bob.id)
@@ -184,7 +198,13 @@ fn transfer(key: &str, debit: i64, credit: i64, amount_minor: i64) -> Operation 
     }
 }
 
-fn pending(key: &str, debit: i64, credit: i64, amount_minor: i64, timeout_seconds: Option<u64>) -> Operation {
+fn pending(
+    key: &str,
+    debit: i64,
+    credit: i64,
+    amount_minor: i64,
+    timeout_seconds: Option<u64>,
+) -> Operation {
     match transfer(key, debit, credit, amount_minor) {
         Operation::Transfer {
             key,
@@ -201,7 +221,11 @@ fn pending(key: &str, debit: i64, credit: i64, amount_minor: i64, timeout_second
     }
 }
 
-async fn commit_one(store: &Store, operation: Operation, now: i64) -> Result<Transfer, LedgerError> {
+async fn commit_one(
+    store: &Store,
+    operation: Operation,
+    now: i64,
+) -> Result<Transfer, LedgerError> {
     let mut results = store
         .commit_batch(&[BatchItem::single(operation)], now)
         .await
@@ -249,19 +273,19 @@ async fn accounts_open_once_and_read_back(fixture: Fixture) {
 
 async fn transfer_moves_balances_and_writes_statement(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
-    let funded = commit_one(&store, transfer("fund", equity, alice, 10_000), T0)
+    let (equity, alice, bob) = three_accounts(store).await;
+    let funded = commit_one(store, transfer("fund", equity, alice, 10_000), T0)
         .await
         .unwrap();
     assert_eq!(funded.status, TransferStatus::Posted);
     assert_eq!(funded.entries.len(), 2);
-    commit_one(&store, transfer("pay", alice, bob, 2_500), T0 + 1)
+    commit_one(store, transfer("pay", alice, bob, 2_500), T0 + 1)
         .await
         .unwrap();
-    assert_eq!(ledger_balance(&store, alice).await, 7_500);
-    assert_eq!(ledger_balance(&store, bob).await, 2_500);
+    assert_eq!(ledger_balance(store, alice).await, 7_500);
+    assert_eq!(ledger_balance(store, bob).await, 2_500);
     // Equity is credit-normal: debited 100.00, it stands at minus 100.00.
-    assert_eq!(ledger_balance(&store, equity).await, -10_000);
+    assert_eq!(ledger_balance(store, equity).await, -10_000);
     let statement = store
         .statement(StatementQuery {
             account_id: alice,
@@ -283,16 +307,16 @@ async fn transfer_moves_balances_and_writes_statement(fixture: Fixture) {
     assert_eq!(statement[1].description, "test pay");
     let stored = store.transfer(funded.id).await.unwrap().unwrap();
     assert_eq!(stored, funded);
-    assert_sound(&store).await;
+    assert_sound(store).await;
 }
 
 async fn refused_transfer_changes_nothing(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
-    commit_one(&store, transfer("fund", equity, alice, 1_000), T0)
+    let (equity, alice, bob) = three_accounts(store).await;
+    commit_one(store, transfer("fund", equity, alice, 1_000), T0)
         .await
         .unwrap();
-    let error = commit_one(&store, transfer("too-much", alice, bob, 1_001), T0 + 1)
+    let error = commit_one(store, transfer("too-much", alice, bob, 1_001), T0 + 1)
         .await
         .unwrap_err();
     assert_eq!(error.code(), "INSUFFICIENT_FUNDS");
@@ -300,33 +324,33 @@ async fn refused_transfer_changes_nothing(fixture: Fixture) {
     if let Operation::Transfer { legs, .. } = &mut unbalanced {
         legs[1].amount_minor = 11;
     }
-    let error = commit_one(&store, unbalanced, T0 + 2).await.unwrap_err();
+    let error = commit_one(store, unbalanced, T0 + 2).await.unwrap_err();
     assert_eq!(error.code(), "UNBALANCED_TRANSFER");
-    let missing = commit_one(&store, transfer("missing", alice, 999_999, 1), T0 + 3)
+    let missing = commit_one(store, transfer("missing", alice, 999_999, 1), T0 + 3)
         .await
         .unwrap_err();
     assert_eq!(missing.code(), "ACCOUNT_NOT_FOUND");
-    assert_eq!(ledger_balance(&store, alice).await, 1_000);
-    assert_eq!(ledger_balance(&store, bob).await, 0);
+    assert_eq!(ledger_balance(store, alice).await, 1_000);
+    assert_eq!(ledger_balance(store, bob).await, 0);
     // A refused key was not used: the same key may now succeed.
-    commit_one(&store, transfer("too-much", alice, bob, 1_000), T0 + 4)
+    commit_one(store, transfer("too-much", alice, bob, 1_000), T0 + 4)
         .await
         .unwrap();
-    assert_sound(&store).await;
+    assert_sound(store).await;
 }
 
 async fn retried_key_returns_first_result_and_conflict_names_field(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, _) = three_accounts(&store).await;
-    let first = commit_one(&store, transfer("once", equity, alice, 700), T0)
+    let (equity, alice, _) = three_accounts(store).await;
+    let first = commit_one(store, transfer("once", equity, alice, 700), T0)
         .await
         .unwrap();
-    let retried = commit_one(&store, transfer("once", equity, alice, 700), T0 + 5)
+    let retried = commit_one(store, transfer("once", equity, alice, 700), T0 + 5)
         .await
         .unwrap();
     assert_eq!(retried, first);
-    assert_eq!(ledger_balance(&store, alice).await, 700);
-    let conflict = commit_one(&store, transfer("once", equity, alice, 701), T0 + 6)
+    assert_eq!(ledger_balance(store, alice).await, 700);
+    let conflict = commit_one(store, transfer("once", equity, alice, 701), T0 + 6)
         .await
         .unwrap_err();
     assert_eq!(
@@ -336,7 +360,7 @@ async fn retried_key_returns_first_result_and_conflict_names_field(fixture: Fixt
         }
     );
     let other_kind = commit_one(
-        &store,
+        store,
         Operation::Freeze {
             key: "once".to_owned(),
             account_id: alice,
@@ -353,27 +377,27 @@ async fn retried_key_returns_first_result_and_conflict_names_field(fixture: Fixt
             field: "kind".to_owned()
         }
     );
-    assert_sound(&store).await;
+    assert_sound(store).await;
 }
 
 async fn pending_posts_in_part_and_releases_the_rest(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
-    commit_one(&store, transfer("fund", equity, alice, 1_000), T0)
+    let (equity, alice, bob) = three_accounts(store).await;
+    commit_one(store, transfer("fund", equity, alice, 1_000), T0)
         .await
         .unwrap();
-    let reserved = commit_one(&store, pending("hold", alice, bob, 600, None), T0 + 1)
+    let reserved = commit_one(store, pending("hold", alice, bob, 600, None), T0 + 1)
         .await
         .unwrap();
     assert_eq!(reserved.status, TransferStatus::Pending);
-    assert_eq!(available(&store, alice).await, 400);
-    assert_eq!(ledger_balance(&store, alice).await, 1_000);
-    let overspend = commit_one(&store, transfer("over", alice, bob, 401), T0 + 2)
+    assert_eq!(available(store, alice).await, 400);
+    assert_eq!(ledger_balance(store, alice).await, 1_000);
+    let overspend = commit_one(store, transfer("over", alice, bob, 401), T0 + 2)
         .await
         .unwrap_err();
     assert_eq!(overspend.code(), "INSUFFICIENT_FUNDS");
     let posted = commit_one(
-        &store,
+        store,
         Operation::PostPending {
             key: "post".to_owned(),
             pending_id: reserved.id,
@@ -384,13 +408,13 @@ async fn pending_posts_in_part_and_releases_the_rest(fixture: Fixture) {
     .await
     .unwrap();
     assert_eq!(posted.target_id, Some(reserved.id));
-    assert_eq!(ledger_balance(&store, alice).await, 550);
-    assert_eq!(available(&store, alice).await, 550);
-    assert_eq!(ledger_balance(&store, bob).await, 450);
+    assert_eq!(ledger_balance(store, alice).await, 550);
+    assert_eq!(available(store, alice).await, 550);
+    assert_eq!(ledger_balance(store, bob).await, 450);
     let stored = store.transfer(reserved.id).await.unwrap().unwrap();
     assert_eq!(stored.status, TransferStatus::PendingPosted);
     let again = commit_one(
-        &store,
+        store,
         Operation::VoidPending {
             key: "void-late".to_owned(),
             pending_id: reserved.id,
@@ -400,20 +424,20 @@ async fn pending_posts_in_part_and_releases_the_rest(fixture: Fixture) {
     .await
     .unwrap_err();
     assert_eq!(again.code(), "PENDING_ALREADY_RESOLVED");
-    assert_sound(&store).await;
+    assert_sound(store).await;
 }
 
 async fn pending_void_and_expiry(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
-    commit_one(&store, transfer("fund", equity, alice, 1_000), T0)
+    let (equity, alice, bob) = three_accounts(store).await;
+    commit_one(store, transfer("fund", equity, alice, 1_000), T0)
         .await
         .unwrap();
-    let voided = commit_one(&store, pending("a", alice, bob, 300, None), T0 + 1)
+    let voided = commit_one(store, pending("a", alice, bob, 300, None), T0 + 1)
         .await
         .unwrap();
     commit_one(
-        &store,
+        store,
         Operation::VoidPending {
             key: "void-a".to_owned(),
             pending_id: voided.id,
@@ -422,19 +446,19 @@ async fn pending_void_and_expiry(fixture: Fixture) {
     )
     .await
     .unwrap();
-    assert_eq!(available(&store, alice).await, 1_000);
+    assert_eq!(available(store, alice).await, 1_000);
     let now = store::now_micros();
-    let expiring = commit_one(&store, pending("b", alice, bob, 200, Some(1)), now)
+    let expiring = commit_one(store, pending("b", alice, bob, 200, Some(1)), now)
         .await
         .unwrap();
-    assert_eq!(available(&store, alice).await, 800);
+    assert_eq!(available(store, alice).await, 800);
     let expired_at = now + 2_000_000;
     assert_eq!(
         store.expired_pending(expired_at, 10).await.unwrap(),
         vec![expiring.id]
     );
     let late_post = commit_one(
-        &store,
+        store,
         Operation::PostPending {
             key: "post-b".to_owned(),
             pending_id: expiring.id,
@@ -455,23 +479,29 @@ async fn pending_void_and_expiry(fixture: Fixture) {
     let mut status = TransferStatus::Pending;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        status = ledger.store().transfer(expiring.id).await.unwrap().unwrap().status;
+        status = ledger
+            .store()
+            .transfer(expiring.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status;
         if status != TransferStatus::Pending {
             break;
         }
     }
     assert_eq!(status, TransferStatus::Voided);
-    assert_eq!(available(&store, alice).await, 1_000);
-    assert_sound(&store).await;
+    assert_eq!(available(store, alice).await, 1_000);
+    assert_sound(store).await;
 }
 
 async fn reversal_restores_balances_once(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
-    commit_one(&store, transfer("fund", equity, alice, 1_000), T0)
+    let (equity, alice, bob) = three_accounts(store).await;
+    commit_one(store, transfer("fund", equity, alice, 1_000), T0)
         .await
         .unwrap();
-    let paid = commit_one(&store, transfer("pay", alice, bob, 400), T0 + 1)
+    let paid = commit_one(store, transfer("pay", alice, bob, 400), T0 + 1)
         .await
         .unwrap();
     let reverse = |key: &str| Operation::Reverse {
@@ -479,26 +509,26 @@ async fn reversal_restores_balances_once(fixture: Fixture) {
         transfer_id: paid.id,
         description: "refund".to_owned(),
     };
-    let reversal = commit_one(&store, reverse("undo"), T0 + 2).await.unwrap();
+    let reversal = commit_one(store, reverse("undo"), T0 + 2).await.unwrap();
     assert_eq!(reversal.entries[0].side, Side::Credit);
     assert_eq!(reversal.entries[0].account_id, alice);
-    assert_eq!(ledger_balance(&store, alice).await, 1_000);
-    assert_eq!(ledger_balance(&store, bob).await, 0);
+    assert_eq!(ledger_balance(store, alice).await, 1_000);
+    assert_eq!(ledger_balance(store, bob).await, 0);
     assert_eq!(
         store.transfer(paid.id).await.unwrap().unwrap().status,
         TransferStatus::Reversed
     );
-    let twice = commit_one(&store, reverse("undo-again"), T0 + 3)
+    let twice = commit_one(store, reverse("undo-again"), T0 + 3)
         .await
         .unwrap_err();
     assert_eq!(twice.code(), "ALREADY_REVERSED");
-    assert_sound(&store).await;
+    assert_sound(store).await;
 }
 
 async fn freeze_holds_available_money(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
-    commit_one(&store, transfer("fund", equity, alice, 1_000), T0)
+    let (equity, alice, bob) = three_accounts(store).await;
+    commit_one(store, transfer("fund", equity, alice, 1_000), T0)
         .await
         .unwrap();
     let hold = |key: &str, amount_minor: i64, freeze: bool| {
@@ -519,28 +549,32 @@ async fn freeze_holds_available_money(fixture: Fixture) {
             }
         }
     };
-    commit_one(&store, hold("f1", 700, true), T0 + 1).await.unwrap();
-    assert_eq!(available(&store, alice).await, 300);
-    let spend = commit_one(&store, transfer("spend", alice, bob, 301), T0 + 2)
+    commit_one(store, hold("f1", 700, true), T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(available(store, alice).await, 300);
+    let spend = commit_one(store, transfer("spend", alice, bob, 301), T0 + 2)
         .await
         .unwrap_err();
     assert_eq!(spend.code(), "INSUFFICIENT_FUNDS");
-    let too_much = commit_one(&store, hold("f2", 301, true), T0 + 3)
+    let too_much = commit_one(store, hold("f2", 301, true), T0 + 3)
         .await
         .unwrap_err();
     assert_eq!(too_much.code(), "INSUFFICIENT_FUNDS");
-    let unfreeze_too_much = commit_one(&store, hold("u1", 701, false), T0 + 4)
+    let unfreeze_too_much = commit_one(store, hold("u1", 701, false), T0 + 4)
         .await
         .unwrap_err();
     assert_eq!(unfreeze_too_much.code(), "INSUFFICIENT_FROZEN");
-    commit_one(&store, hold("u2", 200, false), T0 + 5).await.unwrap();
-    assert_eq!(available(&store, alice).await, 500);
-    assert_sound(&store).await;
+    commit_one(store, hold("u2", 200, false), T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(available(store, alice).await, 500);
+    assert_sound(store).await;
 }
 
 async fn linked_chain_fails_together(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
+    let (equity, alice, bob) = three_accounts(store).await;
     let items = vec![
         BatchItem {
             operation: transfer("c1", equity, alice, 500),
@@ -553,43 +587,56 @@ async fn linked_chain_fails_together(fixture: Fixture) {
         BatchItem::single(transfer("after", equity, bob, 5)),
     ];
     let results = store.commit_batch(&items, T0).await.unwrap();
-    assert_eq!(results[0].clone().unwrap_err(), LedgerError::LinkedOperationFailed);
+    assert_eq!(
+        results[0].clone().unwrap_err(),
+        LedgerError::LinkedOperationFailed
+    );
     assert_eq!(results[1].clone().unwrap_err().code(), "INSUFFICIENT_FUNDS");
     assert!(results[2].is_ok());
-    assert_eq!(ledger_balance(&store, alice).await, 0);
-    assert_eq!(ledger_balance(&store, bob).await, 5);
+    assert_eq!(ledger_balance(store, alice).await, 0);
+    assert_eq!(ledger_balance(store, bob).await, 5);
     // The failed chain's keys are free again.
-    commit_one(&store, transfer("c1", equity, alice, 500), T0 + 1)
+    commit_one(store, transfer("c1", equity, alice, 500), T0 + 1)
         .await
         .unwrap();
-    assert_sound(&store).await;
+    assert_sound(store).await;
 }
 
 async fn balance_at_past_instants(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
-    commit_one(&store, transfer("t1", equity, alice, 1_000), T0 + 10)
+    let (equity, alice, bob) = three_accounts(store).await;
+    commit_one(store, transfer("t1", equity, alice, 1_000), T0 + 10)
         .await
         .unwrap();
-    commit_one(&store, transfer("t2", alice, bob, 300), T0 + 20)
+    commit_one(store, transfer("t2", alice, bob, 300), T0 + 20)
         .await
         .unwrap();
-    commit_one(&store, transfer("t3", equity, alice, 50), T0 + 30)
+    commit_one(store, transfer("t3", equity, alice, 50), T0 + 30)
         .await
         .unwrap();
-    for (at, expected) in [(T0, 0), (T0 + 10, 1_000), (T0 + 19, 1_000), (T0 + 20, 700), (T0 + 31, 750)] {
-        assert_eq!(store.balance_at(alice, at).await.unwrap(), expected, "at {at}");
+    for (at, expected) in [
+        (T0, 0),
+        (T0 + 10, 1_000),
+        (T0 + 19, 1_000),
+        (T0 + 20, 700),
+        (T0 + 31, 750),
+    ] {
+        assert_eq!(
+            store.balance_at(alice, at).await.unwrap(),
+            expected,
+            "at {at}"
+        );
     }
     assert_eq!(store.balance_at(bob, T0 + 25).await.unwrap(), 300);
 }
 
 async fn check_finds_tampering(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
-    commit_one(&store, transfer("fund", equity, alice, 1_000), T0)
+    let (equity, alice, bob) = three_accounts(store).await;
+    commit_one(store, transfer("fund", equity, alice, 1_000), T0)
         .await
         .unwrap();
-    commit_one(&store, transfer("pay", alice, bob, 100), T0 + 1)
+    commit_one(store, transfer("pay", alice, bob, 100), T0 + 1)
         .await
         .unwrap();
     let report = store.check().await.unwrap();
@@ -597,7 +644,9 @@ async fn check_finds_tampering(fixture: Fixture) {
     assert_eq!(report.accounts_checked, 3);
     assert_eq!(report.transfers_checked, 2);
     assert_eq!(report.entries_checked, 4);
-    let tamper = format!("UPDATE accounts SET credits_posted_minor = credits_posted_minor + 1 WHERE id = {bob}");
+    let tamper = format!(
+        "UPDATE accounts SET credits_posted_minor = credits_posted_minor + 1 WHERE id = {bob}"
+    );
     let tamper_entry = "UPDATE entries SET amount_minor = amount_minor + 7 WHERE leg_index = 0 AND transfer_id = \
                         (SELECT MIN(transfer_id) FROM entries)";
     execute(&fixture.raw, &tamper).await;
@@ -605,7 +654,10 @@ async fn check_finds_tampering(fixture: Fixture) {
     let report = store.check().await.unwrap();
     let text = report.violations.join("\n");
     assert!(text.contains(&format!("account {bob}")), "{text}");
-    assert!(text.contains("posted entries in CNY are off by 7"), "{text}");
+    assert!(
+        text.contains("posted entries in CNY are off by 7"),
+        "{text}"
+    );
     assert!(text.contains("posted debits"), "{text}");
     assert!(text.contains("subject 2241"), "{text}");
 }
@@ -631,14 +683,16 @@ async fn execute(raw: &Raw, sql: &str) {
 
 async fn concurrent_same_key_posts_once(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, _) = three_accounts(&store).await;
+    let (equity, alice, _) = three_accounts(store).await;
     let ledger = Arc::new(Ledger::start(store.clone(), LedgerOptions::default()));
     let mut tasks = Vec::new();
     for _ in 0..100 {
         let ledger = Arc::clone(&ledger);
         tasks.push(tokio::spawn(async move {
             ledger
-                .submit(vec![BatchItem::single(transfer("same", equity, alice, 250))])
+                .submit(vec![BatchItem::single(transfer(
+                    "same", equity, alice, 250,
+                ))])
                 .await
                 .unwrap()
                 .remove(0)
@@ -651,21 +705,30 @@ async fn concurrent_same_key_posts_once(fixture: Fixture) {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "one transfer for 100 requests");
-    assert_eq!(ledger_balance(&store, alice).await, 250);
+    assert_eq!(ledger_balance(store, alice).await, 250);
     assert_eq!(store.check().await.unwrap().transfers_checked, 1);
 }
 
 async fn group_commit_keeps_every_result(fixture: Fixture) {
     let store = &fixture.store;
-    let (equity, alice, bob) = three_accounts(&store).await;
+    let (equity, alice, bob) = three_accounts(store).await;
     let ledger = Arc::new(Ledger::start(store.clone(), LedgerOptions::default()));
     let mut tasks = Vec::new();
     for index in 0..200 {
         let ledger = Arc::clone(&ledger);
         tasks.push(tokio::spawn(async move {
-            let (debit, credit) = if index % 2 == 0 { (equity, alice) } else { (equity, bob) };
+            let (debit, credit) = if index % 2 == 0 {
+                (equity, alice)
+            } else {
+                (equity, bob)
+            };
             let results = ledger
-                .submit(vec![BatchItem::single(transfer(&format!("g{index}"), debit, credit, 1 + index))])
+                .submit(vec![BatchItem::single(transfer(
+                    &format!("g{index}"),
+                    debit,
+                    credit,
+                    1 + index,
+                ))])
                 .await
                 .unwrap();
             (index, results)
@@ -677,9 +740,15 @@ async fn group_commit_keeps_every_result(fixture: Fixture) {
         assert_eq!(transfer.key, format!("g{index}"));
         assert_eq!(transfer.entries[0].amount_minor, 1 + index);
     }
-    let alice_total: i64 = (0..200).filter(|index| index % 2 == 0).map(|index| 1 + index).sum();
-    let bob_total: i64 = (0..200).filter(|index| index % 2 == 1).map(|index| 1 + index).sum();
-    assert_eq!(ledger_balance(&store, alice).await, alice_total);
-    assert_eq!(ledger_balance(&store, bob).await, bob_total);
-    assert_sound(&store).await;
+    let alice_total: i64 = (0..200)
+        .filter(|index| index % 2 == 0)
+        .map(|index| 1 + index)
+        .sum();
+    let bob_total: i64 = (0..200)
+        .filter(|index| index % 2 == 1)
+        .map(|index| 1 + index)
+        .sum();
+    assert_eq!(ledger_balance(store, alice).await, alice_total);
+    assert_eq!(ledger_balance(store, bob).await, bob_total);
+    assert_sound(store).await;
 }
