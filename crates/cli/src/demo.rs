@@ -1,0 +1,236 @@
+//! A short scripted business day, driven through the HTTP API exactly as a
+//! merchant system or an operator would.
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use store::Ledger;
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {path}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .json()
+            .await
+            .with_context(|| format!("reading {path}"))?;
+        Ok((status, body))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<(u16, Value)> {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Result<Value> {
+        let (status, body) = self.send(reqwest::Method::GET, path, None).await?;
+        if status >= 400 {
+            bail!("GET {path} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// POSTs and insists on success; returns the body.
+    async fn create(&self, path: &str, body: Value) -> Result<Value> {
+        let (status, answer) = self.post(path, body).await?;
+        if status >= 400 {
+            bail!("POST {path} answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+}
+
+fn id_of(body: &Value) -> Result<i64> {
+    body["id"]
+        .as_i64()
+        .with_context(|| format!("no id in {body}"))
+}
+
+fn yuan(amount_minor: i64) -> String {
+    money::Money::new(amount_minor, money::Currency::CNY).to_string()
+}
+
+/// Runs the example against a server on `listen`, then serves on if asked.
+pub async fn run(ledger: Ledger, listen: SocketAddr, keep_serving: bool) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let address = listener.local_addr()?;
+    let server = tokio::spawn(server::serve(listener, ledger));
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: format!("http://{address}"),
+    };
+    println!("paycore API on http://{address} (OpenAPI at /openapi.json)");
+    script(&client).await?;
+    if keep_serving {
+        println!("serving on http://{address}; press Ctrl-C to stop");
+        server
+            .await
+            .context("server task")?
+            .context("serving HTTP")?;
+    } else {
+        server.abort();
+    }
+    Ok(())
+}
+
+async fn script(client: &Client) -> Result<()> {
+    let run = store::now_micros();
+    let account = |subject: &str, kind: &str, owner_kind: &str, owner: &str, unlimited: bool| {
+        json!({
+            "subject_code": subject, "kind": kind, "owner_kind": owner_kind,
+            "owner_id": format!("{owner}-{run}"), "currency": "CNY", "unlimited_overdraft": unlimited,
+        })
+    };
+    let clearing = id_of(
+        &client
+            .create(
+                "/v1/accounts",
+                account("1002", "channel_clearing", "channel", "simbank", true),
+            )
+            .await?,
+    )?;
+    let alice = id_of(
+        &client
+            .create(
+                "/v1/accounts",
+                account("2241", "member_cash", "member", "alice", false),
+            )
+            .await?,
+    )?;
+    let merchant = id_of(
+        &client
+            .create(
+                "/v1/accounts",
+                account("2202", "merchant_pending", "merchant", "m-coffee", false),
+            )
+            .await?,
+    )?;
+    let income = id_of(
+        &client
+            .create(
+                "/v1/accounts",
+                account("6001", "platform_income", "platform", "fees", false),
+            )
+            .await?,
+    )?;
+    println!(
+        "opened accounts: channel clearing {clearing}, alice {alice}, merchant {merchant}, fee income {income}"
+    );
+
+    let leg = |account_id: i64, side: &str, amount_minor: i64| json!({"account_id": account_id, "side": side, "amount_minor": amount_minor, "currency": "CNY"});
+    let top_up = json!({"key": format!("topup-{run}"), "description": "top-up via simbank",
+        "legs": [leg(clearing, "debit", 10_000), leg(alice, "credit", 10_000)]});
+    let first = client.create("/v1/transfers", top_up.clone()).await?;
+    let retry = client.create("/v1/transfers", top_up).await?;
+    println!(
+        "top-up {} posted; retried with the same key -> transfer {} again",
+        yuan(10_000),
+        id_of(&retry)?
+    );
+    if id_of(&first)? != id_of(&retry)? {
+        bail!("a retried key posted twice");
+    }
+
+    let payment = client
+        .create("/v1/transfers", json!({"key": format!("pay-{run}"), "description": "coffee, fee 0.6%",
+            "legs": [leg(alice, "debit", 3_000), leg(merchant, "credit", 2_982), leg(income, "credit", 18)]}))
+        .await?;
+    println!(
+        "alice paid the merchant {} (merchant {} + fee {})",
+        yuan(3_000),
+        yuan(2_982),
+        yuan(18)
+    );
+
+    let hold = client
+        .create("/v1/transfers", json!({"key": format!("auth-{run}"), "pending": true, "timeout_seconds": 600,
+            "description": "pre-authorisation", "legs": [leg(alice, "debit", 2_000), leg(merchant, "credit", 2_000)]}))
+        .await?;
+    let hold_id = id_of(&hold)?;
+    client
+        .create(
+            &format!("/v1/transfers/{hold_id}/post"),
+            json!({"key": format!("capture-{run}"), "amount_minor": 1_500}),
+        )
+        .await?;
+    println!(
+        "reserved {} then captured {}; the rest went back to alice",
+        yuan(2_000),
+        yuan(1_500)
+    );
+
+    let payment_id = id_of(&payment)?;
+    client
+        .create(
+            &format!("/v1/transfers/{payment_id}/reverse"),
+            json!({"key": format!("refund-{run}"), "description": "refund"}),
+        )
+        .await?;
+    println!("refunded the coffee by reversing transfer {payment_id}");
+
+    let (status, refused) = client
+        .post(
+            "/v1/transfers",
+            json!({"key": format!("overspend-{run}"),
+            "legs": [leg(alice, "debit", 1_000_000), leg(merchant, "credit", 1_000_000)]}),
+        )
+        .await?;
+    println!(
+        "an overspend was refused: HTTP {status} {}",
+        refused["code"].as_str().unwrap_or("?")
+    );
+
+    for (name, account_id) in [
+        ("channel clearing", clearing),
+        ("alice", alice),
+        ("merchant", merchant),
+        ("fee income", income),
+    ] {
+        let body = client.get(&format!("/v1/accounts/{account_id}")).await?;
+        let balance = &body["balance"];
+        println!(
+            "  {name:<17} ledger {:>14}  available {:>14}",
+            yuan(balance["ledger_minor"].as_i64().unwrap_or_default()),
+            yuan(balance["available_minor"].as_i64().unwrap_or_default())
+        );
+    }
+    let statement = client
+        .get(&format!("/v1/accounts/{alice}/statement"))
+        .await?;
+    println!("alice's statement:");
+    for line in statement["lines"].as_array().into_iter().flatten() {
+        println!(
+            "  transfer {:>6} {:<12} {:<6} {:>12}  balance {:>12}  {}",
+            line["transfer_id"],
+            line["kind"].as_str().unwrap_or(""),
+            line["side"].as_str().unwrap_or(""),
+            yuan(line["amount_minor"].as_i64().unwrap_or_default()),
+            yuan(line["balance_after_minor"].as_i64().unwrap_or_default()),
+            line["description"].as_str().unwrap_or("")
+        );
+    }
+    let check = client.get("/v1/ledger/check").await?;
+    println!("ledger check: sound = {}", check["sound"]);
+    if check["sound"] != Value::Bool(true) {
+        bail!("the ledger check found violations: {check}");
+    }
+    Ok(())
+}

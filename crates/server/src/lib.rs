@@ -1,0 +1,143 @@
+//! The HTTP JSON API over the ledger (axum).
+//!
+//! **Architecture Invariant:** the domain types do not derive serde; this
+//! crate owns its request and response types ([`model`]) and converts. Every
+//! error is an [`ApiError`] answered as `{code, message}`.
+//!
+//! Error codes and their HTTP statuses:
+//!
+//! | status | codes |
+//! | --- | --- |
+//! | 400 | `MALFORMED_REQUEST` (bad JSON, a missing or unknown field, a wrong type, an amount outside 64 bits, a bad path id, query or timestamp) |
+//! | 404 | `ACCOUNT_NOT_FOUND` (also for a transfer leg naming an unknown account), `TRANSFER_NOT_FOUND`, `NOT_FOUND` (no such route) |
+//! | 405 | `METHOD_NOT_ALLOWED` |
+//! | 409 | `ACCOUNT_EXISTS`, `INSUFFICIENT_FUNDS`, `INSUFFICIENT_FROZEN`, `DUPLICATE_KEY_CONFLICT`, `NOT_PENDING`, `PENDING_ALREADY_RESOLVED`, `PENDING_EXPIRED`, `NOT_REVERSIBLE`, `ALREADY_REVERSED` |
+//! | 413 | `PAYLOAD_TOO_LARGE` |
+//! | 415 | `UNSUPPORTED_MEDIA_TYPE` |
+//! | 422 | every other ledger code (`UNBALANCED_TRANSFER`, `CURRENCY_MISMATCH`, `INVALID_AMOUNT`, `INVALID_LEG_COUNT`, `INVALID_KEY`, ...), `UNKNOWN_CURRENCY`, `UNSUPPORTED_CURRENCY`, `INVALID_ACCOUNT`, `INVALID_OVERDRAFT`, `INVALID_TIMEOUT`, `INVALID_LIMIT`, `BATCH_TOO_LARGE` |
+//! | 500 | `STORE_ERROR`, `INTERNAL_ERROR` |
+//! | 503 | `UNAVAILABLE` (the ledger is shutting down) |
+
+mod doc;
+mod error;
+mod extract;
+mod handlers;
+pub mod model;
+mod timestamp;
+
+pub use error::{ApiError, ErrorBody};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::Uri;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use handlers::{accounts, batches, system, transfers};
+use std::time::Instant;
+use store::Ledger;
+use tracing::{info, warn};
+use utoipa::OpenApi;
+
+/// The largest batch body accepted: room for the largest batch of
+/// multi-leg transfers.
+const BATCH_BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// The API's routes over `ledger`.
+pub fn router(ledger: Ledger) -> Router {
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/openapi.json", get(system::openapi_document))
+        .route("/v1/ledger/check", get(system::check))
+        .route("/v1/accounts", post(accounts::create))
+        .route("/v1/accounts/{id}", get(accounts::get))
+        .route("/v1/accounts/{id}/balance", get(accounts::balance))
+        .route("/v1/accounts/{id}/statement", get(accounts::statement))
+        .route("/v1/accounts/{id}/freeze", post(accounts::freeze))
+        .route("/v1/accounts/{id}/unfreeze", post(accounts::unfreeze))
+        .route("/v1/transfers", post(transfers::create))
+        .route("/v1/transfers/{id}", get(transfers::get))
+        .route("/v1/transfers/{id}/post", post(transfers::post_pending))
+        .route("/v1/transfers/{id}/void", post(transfers::void_pending))
+        .route("/v1/transfers/{id}/reverse", post(transfers::reverse))
+        .route(
+            "/v1/batches",
+            post(batches::submit).layer(DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),
+        )
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log_request))
+        .with_state(ledger)
+}
+
+/// Serves the API on `listener` until ctrl-c or SIGTERM, then finishes the
+/// requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, ledger: Ledger) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    info!(%address, "serving the paycore API");
+    axum::serve(listener, router(ledger))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    info!(%address, "server stopped");
+    Ok(())
+}
+
+/// The OpenAPI 3 document served at `GET /openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    doc::ApiDoc::openapi()
+}
+
+async fn route_not_found(uri: Uri) -> ApiError {
+    ApiError::RouteNotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |path| path.as_str().to_owned(),
+    );
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    info!(%method, route, status = response.status().as_u16(), elapsed_us, "request");
+    response
+}
+
+/// Resolves on ctrl-c or SIGTERM. A signal that cannot be listened for is
+/// logged and never fires.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            warn!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => info!(signal = "ctrl-c", "shutting down"),
+        () = terminate() => info!(signal = "SIGTERM", "shutting down"),
+    }
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut stream) => {
+            stream.recv().await;
+        }
+        Err(error) => {
+            warn!(%error, "cannot listen for SIGTERM");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending::<()>().await;
+}
