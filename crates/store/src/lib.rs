@@ -32,6 +32,50 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
+/// Where a batch commit spent its time, logged at debug level: the figures
+/// to look at when a store's throughput disappoints.
+pub(crate) struct BatchTimings {
+    started: std::time::Instant,
+    loaded_us: u128,
+    applied_us: u128,
+    written_us: u128,
+}
+
+impl BatchTimings {
+    pub(crate) fn start() -> Self {
+        BatchTimings {
+            started: std::time::Instant::now(),
+            loaded_us: 0,
+            applied_us: 0,
+            written_us: 0,
+        }
+    }
+
+    pub(crate) fn loaded(&mut self) {
+        self.loaded_us = self.started.elapsed().as_micros();
+    }
+
+    pub(crate) fn applied(&mut self) {
+        self.applied_us = self.started.elapsed().as_micros();
+    }
+
+    pub(crate) fn written(&mut self) {
+        self.written_us = self.started.elapsed().as_micros();
+    }
+
+    pub(crate) fn committed(self, backend: &'static str, operations: usize) {
+        tracing::debug!(
+            backend,
+            operations,
+            loaded_us = self.loaded_us,
+            applied_us = self.applied_us,
+            written_us = self.written_us,
+            committed_us = self.started.elapsed().as_micros(),
+            "batch committed"
+        );
+    }
+}
+
 /// Now, in microseconds since the Unix epoch.
 pub fn now_micros() -> TimestampMicros {
     SystemTime::now()

@@ -8,7 +8,7 @@ use crate::rows::{
     ACCOUNT_COLUMNS, AccountRow, ENTRY_COLUMNS, EntryRow, TRANSFER_COLUMNS, TransferRow,
     account_from_row, assemble_transfers, database_error, overdraft_column, transfer_columns,
 };
-use crate::{Migration, check};
+use crate::{BatchTimings, Migration, check};
 use ledger::posting::{BatchOutcome, BatchReferences, LoadedState, apply_batch, verify_outcome};
 use ledger::{
     Account, AccountError, AccountId, BATCH_OPERATIONS_MAX, BatchItem, CheckReport, LedgerError,
@@ -19,11 +19,18 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ledger",
-    sql: include_str!("../migrations/postgres/0001_ledger.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sql: include_str!("../migrations/postgres/0001_ledger.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "accounts_fillfactor",
+        sql: include_str!("../migrations/postgres/0002_accounts_fillfactor.sql"),
+    },
+];
 
 const CONNECTIONS_MAX: u32 = 8;
 /// Times a batch is retried after losing a race with another process.
@@ -94,6 +101,7 @@ impl PostgresStore {
         items: &[BatchItem],
         now: TimestampMicros,
     ) -> Result<Vec<Result<Transfer, LedgerError>>, sqlx::Error> {
+        let mut timings = BatchTimings::start();
         let mut transaction = self.pool.begin().await?;
         let loaded = load(&mut transaction, items).await?;
         let ids: Vec<(i64,)> =
@@ -103,11 +111,15 @@ impl PostgresStore {
                 .await?;
         let mut ids: Vec<TransferId> = ids.into_iter().map(|(id,)| id).collect();
         ids.sort_unstable();
+        timings.loaded();
         let outcome = apply_batch(&loaded, items, &ids, now);
         verify_outcome(&outcome)
             .map_err(|violation| sqlx::Error::Protocol(violation.to_string()))?;
+        timings.applied();
         write_outcome(&mut transaction, &outcome).await?;
+        timings.written();
         transaction.commit().await?;
+        timings.committed("postgres", items.len());
         Ok(outcome.results)
     }
 }

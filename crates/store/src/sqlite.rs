@@ -8,7 +8,7 @@ use crate::rows::{
     ACCOUNT_COLUMNS, AccountRow, ENTRY_COLUMNS, EntryRow, TRANSFER_COLUMNS, TransferRow,
     account_from_row, assemble_transfers, database_error, overdraft_column, transfer_columns,
 };
-use crate::{Migration, check};
+use crate::{BatchTimings, Migration, check};
 use ledger::posting::{BatchReferences, LoadedState, apply_batch, verify_outcome};
 use ledger::{
     Account, AccountError, AccountId, BATCH_OPERATIONS_MAX, BatchItem, CheckReport, LedgerError,
@@ -21,8 +21,6 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::str::FromStr;
 use std::time::Duration;
-use std::time::Instant;
-use tracing::debug;
 
 const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
@@ -370,7 +368,7 @@ impl LedgerStore for SqliteStore {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let started = Instant::now();
+        let mut timings = BatchTimings::start();
         let mut transaction = self.writer.begin().await.map_err(database_error)?;
         let loaded = load(&mut transaction, items).await?;
         let (last_id,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM transfers")
@@ -380,21 +378,14 @@ impl LedgerStore for SqliteStore {
         let ids: Vec<TransferId> = (1..=items.len() as i64)
             .map(|offset| last_id + offset)
             .collect();
-        let loaded_us = started.elapsed().as_micros();
+        timings.loaded();
         let outcome = apply_batch(&loaded, items, &ids, now);
         verify_outcome(&outcome)?;
-        let applied_us = started.elapsed().as_micros();
+        timings.applied();
         write_outcome(&mut transaction, &outcome).await?;
-        let written_us = started.elapsed().as_micros();
+        timings.written();
         transaction.commit().await.map_err(database_error)?;
-        debug!(
-            operations = items.len(),
-            loaded_us,
-            applied_us,
-            written_us,
-            committed_us = started.elapsed().as_micros(),
-            "sqlite batch"
-        );
+        timings.committed("sqlite", items.len());
         Ok(outcome.results)
     }
 
