@@ -36,8 +36,8 @@ pub struct LedgerBenchArgs {
     /// Transfers posted through the HTTP API.
     #[arg(long, default_value_t = 20_000)]
     http_transfers: usize,
-    /// Transfers posted by the naive baseline.
-    #[arg(long, default_value_t = 5_000)]
+    /// Transfers posted by the naive baseline (enough for a steady rate).
+    #[arg(long, default_value_t = 20_000)]
     baseline_transfers: usize,
     /// Concurrent connections of the naive baseline.
     #[arg(long, default_value_t = 8)]
@@ -107,29 +107,34 @@ async fn run_cases(
         "paycore bench ledger: {} transfers between {} accounts per batched case, durable commits",
         arguments.transfers, arguments.accounts
     );
-    for hot in [false, true] {
-        for batch_size in &arguments.batch_sizes {
-            let path = directory.join(format!("ledger-{batch_size}-{hot}.db"));
-            let store = Store::Sqlite(SqliteStore::open(&path.to_string_lossy()).await?);
-            if measurements.is_empty() {
-                println!("  durability: {}", store.durability().await?);
-            }
-            measurements.push(batched(&store, "a", "SQLite", arguments, *batch_size, hot).await?);
-        }
-        if let Some(url) = &arguments.postgres {
-            for batch_size in &arguments.batch_sizes {
-                let store = Store::Postgres(fresh_postgres(url).await?);
-                if *batch_size == arguments.batch_sizes[0] && !hot {
-                    println!("  durability: {}", store.durability().await?);
-                }
-                measurements
-                    .push(batched(&store, "b", "PostgreSQL", arguments, *batch_size, hot).await?);
-            }
-        }
+    let path = directory.join("ledger.db");
+    let sqlite = Store::Sqlite(SqliteStore::open(&path.to_string_lossy()).await?);
+    println!("  durability: {}", sqlite.durability().await?);
+    let sqlite_accounts = open_accounts(&sqlite, arguments.accounts).await?;
+    batched_cases(
+        &sqlite,
+        &sqlite_accounts,
+        "a",
+        "SQLite",
+        arguments,
+        &mut measurements,
+    )
+    .await?;
+    if let Some(url) = &arguments.postgres {
+        let postgres = Store::Postgres(fresh_postgres(url).await?);
+        println!("  durability: {}", postgres.durability().await?);
+        let accounts = open_accounts(&postgres, arguments.accounts).await?;
+        batched_cases(
+            &postgres,
+            &accounts,
+            "b",
+            "PostgreSQL",
+            arguments,
+            &mut measurements,
+        )
+        .await?;
     }
-    let path = directory.join("http.db");
-    let store = Store::Sqlite(SqliteStore::open(&path.to_string_lossy()).await?);
-    measurements.push(http(store, arguments).await?);
+    measurements.push(http(sqlite, &sqlite_accounts.members, arguments).await?);
     match &arguments.postgres {
         Some(url) => measurements.push(naive_baseline(url, arguments).await?),
         None => println!("  no --postgres URL: PostgreSQL cases (b) and baseline (c) not run"),
@@ -170,7 +175,14 @@ fn new_account(
 }
 
 /// Opens the accounts and funds every member one from equity.
-async fn open_accounts(store: &Store, count: usize) -> Result<(Vec<i64>, i64)> {
+/// The accounts the transfers of one store move money between.
+struct BenchAccounts {
+    members: Vec<i64>,
+    /// The platform fee income account of the hot-account cases.
+    income: i64,
+}
+
+async fn open_accounts(store: &Store, count: usize) -> Result<BenchAccounts> {
     let equity = store
         .create_account(&new_account(
             AccountKind::Equity,
@@ -214,7 +226,10 @@ async fn open_accounts(store: &Store, count: usize) -> Result<(Vec<i64>, i64)> {
             .collect();
         store.commit_batch(&items, store::now_micros()).await?;
     }
-    Ok((accounts, income.id))
+    Ok(BenchAccounts {
+        members: accounts,
+        income: income.id,
+    })
 }
 
 /// A two-leg transfer, or three legs with a fee to `fee_account`.
@@ -253,14 +268,14 @@ fn transfer(
 fn random_transfer(
     sequence: &mut Sequence,
     accounts: &[i64],
-    index: usize,
+    key: &str,
     fee: Option<i64>,
 ) -> BatchItem {
     let debit = sequence.below(accounts.len());
     let credit = (debit + 1 + sequence.below(accounts.len() - 1)) % accounts.len();
     let amount_minor = 2 + sequence.below(10_000) as i64;
     BatchItem::single(transfer(
-        format!("t{index}"),
+        key.to_owned(),
         accounts[debit],
         accounts[credit],
         amount_minor,
@@ -268,19 +283,62 @@ fn random_transfer(
     ))
 }
 
-async fn batched(
+/// Every batch size, without and with the hot fee account, on one store
+/// and one set of accounts.
+async fn batched_cases(
     store: &Store,
+    accounts: &BenchAccounts,
     label: &str,
     store_name: &str,
     arguments: &LedgerBenchArgs,
+    measurements: &mut Vec<Measurement>,
+) -> Result<()> {
+    for hot in [false, true] {
+        for batch_size in &arguments.batch_sizes {
+            let case = Case {
+                label,
+                store_name,
+                batch_size: *batch_size,
+                hot,
+            };
+            measurements.push(batched(store, accounts, &case, arguments).await?);
+        }
+    }
+    Ok(())
+}
+
+/// One batched case.
+struct Case<'a> {
+    label: &'a str,
+    store_name: &'a str,
     batch_size: usize,
     hot: bool,
+}
+
+async fn batched(
+    store: &Store,
+    accounts: &BenchAccounts,
+    case: &Case<'_>,
+    arguments: &LedgerBenchArgs,
 ) -> Result<Measurement> {
-    let (accounts, income) = open_accounts(store, arguments.accounts).await?;
-    let fee = hot.then_some(income);
+    let Case {
+        label,
+        store_name,
+        batch_size,
+        hot,
+    } = *case;
+    let fee = hot.then_some(accounts.income);
     let mut sequence = Sequence(42);
+    let prefix = format!("{batch_size}-{hot}");
     let items: Vec<BatchItem> = (0..arguments.transfers)
-        .map(|index| random_transfer(&mut sequence, &accounts, index, fee))
+        .map(|index| {
+            random_transfer(
+                &mut sequence,
+                &accounts.members,
+                &format!("{prefix}-{index}"),
+                fee,
+            )
+        })
         .collect();
     let started = Instant::now();
     let mut failed = 0;
@@ -308,8 +366,8 @@ async fn batched(
 
 /// One transfer per HTTP request from many concurrent clients: group
 /// commit across requests is what carries this case.
-async fn http(store: Store, arguments: &LedgerBenchArgs) -> Result<Measurement> {
-    let (accounts, _) = open_accounts(&store, arguments.accounts).await?;
+async fn http(store: Store, members: &[i64], arguments: &LedgerBenchArgs) -> Result<Measurement> {
+    let accounts = members.to_vec();
     let ledger = Ledger::start(store, LedgerOptions::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
