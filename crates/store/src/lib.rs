@@ -8,6 +8,7 @@
 
 mod check;
 mod committer;
+mod orders;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -234,4 +235,118 @@ pub(crate) fn statement_lines(
             })
         })
         .collect()
+}
+
+impl engine::OrderStore for Store {
+    async fn create_trade(
+        &self,
+        trade: &engine::NewTrade,
+        now: TimestampMicros,
+    ) -> Result<engine::Created<engine::TradeOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.create_trade(trade, now))
+    }
+
+    async fn trade(
+        &self,
+        merchant_id: &str,
+        trade_id: engine::TradeId,
+    ) -> Result<Option<engine::TradeOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.trade(merchant_id, trade_id))
+    }
+
+    async fn trade_by_out_trade_no(
+        &self,
+        merchant_id: &str,
+        out_trade_no: &str,
+    ) -> Result<Option<engine::TradeOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.trade_by_out_trade_no(merchant_id, out_trade_no))
+    }
+
+    async fn create_payment(
+        &self,
+        payment: &engine::NewPayment,
+        instructions: &[engine::NewInstruction],
+        now: TimestampMicros,
+    ) -> Result<engine::Created<engine::PaymentWithInstructions>, engine::OrderStoreError> {
+        delegate!(self, store => store.create_payment(payment, instructions, now))
+    }
+
+    async fn payment(
+        &self,
+        merchant_id: &str,
+        payment_id: engine::PaymentId,
+    ) -> Result<Option<engine::PaymentWithInstructions>, engine::OrderStoreError> {
+        delegate!(self, store => store.payment(merchant_id, payment_id))
+    }
+
+    async fn create_channel_order(
+        &self,
+        instruction_id: engine::InstructionId,
+        channel: &str,
+        amount_minor: i64,
+        now: TimestampMicros,
+    ) -> Result<engine::ChannelOrder, engine::OrderStoreError> {
+        delegate!(self, store => store.create_channel_order(instruction_id, channel, amount_minor, now))
+    }
+
+    async fn channel_orders(
+        &self,
+        instruction_id: engine::InstructionId,
+    ) -> Result<Vec<engine::ChannelOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.channel_orders(instruction_id))
+    }
+
+    async fn set_channel_transaction_id(
+        &self,
+        channel_order_id: engine::ChannelOrderId,
+        channel_transaction_id: &str,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.set_channel_transaction_id(channel_order_id, channel_transaction_id, now))
+    }
+
+    async fn create_refund(
+        &self,
+        refund: &engine::NewRefund,
+        now: TimestampMicros,
+    ) -> Result<engine::Created<engine::RefundOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.create_refund(refund, now))
+    }
+
+    async fn refund(
+        &self,
+        merchant_id: &str,
+        refund_id: engine::RefundId,
+    ) -> Result<Option<engine::RefundOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.refund(merchant_id, refund_id))
+    }
+
+    async fn transition<S: engine::Status>(
+        &self,
+        id: i64,
+        from: S,
+        to: S,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.transition(id, from, to, now))
+    }
+
+    async fn mark_trade_paid(
+        &self,
+        trade_id: engine::TradeId,
+        payment_id: engine::PaymentId,
+        paid_minor: i64,
+        now: TimestampMicros,
+    ) -> Result<engine::TradeOrder, engine::OrderStoreError> {
+        delegate!(self, store => store.mark_trade_paid(trade_id, payment_id, paid_minor, now))
+    }
+
+    async fn record_trade_refund(
+        &self,
+        trade_id: engine::TradeId,
+        amount_minor: i64,
+        now: TimestampMicros,
+    ) -> Result<engine::TradeOrder, engine::OrderStoreError> {
+        delegate!(self, store => store.record_trade_refund(trade_id, amount_minor, now))
+    }
 }

@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "accounts_fillfactor",
         sql: include_str!("../migrations/postgres/0002_accounts_fillfactor.sql"),
     },
+    Migration {
+        version: 3,
+        name: "orders",
+        sql: include_str!("../migrations/postgres/0003_orders.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;
@@ -41,7 +46,7 @@ const MIGRATION_LOCK_ID: i64 = 0x0070_6179_636f_7265;
 /// The PostgreSQL ledger store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PostgresStore {

@@ -22,11 +22,18 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ledger",
-    sql: include_str!("../migrations/sqlite/0001_ledger.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sql: include_str!("../migrations/sqlite/0001_ledger.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "orders",
+        sql: include_str!("../migrations/sqlite/0002_orders.sql"),
+    },
+];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.
 const INSERT_ROWS_MAX: usize = 1_000;
@@ -35,8 +42,8 @@ const READ_CONNECTIONS_MAX: u32 = 4;
 /// The SQLite ledger store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    pub(crate) writer: SqlitePool,
+    pub(crate) readers: SqlitePool,
 }
 
 impl SqliteStore {

@@ -1,0 +1,17 @@
+//! The payment engine (支付引擎): four levels of orders — trade, payment,
+//! instruction, channel order — and refunds, each with an explicit state
+//! machine, behind the [`OrderStore`] trait.
+//!
+//! **Architecture Invariant:** the engine moves money only through the
+//! ledger; its own tables hold orders and their states, never balances.
+
+mod order;
+pub mod status;
+mod store;
+
+pub use order::*;
+pub use status::{
+    ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, PaymentStatus, RefundStatus,
+    Status, TradeStatus,
+};
+pub use store::*;

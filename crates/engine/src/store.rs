@@ -1,0 +1,221 @@
+use crate::order::{
+    ChannelOrder, ChannelOrderId, InstructionId, NewInstruction, NewPayment, NewTrade, OrderError,
+    PaymentId, PaymentInstruction, PaymentOrder, RefundOrder, TradeId, TradeOrder,
+};
+use crate::order::{REFERENCE_LENGTH_MAX, SUBJECT_LENGTH_MAX, check_text};
+use crate::status::Status;
+use crate::{Initiator, RefundId};
+use ledger::{StoreError, TimestampMicros};
+use std::future::Future;
+
+/// A failure to store or change an order: refused by the rules, or the
+/// store itself failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderStoreError {
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A create that is idempotent by a merchant's reference: the first request
+/// creates, a repeat with the same fields finds what it created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created<T> {
+    New(T),
+    Existing(T),
+}
+
+impl<T> Created<T> {
+    pub fn into_inner(self) -> T {
+        match self {
+            Created::New(value) | Created::Existing(value) => value,
+        }
+    }
+
+    pub fn is_new(&self) -> bool {
+        matches!(self, Created::New(_))
+    }
+}
+
+/// A payment with its instructions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentWithInstructions {
+    pub payment: PaymentOrder,
+    pub instructions: Vec<PaymentInstruction>,
+}
+
+/// A refund request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    pub trade_id: TradeId,
+    pub merchant_id: String,
+    pub refund_serial: String,
+    pub amount_minor: i64,
+    pub initiator: Initiator,
+    pub reason: String,
+}
+
+/// Where orders live. Every read is scoped by merchant: a merchant never
+/// sees another merchant's orders. Every status change is a compare-and-set
+/// from the status the caller read, so a step of a flow is never applied
+/// twice, even by two processes at once.
+pub trait OrderStore: Send + Sync {
+    /// Opens a trade, or finds the one with the same `out_trade_no`
+    /// (`REFERENCE_CONFLICT` if its fields differ).
+    fn create_trade(
+        &self,
+        trade: &NewTrade,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<Created<TradeOrder>, OrderStoreError>> + Send;
+
+    fn trade(
+        &self,
+        merchant_id: &str,
+        trade_id: TradeId,
+    ) -> impl Future<Output = Result<Option<TradeOrder>, OrderStoreError>> + Send;
+
+    fn trade_by_out_trade_no(
+        &self,
+        merchant_id: &str,
+        out_trade_no: &str,
+    ) -> impl Future<Output = Result<Option<TradeOrder>, OrderStoreError>> + Send;
+
+    /// Creates a payment and its instructions in one transaction, or finds
+    /// the payment with the same request serial.
+    fn create_payment(
+        &self,
+        payment: &NewPayment,
+        instructions: &[NewInstruction],
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<Created<PaymentWithInstructions>, OrderStoreError>> + Send;
+
+    fn payment(
+        &self,
+        merchant_id: &str,
+        payment_id: PaymentId,
+    ) -> impl Future<Output = Result<Option<PaymentWithInstructions>, OrderStoreError>> + Send;
+
+    fn create_channel_order(
+        &self,
+        instruction_id: InstructionId,
+        channel: &str,
+        amount_minor: i64,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<ChannelOrder, OrderStoreError>> + Send;
+
+    fn channel_orders(
+        &self,
+        instruction_id: InstructionId,
+    ) -> impl Future<Output = Result<Vec<ChannelOrder>, OrderStoreError>> + Send;
+
+    /// Records the institution's id for a channel order.
+    fn set_channel_transaction_id(
+        &self,
+        channel_order_id: ChannelOrderId,
+        channel_transaction_id: &str,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
+
+    /// Creates a refund, or finds the one with the same refund serial. The
+    /// amount is checked against the trade's refundable total.
+    fn create_refund(
+        &self,
+        refund: &NewRefund,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<Created<RefundOrder>, OrderStoreError>> + Send;
+
+    fn refund(
+        &self,
+        merchant_id: &str,
+        refund_id: RefundId,
+    ) -> impl Future<Output = Result<Option<RefundOrder>, OrderStoreError>> + Send;
+
+    /// Moves an order of any level from `from` to `to`, if the transition
+    /// is legal and the order is still in `from`.
+    fn transition<S: Status>(
+        &self,
+        id: i64,
+        from: S,
+        to: S,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
+
+    /// WAIT_PAY → SUCCESS, recording the payment and what it paid.
+    fn mark_trade_paid(
+        &self,
+        trade_id: TradeId,
+        payment_id: PaymentId,
+        paid_minor: i64,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<TradeOrder, OrderStoreError>> + Send;
+
+    /// Adds a successful refund to the trade's refunded total, moving it to
+    /// PARTIALLY_REFUNDED or REFUNDED.
+    fn record_trade_refund(
+        &self,
+        trade_id: TradeId,
+        amount_minor: i64,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<TradeOrder, OrderStoreError>> + Send;
+}
+
+/// Checks a refund request's own fields.
+pub fn check_refund_request(refund: &NewRefund) -> Result<(), OrderError> {
+    check_text("merchant_id", &refund.merchant_id, REFERENCE_LENGTH_MAX)?;
+    check_text("refund_serial", &refund.refund_serial, REFERENCE_LENGTH_MAX)?;
+    if refund.reason.chars().count() > SUBJECT_LENGTH_MAX {
+        return Err(OrderError::InvalidText {
+            field: "reason",
+            max: SUBJECT_LENGTH_MAX,
+        });
+    }
+    if refund.amount_minor <= 0 {
+        return Err(OrderError::InvalidAmount(refund.amount_minor));
+    }
+    Ok(())
+}
+
+/// A repeated refund serial: the same refund if the fields agree.
+pub fn refund_conflict(
+    request: &NewRefund,
+    existing: RefundOrder,
+) -> Result<Created<RefundOrder>, OrderStoreError> {
+    let field = if request.trade_id != existing.trade_id {
+        Some("trade_id")
+    } else if request.amount_minor != existing.amount_minor {
+        Some("amount_minor")
+    } else if request.initiator != existing.initiator {
+        Some("initiator")
+    } else {
+        None
+    };
+    match field {
+        None => Ok(Created::Existing(existing)),
+        Some(field) => Err(OrderError::ReferenceConflict {
+            reference: "refund_serial",
+            field,
+        }
+        .into()),
+    }
+}
+
+/// A new refund may take what the trade can still refund, less refunds
+/// already under way (waiting for review or at the channel).
+pub fn check_refundable(
+    trade: &TradeOrder,
+    in_flight_minor: i64,
+    amount_minor: i64,
+) -> Result<(), OrderError> {
+    let refundable_minor = trade
+        .refundable_minor()
+        .saturating_sub(in_flight_minor)
+        .max(0);
+    if amount_minor > refundable_minor {
+        return Err(OrderError::RefundExceedsRefundable {
+            requested_minor: amount_minor,
+            refundable_minor,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,752 @@
+//! The payment engine's orders on both stores. The SQL is the same text for
+//! SQLite and PostgreSQL (sqlx binds `$N` on both); one macro writes the
+//! implementation for each store's pools, and only row locking differs.
+
+use crate::rows::{currency, database_error};
+use engine::{
+    ChannelOrder, ChannelOrderStatus, Created, Direction, FundingSource, Initiator,
+    InstructionStatus, Level, NewPayment, NewTrade, OrderError, OrderStoreError,
+    PaymentInstruction, PaymentOrder, PaymentStatus, PaymentWithInstructions, RefundOrder,
+    RefundStatus, Status, TradeOrder, TradeStatus,
+};
+use ledger::StoreError;
+
+pub(crate) type TradeRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+pub(crate) const TRADE_COLUMNS: &str = "id, merchant_id, out_trade_no, subject, amount_minor, currency, \
+     status, paid_payment_id, paid_minor, refunded_minor, created_at, updated_at";
+
+pub(crate) type PaymentRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+);
+pub(crate) const PAYMENT_COLUMNS: &str = "id, trade_id, merchant_id, request_serial, product, \
+     amount_minor, currency, status, created_at, updated_at";
+
+pub(crate) type InstructionRow = (i64, i64, String, String, i64, String, String, i64, i64);
+pub(crate) const INSTRUCTION_COLUMNS: &str =
+    "id, payment_id, direction, source, amount_minor, currency, status, created_at, updated_at";
+
+pub(crate) type ChannelOrderRow = (
+    i64,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+pub(crate) const CHANNEL_ORDER_COLUMNS: &str = "id, instruction_id, channel, amount_minor, currency, \
+     status, channel_transaction_id, created_at, updated_at";
+
+pub(crate) type RefundRow = (
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+);
+pub(crate) const REFUND_COLUMNS: &str = "id, trade_id, merchant_id, refund_serial, amount_minor, \
+     currency, status, initiator, reason, created_at, updated_at";
+
+fn corrupt(what: &str, value: &str) -> OrderStoreError {
+    OrderStoreError::Store(StoreError::Corrupt(format!("unknown {what} {value:?}")))
+}
+
+pub(crate) fn status<S: Status>(text: &str) -> Result<S, OrderStoreError> {
+    S::parse(text).ok_or_else(|| corrupt(S::ENTITY, text))
+}
+
+pub(crate) fn table(level: Level) -> &'static str {
+    match level {
+        Level::Trade => "trade_orders",
+        Level::Payment => "payment_orders",
+        Level::Instruction => "payment_instructions",
+        Level::ChannelOrder => "channel_orders",
+        Level::Refund => "refund_orders",
+    }
+}
+
+pub(crate) fn trade_from_row(row: TradeRow) -> Result<TradeOrder, OrderStoreError> {
+    let (
+        id,
+        merchant_id,
+        out_trade_no,
+        subject,
+        amount_minor,
+        currency_code,
+        status_text,
+        paid_payment_id,
+        paid_minor,
+        refunded_minor,
+        created_at,
+        updated_at,
+    ) = row;
+    Ok(TradeOrder {
+        id,
+        merchant_id,
+        out_trade_no,
+        subject,
+        amount_minor,
+        currency: currency(&currency_code)?,
+        status: status::<TradeStatus>(&status_text)?,
+        paid_payment_id,
+        paid_minor,
+        refunded_minor,
+        created_at,
+        updated_at,
+    })
+}
+
+pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderStoreError> {
+    let (
+        id,
+        trade_id,
+        merchant_id,
+        request_serial,
+        product,
+        amount_minor,
+        currency_code,
+        status_text,
+        created_at,
+        updated_at,
+    ) = row;
+    Ok(PaymentOrder {
+        id,
+        trade_id,
+        merchant_id,
+        request_serial,
+        product,
+        amount_minor,
+        currency: currency(&currency_code)?,
+        status: status::<PaymentStatus>(&status_text)?,
+        created_at,
+        updated_at,
+    })
+}
+
+pub(crate) fn instruction_from_row(
+    row: InstructionRow,
+) -> Result<PaymentInstruction, OrderStoreError> {
+    let (
+        id,
+        payment_id,
+        direction,
+        source,
+        amount_minor,
+        currency_code,
+        status_text,
+        created_at,
+        updated_at,
+    ) = row;
+    Ok(PaymentInstruction {
+        id,
+        payment_id,
+        direction: Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?,
+        source: FundingSource::parse(&source).ok_or_else(|| corrupt("funding source", &source))?,
+        amount_minor,
+        currency: currency(&currency_code)?,
+        status: status::<InstructionStatus>(&status_text)?,
+        created_at,
+        updated_at,
+    })
+}
+
+pub(crate) fn channel_order_from_row(
+    row: ChannelOrderRow,
+) -> Result<ChannelOrder, OrderStoreError> {
+    let (
+        id,
+        instruction_id,
+        channel,
+        amount_minor,
+        currency_code,
+        status_text,
+        channel_transaction_id,
+        created_at,
+        updated_at,
+    ) = row;
+    Ok(ChannelOrder {
+        id,
+        instruction_id,
+        channel,
+        amount_minor,
+        currency: currency(&currency_code)?,
+        status: status::<ChannelOrderStatus>(&status_text)?,
+        channel_transaction_id,
+        created_at,
+        updated_at,
+    })
+}
+
+pub(crate) fn refund_from_row(row: RefundRow) -> Result<RefundOrder, OrderStoreError> {
+    let (
+        id,
+        trade_id,
+        merchant_id,
+        refund_serial,
+        amount_minor,
+        currency_code,
+        status_text,
+        initiator,
+        reason,
+        created_at,
+        updated_at,
+    ) = row;
+    Ok(RefundOrder {
+        id,
+        trade_id,
+        merchant_id,
+        refund_serial,
+        amount_minor,
+        currency: currency(&currency_code)?,
+        status: status::<RefundStatus>(&status_text)?,
+        initiator: Initiator::parse(&initiator).ok_or_else(|| corrupt("initiator", &initiator))?,
+        reason,
+        created_at,
+        updated_at,
+    })
+}
+
+pub(crate) fn payment_conflict(
+    request: &NewPayment,
+    existing: PaymentWithInstructions,
+) -> Result<Created<PaymentWithInstructions>, OrderStoreError> {
+    match request.conflict_with(&existing.payment) {
+        None => Ok(Created::Existing(existing)),
+        Some(field) => Err(OrderError::ReferenceConflict {
+            reference: "request_serial",
+            field,
+        }
+        .into()),
+    }
+}
+
+pub(crate) fn trade_conflict(
+    request: &NewTrade,
+    existing: TradeOrder,
+) -> Result<Created<TradeOrder>, OrderStoreError> {
+    match request.conflict_with(&existing) {
+        None => Ok(Created::Existing(existing)),
+        Some(field) => Err(OrderError::ReferenceConflict {
+            reference: "out_trade_no",
+            field,
+        }
+        .into()),
+    }
+}
+
+pub(crate) fn db(error: sqlx::Error) -> OrderStoreError {
+    OrderStoreError::Store(database_error(error))
+}
+
+/// Implements `engine::OrderStore` for a store type. `$writer` and
+/// `$reader` name its pools; `$lock` is appended to a SELECT that must lock
+/// the trade row for the rest of the transaction.
+macro_rules! order_store {
+    ($store:ty, $writer:ident, $reader:ident, $lock:literal) => {
+        impl engine::OrderStore for $store {
+            async fn create_trade(
+                &self,
+                trade: &engine::NewTrade,
+                now: ledger::TimestampMicros,
+            ) -> Result<engine::Created<engine::TradeOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                trade.validate()?;
+                let inserted: Option<TradeRow> = sqlx::query_as(&format!(
+                    "INSERT INTO trade_orders (merchant_id, out_trade_no, subject, amount_minor, currency, \
+                     status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'WAIT_PAY', $6, $6) \
+                     ON CONFLICT (merchant_id, out_trade_no) DO NOTHING RETURNING {TRADE_COLUMNS}"
+                ))
+                .bind(&trade.merchant_id)
+                .bind(&trade.out_trade_no)
+                .bind(&trade.subject)
+                .bind(trade.amount_minor)
+                .bind(trade.currency.code())
+                .bind(now)
+                .fetch_optional(&self.$writer)
+                .await
+                .map_err(db)?;
+                if let Some(row) = inserted {
+                    return Ok(engine::Created::New(trade_from_row(row)?));
+                }
+                let existing = self
+                    .trade_by_out_trade_no(&trade.merchant_id, &trade.out_trade_no)
+                    .await?
+                    .ok_or_else(|| engine::OrderError::NotFound { entity: "trade order", id: 0 })?;
+                trade_conflict(trade, existing)
+            }
+
+            async fn trade(
+                &self,
+                merchant_id: &str,
+                trade_id: engine::TradeId,
+            ) -> Result<Option<engine::TradeOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let row: Option<TradeRow> = sqlx::query_as(&format!(
+                    "SELECT {TRADE_COLUMNS} FROM trade_orders WHERE id = $1 AND merchant_id = $2"
+                ))
+                .bind(trade_id)
+                .bind(merchant_id)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(db)?;
+                row.map(trade_from_row).transpose()
+            }
+
+            async fn trade_by_out_trade_no(
+                &self,
+                merchant_id: &str,
+                out_trade_no: &str,
+            ) -> Result<Option<engine::TradeOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let row: Option<TradeRow> = sqlx::query_as(&format!(
+                    "SELECT {TRADE_COLUMNS} FROM trade_orders WHERE merchant_id = $1 AND out_trade_no = $2"
+                ))
+                .bind(merchant_id)
+                .bind(out_trade_no)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(db)?;
+                row.map(trade_from_row).transpose()
+            }
+
+            async fn create_payment(
+                &self,
+                payment: &engine::NewPayment,
+                instructions: &[engine::NewInstruction],
+                now: ledger::TimestampMicros,
+            ) -> Result<engine::Created<engine::PaymentWithInstructions>, engine::OrderStoreError> {
+                use crate::orders::*;
+                payment.validate()?;
+                engine::check_instructions(payment.amount_minor, instructions)?;
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                let existing: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM payment_orders WHERE merchant_id = $1 AND request_serial = $2",
+                )
+                .bind(&payment.merchant_id)
+                .bind(&payment.request_serial)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(db)?;
+                if let Some((payment_id,)) = existing {
+                    drop(transaction);
+                    let found = self
+                        .payment(&payment.merchant_id, payment_id)
+                        .await?
+                        .ok_or(engine::OrderError::NotFound { entity: "payment order", id: payment_id })?;
+                    return payment_conflict(payment, found);
+                }
+                let trade: Option<(String,)> = sqlx::query_as(&format!(
+                    "SELECT currency FROM trade_orders WHERE id = $1 AND merchant_id = $2{}",
+                    $lock
+                ))
+                .bind(payment.trade_id)
+                .bind(&payment.merchant_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(db)?;
+                let Some((trade_currency,)) = trade else {
+                    return Err(engine::OrderError::NotFound { entity: "trade order", id: payment.trade_id }.into());
+                };
+                if trade_currency != payment.currency.code() {
+                    return Err(engine::OrderError::ReferenceConflict { reference: "trade", field: "currency" }.into());
+                }
+                let row: PaymentRow = sqlx::query_as(&format!(
+                    "INSERT INTO payment_orders (trade_id, merchant_id, request_serial, product, amount_minor, \
+                     currency, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'CREATED', $7, $7) \
+                     RETURNING {PAYMENT_COLUMNS}"
+                ))
+                .bind(payment.trade_id)
+                .bind(&payment.merchant_id)
+                .bind(&payment.request_serial)
+                .bind(&payment.product)
+                .bind(payment.amount_minor)
+                .bind(payment.currency.code())
+                .bind(now)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(db)?;
+                let created = payment_from_row(row)?;
+                let mut stored = Vec::with_capacity(instructions.len());
+                for instruction in instructions {
+                    let row: InstructionRow = sqlx::query_as(&format!(
+                        "INSERT INTO payment_instructions (payment_id, direction, source, amount_minor, currency, \
+                         status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'CREATED', $6, $6) \
+                         RETURNING {INSTRUCTION_COLUMNS}"
+                    ))
+                    .bind(created.id)
+                    .bind(instruction.direction.as_str())
+                    .bind(instruction.source.as_str())
+                    .bind(instruction.amount_minor)
+                    .bind(payment.currency.code())
+                    .bind(now)
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(db)?;
+                    stored.push(instruction_from_row(row)?);
+                }
+                transaction.commit().await.map_err(db)?;
+                Ok(engine::Created::New(engine::PaymentWithInstructions {
+                    payment: created,
+                    instructions: stored,
+                }))
+            }
+
+            async fn payment(
+                &self,
+                merchant_id: &str,
+                payment_id: engine::PaymentId,
+            ) -> Result<Option<engine::PaymentWithInstructions>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let row: Option<PaymentRow> = sqlx::query_as(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payment_orders WHERE id = $1 AND merchant_id = $2"
+                ))
+                .bind(payment_id)
+                .bind(merchant_id)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(db)?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let rows: Vec<InstructionRow> = sqlx::query_as(&format!(
+                    "SELECT {INSTRUCTION_COLUMNS} FROM payment_instructions WHERE payment_id = $1 ORDER BY id"
+                ))
+                .bind(payment_id)
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(db)?;
+                Ok(Some(engine::PaymentWithInstructions {
+                    payment: payment_from_row(row)?,
+                    instructions: rows
+                        .into_iter()
+                        .map(instruction_from_row)
+                        .collect::<Result<_, _>>()?,
+                }))
+            }
+
+            async fn create_channel_order(
+                &self,
+                instruction_id: engine::InstructionId,
+                channel: &str,
+                amount_minor: i64,
+                now: ledger::TimestampMicros,
+            ) -> Result<engine::ChannelOrder, engine::OrderStoreError> {
+                use crate::orders::*;
+                if channel.is_empty() || channel.len() > engine::REFERENCE_LENGTH_MAX {
+                    return Err(engine::OrderError::InvalidText {
+                        field: "channel",
+                        max: engine::REFERENCE_LENGTH_MAX,
+                    }
+                    .into());
+                }
+                if amount_minor <= 0 {
+                    return Err(engine::OrderError::InvalidAmount(amount_minor).into());
+                }
+                let row: Option<ChannelOrderRow> = sqlx::query_as(&format!(
+                    "INSERT INTO channel_orders (instruction_id, channel, amount_minor, currency, status, \
+                     created_at, updated_at) SELECT id, $1, $2, currency, 'CREATED', $3, $3 \
+                     FROM payment_instructions WHERE id = $4 RETURNING {CHANNEL_ORDER_COLUMNS}"
+                ))
+                .bind(channel)
+                .bind(amount_minor)
+                .bind(now)
+                .bind(instruction_id)
+                .fetch_optional(&self.$writer)
+                .await
+                .map_err(db)?;
+                let row = row.ok_or(engine::OrderError::NotFound {
+                    entity: "payment instruction",
+                    id: instruction_id,
+                })?;
+                channel_order_from_row(row)
+            }
+
+            async fn channel_orders(
+                &self,
+                instruction_id: engine::InstructionId,
+            ) -> Result<Vec<engine::ChannelOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let rows: Vec<ChannelOrderRow> = sqlx::query_as(&format!(
+                    "SELECT {CHANNEL_ORDER_COLUMNS} FROM channel_orders WHERE instruction_id = $1 ORDER BY id"
+                ))
+                .bind(instruction_id)
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(db)?;
+                rows.into_iter().map(channel_order_from_row).collect()
+            }
+
+            async fn set_channel_transaction_id(
+                &self,
+                channel_order_id: engine::ChannelOrderId,
+                channel_transaction_id: &str,
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
+                use crate::orders::*;
+                let done = sqlx::query(
+                    "UPDATE channel_orders SET channel_transaction_id = $1, updated_at = $2 WHERE id = $3 \
+                     AND (channel_transaction_id IS NULL OR channel_transaction_id = $1)",
+                )
+                .bind(channel_transaction_id)
+                .bind(now)
+                .bind(channel_order_id)
+                .execute(&self.$writer)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() == 0 {
+                    return Err(engine::OrderError::ReferenceConflict {
+                        reference: "channel order",
+                        field: "channel_transaction_id",
+                    }
+                    .into());
+                }
+                Ok(())
+            }
+
+            async fn create_refund(
+                &self,
+                refund: &engine::NewRefund,
+                now: ledger::TimestampMicros,
+            ) -> Result<engine::Created<engine::RefundOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                engine::check_refund_request(refund)?;
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                let trade: Option<TradeRow> = sqlx::query_as(&format!(
+                    "SELECT {TRADE_COLUMNS} FROM trade_orders WHERE id = $1 AND merchant_id = $2{}",
+                    $lock
+                ))
+                .bind(refund.trade_id)
+                .bind(&refund.merchant_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(db)?;
+                let trade = trade
+                    .map(trade_from_row)
+                    .transpose()?
+                    .ok_or(engine::OrderError::NotFound { entity: "trade order", id: refund.trade_id })?;
+                let existing: Option<RefundRow> = sqlx::query_as(&format!(
+                    "SELECT {REFUND_COLUMNS} FROM refund_orders WHERE merchant_id = $1 AND refund_serial = $2"
+                ))
+                .bind(&refund.merchant_id)
+                .bind(&refund.refund_serial)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(db)?;
+                if let Some(row) = existing {
+                    let found = refund_from_row(row)?;
+                    return engine::refund_conflict(refund, found);
+                }
+                let (in_flight_minor,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refund_orders \
+                     WHERE trade_id = $1 AND status IN ('PENDING_REVIEW', 'PROCESSING')",
+                )
+                .bind(refund.trade_id)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(db)?;
+                engine::check_refundable(&trade, in_flight_minor, refund.amount_minor)?;
+                let row: RefundRow = sqlx::query_as(&format!(
+                    "INSERT INTO refund_orders (trade_id, merchant_id, refund_serial, amount_minor, currency, \
+                     status, initiator, reason, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {REFUND_COLUMNS}"
+                ))
+                .bind(refund.trade_id)
+                .bind(&refund.merchant_id)
+                .bind(&refund.refund_serial)
+                .bind(refund.amount_minor)
+                .bind(trade.currency.code())
+                .bind(refund.initiator.first_refund_status().as_str())
+                .bind(refund.initiator.as_str())
+                .bind(&refund.reason)
+                .bind(now)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(db)?;
+                transaction.commit().await.map_err(db)?;
+                Ok(engine::Created::New(refund_from_row(row)?))
+            }
+
+            async fn refund(
+                &self,
+                merchant_id: &str,
+                refund_id: engine::RefundId,
+            ) -> Result<Option<engine::RefundOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let row: Option<RefundRow> = sqlx::query_as(&format!(
+                    "SELECT {REFUND_COLUMNS} FROM refund_orders WHERE id = $1 AND merchant_id = $2"
+                ))
+                .bind(refund_id)
+                .bind(merchant_id)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(db)?;
+                row.map(refund_from_row).transpose()
+            }
+
+            async fn transition<S: engine::Status>(
+                &self,
+                id: i64,
+                from: S,
+                to: S,
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
+                use crate::orders::*;
+                from.transition(to).map_err(engine::OrderError::from)?;
+                let table = table(S::LEVEL);
+                let done = sqlx::query(&format!(
+                    "UPDATE {table} SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4"
+                ))
+                .bind(to.as_str())
+                .bind(now)
+                .bind(id)
+                .bind(from.as_str())
+                .execute(&self.$writer)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() == 1 {
+                    return Ok(());
+                }
+                let exists: Option<(i64,)> = sqlx::query_as(&format!("SELECT id FROM {table} WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.$writer)
+                    .await
+                    .map_err(db)?;
+                Err(match exists {
+                    None => engine::OrderError::NotFound { entity: S::ENTITY, id },
+                    Some(_) => engine::OrderError::ConcurrentChange {
+                        entity: S::ENTITY,
+                        id,
+                        expected: from.as_str(),
+                    },
+                }
+                .into())
+            }
+
+            async fn mark_trade_paid(
+                &self,
+                trade_id: engine::TradeId,
+                payment_id: engine::PaymentId,
+                paid_minor: i64,
+                now: ledger::TimestampMicros,
+            ) -> Result<engine::TradeOrder, engine::OrderStoreError> {
+                use crate::orders::*;
+                let row: Option<TradeRow> = sqlx::query_as(&format!(
+                    "UPDATE trade_orders SET status = 'SUCCESS', paid_payment_id = $1, paid_minor = $2, \
+                     updated_at = $3 WHERE id = $4 AND status = 'WAIT_PAY' RETURNING {TRADE_COLUMNS}"
+                ))
+                .bind(payment_id)
+                .bind(paid_minor)
+                .bind(now)
+                .bind(trade_id)
+                .fetch_optional(&self.$writer)
+                .await
+                .map_err(db)?;
+                match row {
+                    Some(row) => trade_from_row(row),
+                    None => Err(self.trade_state_error(trade_id, engine::TradeStatus::Success).await),
+                }
+            }
+
+            async fn record_trade_refund(
+                &self,
+                trade_id: engine::TradeId,
+                amount_minor: i64,
+                now: ledger::TimestampMicros,
+            ) -> Result<engine::TradeOrder, engine::OrderStoreError> {
+                use crate::orders::*;
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                let row: Option<TradeRow> = sqlx::query_as(&format!(
+                    "SELECT {TRADE_COLUMNS} FROM trade_orders WHERE id = $1{}",
+                    $lock
+                ))
+                .bind(trade_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(db)?;
+                let trade = row
+                    .map(trade_from_row)
+                    .transpose()?
+                    .ok_or(engine::OrderError::NotFound { entity: "trade order", id: trade_id })?;
+                let (next, refunded_minor) = trade.after_refund(amount_minor)?;
+                let row: TradeRow = sqlx::query_as(&format!(
+                    "UPDATE trade_orders SET status = $1, refunded_minor = $2, updated_at = $3 \
+                     WHERE id = $4 RETURNING {TRADE_COLUMNS}"
+                ))
+                .bind(next.as_str())
+                .bind(refunded_minor)
+                .bind(now)
+                .bind(trade_id)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(db)?;
+                transaction.commit().await.map_err(db)?;
+                trade_from_row(row)
+            }
+        }
+
+        impl $store {
+            /// Why a compare-and-set on a trade found nothing to change.
+            async fn trade_state_error(
+                &self,
+                trade_id: engine::TradeId,
+                wanted: engine::TradeStatus,
+            ) -> engine::OrderStoreError {
+                use crate::orders::*;
+                let found: Result<Option<(String,)>, _> =
+                    sqlx::query_as("SELECT status FROM trade_orders WHERE id = $1")
+                        .bind(trade_id)
+                        .fetch_optional(&self.$writer)
+                        .await;
+                match found {
+                    Err(error) => db(error),
+                    Ok(None) => engine::OrderError::NotFound { entity: "trade order", id: trade_id }.into(),
+                    Ok(Some((text,))) => match status::<engine::TradeStatus>(&text) {
+                        Err(error) => error,
+                        Ok(current) => match current.transition(wanted) {
+                            Err(illegal) => engine::OrderError::from(illegal).into(),
+                            Ok(_) => engine::OrderError::ConcurrentChange {
+                                entity: "trade order",
+                                id: trade_id,
+                                expected: current.as_str(),
+                            }
+                            .into(),
+                        },
+                    },
+                }
+            }
+        }
+    };
+}
+
+order_store!(crate::SqliteStore, writer, readers, "");
+order_store!(crate::PostgresStore, pool, pool, " FOR UPDATE");
