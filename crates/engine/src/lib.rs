@@ -6,10 +6,12 @@
 //! ledger; its own tables hold orders and their states, never balances.
 
 mod order;
+mod service;
 pub mod status;
 mod store;
 
 pub use order::*;
+pub use service::*;
 pub use status::{
     ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, PaymentStatus, RefundStatus,
     Status, TradeStatus,

@@ -206,6 +206,10 @@ pub struct PaymentOrder {
     pub request_serial: String,
     /// The configured product (flow) it runs: `instant_transfer`, `top_up`...
     pub product: String,
+    /// The member who pays.
+    pub payer_id: String,
+    /// The payer's bank, for routing a card or bank instruction.
+    pub bank: Option<String>,
     pub amount_minor: i64,
     pub currency: Currency,
     pub status: PaymentStatus,
@@ -219,6 +223,8 @@ pub struct NewPayment {
     pub merchant_id: String,
     pub request_serial: String,
     pub product: String,
+    pub payer_id: String,
+    pub bank: Option<String>,
     pub amount_minor: i64,
     pub currency: Currency,
 }
@@ -228,6 +234,10 @@ impl NewPayment {
         check_text("merchant_id", &self.merchant_id, REFERENCE_LENGTH_MAX)?;
         check_text("request_serial", &self.request_serial, REFERENCE_LENGTH_MAX)?;
         check_text("product", &self.product, REFERENCE_LENGTH_MAX)?;
+        check_text("payer_id", &self.payer_id, REFERENCE_LENGTH_MAX)?;
+        if let Some(bank) = &self.bank {
+            check_text("bank", bank, REFERENCE_LENGTH_MAX)?;
+        }
         check_amount(self.amount_minor)
     }
 
@@ -236,6 +246,10 @@ impl NewPayment {
             Some("trade_id")
         } else if self.product != payment.product {
             Some("product")
+        } else if self.payer_id != payment.payer_id {
+            Some("payer_id")
+        } else if self.bank != payment.bank {
+            Some("bank")
         } else if self.amount_minor != payment.amount_minor {
             Some("amount_minor")
         } else if self.currency != payment.currency {

@@ -96,6 +96,12 @@ pub trait OrderStore: Send + Sync {
         payment_id: PaymentId,
     ) -> impl Future<Output = Result<Option<PaymentWithInstructions>, OrderStoreError>> + Send;
 
+    fn payment_by_request_serial(
+        &self,
+        merchant_id: &str,
+        request_serial: &str,
+    ) -> impl Future<Output = Result<Option<PaymentWithInstructions>, OrderStoreError>> + Send;
+
     fn create_channel_order(
         &self,
         instruction_id: InstructionId,

@@ -121,3 +121,21 @@ pub trait LedgerStore: Send + Sync {
     /// Re-derives every total from the journal and compares.
     fn check(&self) -> impl Future<Output = Result<CheckReport, StoreError>> + Send;
 }
+
+/// What the rest of paycore needs to move money: open (or find) accounts
+/// and submit operations. `store::Ledger` implements it over the group
+/// committer; domain crates depend on this trait, not on a store.
+pub trait LedgerWriter: Send + Sync {
+    /// The id of the account with this owner, kind and currency, opened
+    /// now if it does not exist yet.
+    fn open_account(
+        &self,
+        account: &NewAccount,
+    ) -> impl Future<Output = Result<AccountId, StoreError>> + Send;
+
+    /// Commits `items` durably; see [`LedgerStore::commit_batch`].
+    fn submit(
+        &self,
+        items: Vec<BatchItem>,
+    ) -> impl Future<Output = Result<Vec<Result<Transfer, LedgerError>>, StoreError>> + Send;
+}

@@ -4,8 +4,8 @@
 
 use crate::{Store, now_micros};
 use ledger::{
-    BATCH_OPERATIONS_MAX, BatchItem, LedgerError, LedgerStore, Operation, StoreError,
-    TimestampMicros, Transfer,
+    AccountError, AccountId, BATCH_OPERATIONS_MAX, BatchItem, LedgerError, LedgerStore,
+    LedgerWriter, NewAccount, Operation, StoreError, TimestampMicros, Transfer,
 };
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -94,6 +94,20 @@ impl Ledger {
         };
         results.extend((0..open_count).map(|_| Err(LedgerError::LinkedChainOpen)));
         Ok(results)
+    }
+}
+
+impl LedgerWriter for Ledger {
+    async fn open_account(&self, account: &NewAccount) -> Result<AccountId, StoreError> {
+        match self.store.create_account(account).await {
+            Ok(created) => Ok(created.id),
+            Err(StoreError::Account(AccountError::AlreadyExists(id))) => Ok(id),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn submit(&self, items: Vec<BatchItem>) -> BatchResults {
+        Ledger::submit(self, items).await
     }
 }
 

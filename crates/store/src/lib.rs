@@ -279,6 +279,14 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.payment(merchant_id, payment_id))
     }
 
+    async fn payment_by_request_serial(
+        &self,
+        merchant_id: &str,
+        request_serial: &str,
+    ) -> Result<Option<engine::PaymentWithInstructions>, engine::OrderStoreError> {
+        delegate!(self, store => store.payment_by_request_serial(merchant_id, request_serial))
+    }
+
     async fn create_channel_order(
         &self,
         instruction_id: engine::InstructionId,

@@ -34,6 +34,8 @@ pub(crate) type PaymentRow = (
     String,
     String,
     String,
+    String,
+    Option<String>,
     i64,
     String,
     String,
@@ -41,7 +43,7 @@ pub(crate) type PaymentRow = (
     i64,
 );
 pub(crate) const PAYMENT_COLUMNS: &str = "id, trade_id, merchant_id, request_serial, product, \
-     amount_minor, currency, status, created_at, updated_at";
+     payer_id, bank, amount_minor, currency, status, created_at, updated_at";
 
 pub(crate) type InstructionRow = (i64, i64, String, String, i64, String, String, i64, i64);
 pub(crate) const INSTRUCTION_COLUMNS: &str =
@@ -133,6 +135,8 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         merchant_id,
         request_serial,
         product,
+        payer_id,
+        bank,
         amount_minor,
         currency_code,
         status_text,
@@ -145,6 +149,8 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         merchant_id,
         request_serial,
         product,
+        payer_id,
+        bank,
         amount_minor,
         currency: currency(&currency_code)?,
         status: status::<PaymentStatus>(&status_text)?,
@@ -348,23 +354,13 @@ macro_rules! order_store {
                 use crate::orders::*;
                 payment.validate()?;
                 engine::check_instructions(payment.amount_minor, instructions)?;
-                let mut transaction = self.$writer.begin().await.map_err(db)?;
-                let existing: Option<(i64,)> = sqlx::query_as(
-                    "SELECT id FROM payment_orders WHERE merchant_id = $1 AND request_serial = $2",
-                )
-                .bind(&payment.merchant_id)
-                .bind(&payment.request_serial)
-                .fetch_optional(&mut *transaction)
-                .await
-                .map_err(db)?;
-                if let Some((payment_id,)) = existing {
-                    drop(transaction);
-                    let found = self
-                        .payment(&payment.merchant_id, payment_id)
-                        .await?
-                        .ok_or(engine::OrderError::NotFound { entity: "payment order", id: payment_id })?;
+                if let Some(found) = self
+                    .payment_by_request_serial(&payment.merchant_id, &payment.request_serial)
+                    .await?
+                {
                     return payment_conflict(payment, found);
                 }
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
                 let trade: Option<(String,)> = sqlx::query_as(&format!(
                     "SELECT currency FROM trade_orders WHERE id = $1 AND merchant_id = $2{}",
                     $lock
@@ -380,21 +376,34 @@ macro_rules! order_store {
                 if trade_currency != payment.currency.code() {
                     return Err(engine::OrderError::ReferenceConflict { reference: "trade", field: "currency" }.into());
                 }
-                let row: PaymentRow = sqlx::query_as(&format!(
-                    "INSERT INTO payment_orders (trade_id, merchant_id, request_serial, product, amount_minor, \
-                     currency, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'CREATED', $7, $7) \
-                     RETURNING {PAYMENT_COLUMNS}"
+                // Two requests with one serial may race past the read above:
+                // the unique key decides, and the loser finds the winner's.
+                let row: Option<PaymentRow> = sqlx::query_as(&format!(
+                    "INSERT INTO payment_orders (trade_id, merchant_id, request_serial, product, payer_id, bank, \
+                     amount_minor, currency, status, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'CREATED', $9, $9) \
+                     ON CONFLICT (merchant_id, request_serial) DO NOTHING RETURNING {PAYMENT_COLUMNS}"
                 ))
                 .bind(payment.trade_id)
                 .bind(&payment.merchant_id)
                 .bind(&payment.request_serial)
                 .bind(&payment.product)
+                .bind(&payment.payer_id)
+                .bind(payment.bank.as_deref())
                 .bind(payment.amount_minor)
                 .bind(payment.currency.code())
                 .bind(now)
-                .fetch_one(&mut *transaction)
+                .fetch_optional(&mut *transaction)
                 .await
                 .map_err(db)?;
+                let Some(row) = row else {
+                    drop(transaction);
+                    let found = self
+                        .payment_by_request_serial(&payment.merchant_id, &payment.request_serial)
+                        .await?
+                        .ok_or(engine::OrderError::NotFound { entity: "payment order", id: 0 })?;
+                    return payment_conflict(payment, found);
+                };
                 let created = payment_from_row(row)?;
                 let mut stored = Vec::with_capacity(instructions.len());
                 for instruction in instructions {
@@ -452,6 +461,25 @@ macro_rules! order_store {
                         .map(instruction_from_row)
                         .collect::<Result<_, _>>()?,
                 }))
+            }
+
+            async fn payment_by_request_serial(
+                &self,
+                merchant_id: &str,
+                request_serial: &str,
+            ) -> Result<Option<engine::PaymentWithInstructions>, engine::OrderStoreError> {
+                let found: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM payment_orders WHERE merchant_id = $1 AND request_serial = $2",
+                )
+                .bind(merchant_id)
+                .bind(request_serial)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(crate::orders::db)?;
+                match found {
+                    Some((payment_id,)) => self.payment(merchant_id, payment_id).await,
+                    None => Ok(None),
+                }
             }
 
             async fn create_channel_order(

@@ -48,6 +48,8 @@ fn new_payment(trade_id: i64, merchant: &str, serial: &str, amount_minor: i64) -
         merchant_id: merchant.to_owned(),
         request_serial: serial.to_owned(),
         product: "instant_transfer".to_owned(),
+        payer_id: "alice".to_owned(),
+        bank: Some("ICBC".to_owned()),
         amount_minor,
         currency: Currency::CNY,
     }

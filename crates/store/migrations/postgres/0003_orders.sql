@@ -22,6 +22,8 @@ CREATE TABLE payment_orders (
     merchant_id TEXT NOT NULL,
     request_serial TEXT NOT NULL,
     product TEXT NOT NULL,
+    payer_id TEXT NOT NULL,
+    bank TEXT,
     amount_minor BIGINT NOT NULL,
     currency TEXT NOT NULL,
     status TEXT NOT NULL,

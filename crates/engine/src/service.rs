@@ -1,0 +1,869 @@
+//! The payment service: runs a product's flow for one payment, step by
+//! step, each step idempotent, so that a payment interrupted anywhere (a
+//! crash, a channel that did not answer) is finished by running
+//! [`PaymentService::advance`] again.
+//!
+//! The steps of a payment, in order:
+//! 1. Each internal source (balance, bonus, coupon) is reserved with a
+//!    pending ledger transfer to the payee (`hold-{instruction}`).
+//! 2. The channel source, if any, gets a channel order and is submitted to
+//!    the channel. A success posts `collect-{channel order}` from the
+//!    channel's clearing account to the payee. PROCESSING or no answer
+//!    leaves the payment PROCESSING until a query or a notification tells.
+//! 3. When every instruction has succeeded, the holds are posted
+//!    (`post-{instruction}`) and the payment succeeds; its trade is paid,
+//!    or the success is recognised as a duplicate payment. When any fails,
+//!    the holds are voided (`void-{instruction}`) and the payment fails.
+//!
+//! Every ledger key is derived from an order id, so a repeated step replays
+//! its first result and never moves money twice.
+
+use crate::order::{
+    ChannelOrder, Direction, FundingSource, NewInstruction, NewPayment, NewTrade, OrderError,
+    PaymentInstruction, PaymentOrder, PaymentSuccess, TradeOrder,
+};
+use crate::status::{ChannelOrderStatus, InstructionStatus, PaymentStatus, Status, TradeStatus};
+use crate::store::{Created, OrderStore, OrderStoreError, PaymentWithInstructions};
+use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
+use ledger::{
+    AccountId, AccountKind, BatchItem, LedgerError, LedgerWriter, Leg, NewAccount, Operation,
+    Overdraft, OwnerKind, Side, StoreError, TimestampMicros, Transfer, TransferMode,
+};
+use money::Currency;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+/// Who receives the money of a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payee {
+    /// The trade's merchant, into its settlement-pending account.
+    Merchant,
+    /// The payer's own cash balance (a top-up).
+    PayerCash,
+}
+
+/// A product (产品) as a flow: who is paid and which sources may pay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub code: String,
+    pub payee: Payee,
+    pub sources: Vec<FundingSource>,
+}
+
+impl Product {
+    /// 即时到账: a member pays a merchant from balance, bonus, coupon and
+    /// at most one channel source.
+    pub fn instant_transfer() -> Product {
+        Product {
+            code: "instant_transfer".to_owned(),
+            payee: Payee::Merchant,
+            sources: vec![
+                FundingSource::Balance,
+                FundingSource::Bonus,
+                FundingSource::Coupon,
+                FundingSource::Card,
+                FundingSource::Wallet,
+                FundingSource::BankAccount,
+            ],
+        }
+    }
+
+    /// 充值: a member moves money from a card or bank into its balance.
+    pub fn top_up() -> Product {
+        Product {
+            code: "top_up".to_owned(),
+            payee: Payee::PayerCash,
+            sources: vec![
+                FundingSource::Card,
+                FundingSource::BankAccount,
+                FundingSource::Wallet,
+            ],
+        }
+    }
+}
+
+/// A merchant's request to pay (part of) a trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayRequest {
+    pub merchant_id: String,
+    pub out_trade_no: String,
+    pub subject: String,
+    /// The trade's amount; the payment pays all of it.
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub request_serial: String,
+    pub product: String,
+    pub payer_id: String,
+    /// The payer's bank, for a card or bank source.
+    pub bank: Option<String>,
+    /// How much each source pays; they must sum to the amount.
+    pub sources: Vec<(FundingSource, i64)>,
+}
+
+/// Why a payment could not be started or advanced.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("unknown product {0:?}")]
+    UnknownProduct(String),
+    #[error("product {product} does not take {funding_source}")]
+    SourceNotAllowed {
+        product: String,
+        funding_source: &'static str,
+    },
+    #[error("a payment may have at most one card, bank or wallet source")]
+    TooManyChannelSources,
+    #[error("trade {out_trade_no} is already {status}")]
+    TradeNotPayable {
+        out_trade_no: String,
+        status: &'static str,
+    },
+    #[error("no channel is configured")]
+    NoChannel,
+    #[error("the ledger refused a step of the flow: {0}")]
+    Ledger(LedgerError),
+}
+
+impl EngineError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Order(error) => error.code(),
+            EngineError::Store(_) => "STORE_ERROR",
+            EngineError::UnknownProduct(_) => "UNKNOWN_PRODUCT",
+            EngineError::SourceNotAllowed { .. } => "SOURCE_NOT_ALLOWED",
+            EngineError::TooManyChannelSources => "TOO_MANY_CHANNEL_SOURCES",
+            EngineError::TradeNotPayable { .. } => "TRADE_NOT_PAYABLE",
+            EngineError::NoChannel => "NO_CHANNEL",
+            EngineError::Ledger(error) => error.code(),
+        }
+    }
+}
+
+impl From<OrderStoreError> for EngineError {
+    fn from(error: OrderStoreError) -> Self {
+        match error {
+            OrderStoreError::Order(error) => EngineError::Order(error),
+            OrderStoreError::Store(error) => EngineError::Store(error),
+        }
+    }
+}
+
+/// Where a payment stands after a call, with what its trade made of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentView {
+    pub trade: TradeOrder,
+    pub payment: PaymentOrder,
+    pub instructions: Vec<PaymentInstruction>,
+    /// Set when the payment succeeded after another had paid the trade
+    /// (重复支付): its money must go back.
+    pub duplicate_of: Option<i64>,
+}
+
+/// The subject code (科目) an account of each kind is opened under.
+pub fn default_subject_code(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::ChannelClearing => "1002",
+        AccountKind::MerchantPending => "2202",
+        AccountKind::MerchantAvailable => "2203",
+        AccountKind::MerchantFee => "2204",
+        AccountKind::MemberCash => "2241",
+        AccountKind::MemberBonus => "2242",
+        AccountKind::Suspense => "2299",
+        AccountKind::Equity => "4001",
+        AccountKind::PlatformIncome => "6001",
+        AccountKind::PlatformMarketing => "6601",
+    }
+}
+
+type AccountKey = (OwnerKind, String, AccountKind, Currency);
+
+/// Runs payments: orders in `orders`, money through `ledger`, external
+/// sources through `channels` (the first one, until routing comes).
+#[derive(Debug)]
+pub struct PaymentService<O, L, C> {
+    orders: O,
+    ledger: L,
+    channels: Vec<C>,
+    products: Vec<Product>,
+    accounts: Mutex<HashMap<AccountKey, AccountId>>,
+}
+
+impl<O: OrderStore, L: LedgerWriter, C: Channel> PaymentService<O, L, C> {
+    pub fn new(orders: O, ledger: L, channels: Vec<C>, products: Vec<Product>) -> Self {
+        PaymentService {
+            orders,
+            ledger,
+            channels,
+            products,
+            accounts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn orders(&self) -> &O {
+        &self.orders
+    }
+
+    pub fn channels(&self) -> &[C] {
+        &self.channels
+    }
+
+    fn product(&self, code: &str) -> Result<&Product, EngineError> {
+        self.products
+            .iter()
+            .find(|product| product.code == code)
+            .ok_or_else(|| EngineError::UnknownProduct(code.to_owned()))
+    }
+
+    fn check_sources(
+        product: &Product,
+        sources: &[(FundingSource, i64)],
+    ) -> Result<(), EngineError> {
+        for (source, _) in sources {
+            if !product.sources.contains(source) {
+                return Err(EngineError::SourceNotAllowed {
+                    product: product.code.clone(),
+                    funding_source: source.as_str(),
+                });
+            }
+        }
+        if sources
+            .iter()
+            .filter(|(source, _)| source.through_channel())
+            .count()
+            > 1
+        {
+            return Err(EngineError::TooManyChannelSources);
+        }
+        Ok(())
+    }
+
+    /// Opens the trade if needed, creates the payment and runs it as far as
+    /// it goes now. A repeated request serial answers with the same
+    /// payment, as it stands.
+    pub async fn pay(
+        &self,
+        request: &PayRequest,
+        now: TimestampMicros,
+    ) -> Result<PaymentView, EngineError> {
+        let product = self.product(&request.product)?;
+        Self::check_sources(product, &request.sources)?;
+        let trade = self
+            .orders
+            .create_trade(
+                &NewTrade {
+                    merchant_id: request.merchant_id.clone(),
+                    out_trade_no: request.out_trade_no.clone(),
+                    subject: request.subject.clone(),
+                    amount_minor: request.amount_minor,
+                    currency: request.currency,
+                },
+                now,
+            )
+            .await?
+            .into_inner();
+        let new_payment = NewPayment {
+            trade_id: trade.id,
+            merchant_id: request.merchant_id.clone(),
+            request_serial: request.request_serial.clone(),
+            product: request.product.clone(),
+            payer_id: request.payer_id.clone(),
+            bank: request.bank.clone(),
+            amount_minor: request.amount_minor,
+            currency: request.currency,
+        };
+        // A repeated request serial is the same request: it gets the same
+        // payment, as it stands now, and starts nothing.
+        let existing = self
+            .orders
+            .payment_by_request_serial(&new_payment.merchant_id, &new_payment.request_serial)
+            .await?;
+        if let Some(existing) = existing {
+            if let Some(field) = new_payment.conflict_with(&existing.payment) {
+                return Err(OrderError::ReferenceConflict {
+                    reference: "request_serial",
+                    field,
+                }
+                .into());
+            }
+            return self.view(existing).await;
+        }
+        if trade.status != TradeStatus::WaitPay {
+            return Err(EngineError::TradeNotPayable {
+                out_trade_no: trade.out_trade_no,
+                status: trade.status.as_str(),
+            });
+        }
+        let instructions: Vec<NewInstruction> = request
+            .sources
+            .iter()
+            .map(|(source, amount_minor)| NewInstruction {
+                direction: Direction::Collect,
+                source: *source,
+                amount_minor: *amount_minor,
+            })
+            .collect();
+        match self
+            .orders
+            .create_payment(&new_payment, &instructions, now)
+            .await?
+        {
+            Created::New(payment) => self.advance(payment, now).await,
+            // Lost a race with the same serial: the winner runs it.
+            Created::Existing(payment) => self.view(payment).await,
+        }
+    }
+
+    /// Re-reads a payment of `merchant_id` and runs it as far as it goes.
+    pub async fn resume(
+        &self,
+        merchant_id: &str,
+        payment_id: i64,
+        now: TimestampMicros,
+    ) -> Result<PaymentView, EngineError> {
+        let payment =
+            self.orders
+                .payment(merchant_id, payment_id)
+                .await?
+                .ok_or(OrderError::NotFound {
+                    entity: "payment order",
+                    id: payment_id,
+                })?;
+        self.advance(payment, now).await
+    }
+
+    /// Runs every step that can run now; idempotent.
+    pub async fn advance(
+        &self,
+        mut payment: PaymentWithInstructions,
+        now: TimestampMicros,
+    ) -> Result<PaymentView, EngineError> {
+        if payment.payment.status == PaymentStatus::Created {
+            self.move_payment(&mut payment.payment, PaymentStatus::Processing, now)
+                .await?;
+        }
+        if payment.payment.status == PaymentStatus::Processing {
+            let product = self.product(&payment.payment.product)?.clone();
+            self.run_steps(&product, &mut payment, now).await?;
+        }
+        self.view(payment).await
+    }
+
+    async fn run_steps(
+        &self,
+        product: &Product,
+        payment: &mut PaymentWithInstructions,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        for index in 0..payment.instructions.len() {
+            if payment.instructions[index].source.through_channel() {
+                continue;
+            }
+            if !self.hold(product, payment, index, now).await? {
+                return self.fail(product, payment, now).await;
+            }
+        }
+        for index in 0..payment.instructions.len() {
+            if payment.instructions[index].source.through_channel()
+                && !self.collect(product, payment, index, now).await?
+            {
+                return self.fail(product, payment, now).await;
+            }
+        }
+        let all_done = payment.instructions.iter().all(|instruction| {
+            instruction.status == InstructionStatus::Success
+                || (!instruction.source.through_channel()
+                    && instruction.status == InstructionStatus::Processing)
+        });
+        let channel_pending = payment.instructions.iter().any(|instruction| {
+            instruction.source.through_channel() && instruction.status != InstructionStatus::Success
+        });
+        if all_done && !channel_pending {
+            self.succeed(product, payment, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn account(
+        &self,
+        owner_kind: OwnerKind,
+        owner_id: &str,
+        kind: AccountKind,
+        currency: Currency,
+    ) -> Result<AccountId, EngineError> {
+        let key = (owner_kind, owner_id.to_owned(), kind, currency);
+        if let Some(id) = self
+            .accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(*id);
+        }
+        let id = self
+            .ledger
+            .open_account(&NewAccount {
+                subject_code: default_subject_code(kind).to_owned(),
+                subject_class: kind.default_subject_class(),
+                kind,
+                owner_kind,
+                owner_id: owner_id.to_owned(),
+                currency,
+                overdraft: Overdraft::default(),
+            })
+            .await?;
+        self.accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, id);
+        Ok(id)
+    }
+
+    async fn payee_account(
+        &self,
+        product: &Product,
+        payment: &PaymentOrder,
+    ) -> Result<AccountId, EngineError> {
+        match product.payee {
+            Payee::Merchant => {
+                self.account(
+                    OwnerKind::Merchant,
+                    &payment.merchant_id,
+                    AccountKind::MerchantPending,
+                    payment.currency,
+                )
+                .await
+            }
+            Payee::PayerCash => {
+                self.account(
+                    OwnerKind::Member,
+                    &payment.payer_id,
+                    AccountKind::MemberCash,
+                    payment.currency,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn source_account(
+        &self,
+        payment: &PaymentOrder,
+        source: FundingSource,
+        channel: &str,
+    ) -> Result<AccountId, EngineError> {
+        let (owner_kind, owner_id, kind) = match source {
+            FundingSource::Balance => (
+                OwnerKind::Member,
+                payment.payer_id.as_str(),
+                AccountKind::MemberCash,
+            ),
+            FundingSource::Bonus => (
+                OwnerKind::Member,
+                payment.payer_id.as_str(),
+                AccountKind::MemberBonus,
+            ),
+            FundingSource::Coupon => (
+                OwnerKind::Platform,
+                "marketing",
+                AccountKind::PlatformMarketing,
+            ),
+            FundingSource::Card | FundingSource::BankAccount | FundingSource::Wallet => {
+                (OwnerKind::Channel, channel, AccountKind::ChannelClearing)
+            }
+        };
+        self.account(owner_kind, owner_id, kind, payment.currency)
+            .await
+    }
+
+    /// Submits one ledger operation and returns its transfer, or the
+    /// ledger's refusal.
+    async fn post(
+        &self,
+        operation: Operation,
+    ) -> Result<Result<Transfer, LedgerError>, EngineError> {
+        let mut results = self
+            .ledger
+            .submit(vec![BatchItem::single(operation)])
+            .await?;
+        if results.is_empty() {
+            return Err(EngineError::Store(StoreError::Closed));
+        }
+        Ok(results.remove(0))
+    }
+
+    fn two_legs(
+        debit: AccountId,
+        credit: AccountId,
+        amount_minor: i64,
+        currency: Currency,
+    ) -> Vec<Leg> {
+        vec![
+            Leg {
+                account_id: debit,
+                side: Side::Debit,
+                amount_minor,
+                currency,
+            },
+            Leg {
+                account_id: credit,
+                side: Side::Credit,
+                amount_minor,
+                currency,
+            },
+        ]
+    }
+
+    /// The pending transfer that reserves an internal source for the payee;
+    /// replayed from the ledger on every call after the first.
+    async fn hold_transfer(
+        &self,
+        product: &Product,
+        payment: &PaymentOrder,
+        instruction: &PaymentInstruction,
+    ) -> Result<Result<Transfer, LedgerError>, EngineError> {
+        let debit = self.source_account(payment, instruction.source, "").await?;
+        let credit = self.payee_account(product, payment).await?;
+        self.post(Operation::Transfer {
+            key: format!("hold-{}", instruction.id),
+            legs: Self::two_legs(debit, credit, instruction.amount_minor, payment.currency),
+            mode: TransferMode::Pending {
+                timeout_seconds: None,
+            },
+            description: format!("payment {} {}", payment.id, instruction.source.as_str()),
+        })
+        .await
+    }
+
+    /// Step 1 for one internal source. False when the source cannot pay.
+    async fn hold(
+        &self,
+        product: &Product,
+        payment: &mut PaymentWithInstructions,
+        index: usize,
+        now: TimestampMicros,
+    ) -> Result<bool, EngineError> {
+        let instruction = &payment.instructions[index];
+        if instruction.status != InstructionStatus::Created {
+            return Ok(instruction.status != InstructionStatus::Failed);
+        }
+        let held = self
+            .hold_transfer(product, &payment.payment, instruction)
+            .await?;
+        let next = if held.is_ok() {
+            InstructionStatus::Processing
+        } else {
+            InstructionStatus::Failed
+        };
+        self.move_instruction(&mut payment.instructions[index], next, now)
+            .await?;
+        Ok(held.is_ok())
+    }
+
+    fn channel(&self) -> Result<&C, EngineError> {
+        self.channels.first().ok_or(EngineError::NoChannel)
+    }
+
+    fn channel_request(payment: &PaymentOrder, order: &ChannelOrder) -> ChannelRequest {
+        ChannelRequest {
+            channel_order_id: order.id,
+            direction: ChannelDirection::Collect,
+            amount_minor: order.amount_minor,
+            currency: order.currency,
+            bank: payment.bank.clone(),
+            submitted_at: order.created_at,
+        }
+    }
+
+    /// Step 2 for the channel source. False when it failed for good.
+    async fn collect(
+        &self,
+        product: &Product,
+        payment: &mut PaymentWithInstructions,
+        index: usize,
+        now: TimestampMicros,
+    ) -> Result<bool, EngineError> {
+        let status = payment.instructions[index].status;
+        if status.is_final() {
+            return Ok(status == InstructionStatus::Success);
+        }
+        let channel = self.channel()?;
+        let instruction_id = payment.instructions[index].id;
+        let existing = self.orders.channel_orders(instruction_id).await?;
+        let (mut order, answer) = match existing.into_iter().next() {
+            Some(order) => {
+                let request = Self::channel_request(&payment.payment, &order);
+                let answer = channel.query(&request, now).await;
+                (order, answer)
+            }
+            None => {
+                let amount_minor = payment.instructions[index].amount_minor;
+                let order = self
+                    .orders
+                    .create_channel_order(instruction_id, channel.code(), amount_minor, now)
+                    .await?;
+                let request = Self::channel_request(&payment.payment, &order);
+                let answer = channel.submit(&request, now).await;
+                (order, answer)
+            }
+        };
+        if status == InstructionStatus::Created {
+            self.move_instruction(
+                &mut payment.instructions[index],
+                InstructionStatus::Processing,
+                now,
+            )
+            .await?;
+        }
+        if order.status == ChannelOrderStatus::Created {
+            self.orders
+                .transition(
+                    order.id,
+                    ChannelOrderStatus::Created,
+                    ChannelOrderStatus::Processing,
+                    now,
+                )
+                .await?;
+            order.status = ChannelOrderStatus::Processing;
+        }
+        self.channel_answer(product, payment, index, order, answer, now)
+            .await
+    }
+
+    /// Acts on what the channel said about `order`.
+    async fn channel_answer(
+        &self,
+        product: &Product,
+        payment: &mut PaymentWithInstructions,
+        index: usize,
+        order: ChannelOrder,
+        answer: Result<ChannelOutcome, ChannelError>,
+        now: TimestampMicros,
+    ) -> Result<bool, EngineError> {
+        match answer {
+            Ok(ChannelOutcome::Success {
+                channel_transaction_id,
+                ..
+            }) => {
+                self.orders
+                    .set_channel_transaction_id(order.id, &channel_transaction_id, now)
+                    .await?;
+                let debit = self
+                    .source_account(
+                        &payment.payment,
+                        payment.instructions[index].source,
+                        &order.channel,
+                    )
+                    .await?;
+                let credit = self.payee_account(product, &payment.payment).await?;
+                let collected = self
+                    .post(Operation::Transfer {
+                        key: format!("collect-{}", order.id),
+                        legs: Self::two_legs(debit, credit, order.amount_minor, order.currency),
+                        mode: TransferMode::Posted,
+                        description: format!(
+                            "payment {} via {}",
+                            payment.payment.id, order.channel
+                        ),
+                    })
+                    .await?;
+                collected.map_err(EngineError::Ledger)?;
+                self.orders
+                    .transition(
+                        order.id,
+                        ChannelOrderStatus::Processing,
+                        ChannelOrderStatus::Success,
+                        now,
+                    )
+                    .await?;
+                self.move_instruction(
+                    &mut payment.instructions[index],
+                    InstructionStatus::Success,
+                    now,
+                )
+                .await?;
+                Ok(true)
+            }
+            Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => {
+                self.orders
+                    .transition(
+                        order.id,
+                        ChannelOrderStatus::Processing,
+                        ChannelOrderStatus::Failed,
+                        now,
+                    )
+                    .await?;
+                self.move_instruction(
+                    &mut payment.instructions[index],
+                    InstructionStatus::Failed,
+                    now,
+                )
+                .await?;
+                Ok(false)
+            }
+            // No final answer yet: query first, then act; never guess.
+            Ok(ChannelOutcome::Processing { .. }) | Err(_) => Ok(true),
+        }
+    }
+
+    /// Step 3, success: post the holds, then the payment, then the trade.
+    async fn succeed(
+        &self,
+        product: &Product,
+        payment: &mut PaymentWithInstructions,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        for index in 0..payment.instructions.len() {
+            let instruction = &payment.instructions[index];
+            if instruction.source.through_channel()
+                || instruction.status != InstructionStatus::Processing
+            {
+                continue;
+            }
+            let hold = self
+                .hold_transfer(product, &payment.payment, instruction)
+                .await?
+                .map_err(EngineError::Ledger)?;
+            self.post(Operation::PostPending {
+                key: format!("post-{}", instruction.id),
+                pending_id: hold.id,
+                amount_minor: None,
+            })
+            .await?
+            .map_err(EngineError::Ledger)?;
+            self.move_instruction(
+                &mut payment.instructions[index],
+                InstructionStatus::Success,
+                now,
+            )
+            .await?;
+        }
+        self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
+            .await?;
+        self.settle_trade(&payment.payment, now).await
+    }
+
+    /// Marks the trade paid by this payment, unless another paid it first.
+    async fn settle_trade(
+        &self,
+        payment: &PaymentOrder,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        let trade = self
+            .orders
+            .trade(&payment.merchant_id, payment.trade_id)
+            .await?
+            .ok_or(OrderError::NotFound {
+                entity: "trade order",
+                id: payment.trade_id,
+            })?;
+        if trade.payment_success(payment.id) == PaymentSuccess::Paid {
+            self.orders
+                .mark_trade_paid(trade.id, payment.id, payment.amount_minor, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Step 3, failure: release every hold and fail what is not final.
+    async fn fail(
+        &self,
+        product: &Product,
+        payment: &mut PaymentWithInstructions,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        for index in 0..payment.instructions.len() {
+            let instruction = &payment.instructions[index];
+            if instruction.status.is_final() {
+                continue;
+            }
+            if instruction.source.through_channel() {
+                // Failing is only reached before the channel was asked, or
+                // after it refused: nothing is in flight there.
+                if instruction.status == InstructionStatus::Created {
+                    self.move_instruction(
+                        &mut payment.instructions[index],
+                        InstructionStatus::Failed,
+                        now,
+                    )
+                    .await?;
+                }
+            } else {
+                if let Ok(hold) = self
+                    .hold_transfer(product, &payment.payment, instruction)
+                    .await?
+                {
+                    let voided = self
+                        .post(Operation::VoidPending {
+                            key: format!("void-{}", instruction.id),
+                            pending_id: hold.id,
+                        })
+                        .await?;
+                    voided.map_err(EngineError::Ledger)?;
+                }
+                self.move_instruction(
+                    &mut payment.instructions[index],
+                    InstructionStatus::Failed,
+                    now,
+                )
+                .await?;
+            }
+        }
+        self.move_payment(&mut payment.payment, PaymentStatus::Failed, now)
+            .await
+    }
+
+    async fn move_payment(
+        &self,
+        payment: &mut PaymentOrder,
+        next: PaymentStatus,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        self.orders
+            .transition(payment.id, payment.status, next, now)
+            .await?;
+        payment.status = next;
+        payment.updated_at = now;
+        Ok(())
+    }
+
+    async fn move_instruction(
+        &self,
+        instruction: &mut PaymentInstruction,
+        next: InstructionStatus,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        self.orders
+            .transition(instruction.id, instruction.status, next, now)
+            .await?;
+        instruction.status = next;
+        instruction.updated_at = now;
+        Ok(())
+    }
+
+    async fn view(&self, payment: PaymentWithInstructions) -> Result<PaymentView, EngineError> {
+        let trade = self
+            .orders
+            .trade(&payment.payment.merchant_id, payment.payment.trade_id)
+            .await?
+            .ok_or(OrderError::NotFound {
+                entity: "trade order",
+                id: payment.payment.trade_id,
+            })?;
+        let duplicate_of = match (
+            payment.payment.status,
+            trade.payment_success(payment.payment.id),
+        ) {
+            (PaymentStatus::Success, PaymentSuccess::Duplicate { paid_by }) => Some(paid_by),
+            _ => None,
+        };
+        Ok(PaymentView {
+            trade,
+            payment: payment.payment,
+            instructions: payment.instructions,
+            duplicate_of,
+        })
+    }
+}

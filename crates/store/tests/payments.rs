@@ -1,0 +1,504 @@
+//! Payments end to end through the engine: orders in the store, money in
+//! the ledger, card money through the simulator channel. Every test runs
+//! against SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use channels::Simulator;
+use engine::{
+    FundingSource, InstructionStatus, OrderStore, PayRequest, PaymentService, PaymentStatus,
+    PaymentView, Product, TradeStatus,
+};
+use ledger::{AccountKind, LedgerStore, OwnerKind};
+use money::Currency;
+use std::sync::Arc;
+use store::{Ledger, LedgerOptions, Store};
+
+mod common;
+use common::Fixture;
+
+contract!(
+    payments_top_up_then_pay_from_balance,
+    payments_combined_balance_and_card,
+    payments_refused_sources_move_no_money,
+    payments_processing_resolved_by_query,
+    payments_same_serial_concurrently_pays_once,
+    payments_duplicate_success_is_recognised,
+);
+
+/// 2026-11-22 10:00:00 UTC+8.
+const NOW: i64 = 1_795_312_800_000_000;
+const SECOND: i64 = 1_000_000;
+
+type Service = PaymentService<Store, Ledger, Simulator>;
+
+fn service(fixture: &Fixture) -> Service {
+    let ledger = Ledger::start(fixture.store.clone(), LedgerOptions::default());
+    PaymentService::new(
+        fixture.store.clone(),
+        ledger,
+        vec![Simulator::new("simbank")],
+        vec![Product::instant_transfer(), Product::top_up()],
+    )
+}
+
+fn request(
+    out_trade_no: &str,
+    serial: &str,
+    product: &str,
+    sources: &[(FundingSource, i64)],
+) -> PayRequest {
+    PayRequest {
+        merchant_id: "m-coffee".to_owned(),
+        out_trade_no: out_trade_no.to_owned(),
+        subject: "coffee".to_owned(),
+        amount_minor: sources.iter().map(|(_, amount)| amount).sum(),
+        currency: Currency::CNY,
+        request_serial: serial.to_owned(),
+        product: product.to_owned(),
+        payer_id: "alice".to_owned(),
+        bank: Some("ICBC".to_owned()),
+        sources: sources.to_vec(),
+    }
+}
+
+/// The ledger balance of an account found by owner and kind (0 if it was
+/// never opened).
+async fn balance(store: &Store, owner_kind: OwnerKind, owner: &str, kind: AccountKind) -> i64 {
+    for id in 1..200 {
+        let Some(account) = store.account(id).await.unwrap() else {
+            break;
+        };
+        if account.owner_kind == owner_kind && account.owner_id == owner && account.kind == kind {
+            return account.balance().unwrap().ledger_minor;
+        }
+    }
+    0
+}
+
+async fn available(store: &Store, owner: &str) -> i64 {
+    for id in 1..200 {
+        let Some(account) = store.account(id).await.unwrap() else {
+            break;
+        };
+        if account.owner_id == owner && account.kind == AccountKind::MemberCash {
+            return account.balance().unwrap().available_minor;
+        }
+    }
+    0
+}
+
+async fn alice(store: &Store) -> i64 {
+    balance(store, OwnerKind::Member, "alice", AccountKind::MemberCash).await
+}
+
+async fn merchant(store: &Store) -> i64 {
+    balance(
+        store,
+        OwnerKind::Merchant,
+        "m-coffee",
+        AccountKind::MerchantPending,
+    )
+    .await
+}
+
+async fn assert_sound(store: &Store) {
+    let report = store.check().await.unwrap();
+    assert!(report.is_sound(), "{:?}", report.violations);
+}
+
+/// Tops alice up with `amount_minor` by card.
+async fn top_up(service: &Service, amount_minor: i64) -> PaymentView {
+    let view = service
+        .pay(
+            &request(
+                &format!("topup-{amount_minor}"),
+                &format!("topup-{amount_minor}"),
+                "top_up",
+                &[(FundingSource::Card, amount_minor)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.payment.status, PaymentStatus::Success);
+    view
+}
+
+async fn payments_top_up_then_pay_from_balance(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    let topped = top_up(&service, 10_000).await;
+    assert_eq!(topped.trade.status, TradeStatus::Success);
+    assert_eq!(alice(store).await, 10_000);
+    assert_eq!(
+        balance(
+            store,
+            OwnerKind::Channel,
+            "simbank",
+            AccountKind::ChannelClearing
+        )
+        .await,
+        10_000
+    );
+    let paid = service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[(FundingSource::Balance, 3_000)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.payment.status, PaymentStatus::Success);
+    assert_eq!(paid.instructions[0].status, InstructionStatus::Success);
+    assert_eq!(paid.trade.status, TradeStatus::Success);
+    assert_eq!(paid.trade.paid_payment_id, Some(paid.payment.id));
+    assert_eq!(paid.duplicate_of, None);
+    assert_eq!(alice(store).await, 7_000);
+    assert_eq!(merchant(store).await, 3_000);
+    // The trade is paid: another payment of it is refused.
+    let again = service
+        .pay(
+            &request(
+                "T1",
+                "S2",
+                "instant_transfer",
+                &[(FundingSource::Balance, 3_000)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), "TRADE_NOT_PAYABLE");
+    let wrong_product = service
+        .pay(
+            &request("T9", "S9", "top_up", &[(FundingSource::Balance, 1)]),
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_product.code(), "SOURCE_NOT_ALLOWED");
+    assert_sound(store).await;
+}
+
+async fn payments_combined_balance_and_card(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    top_up(&service, 5_000).await;
+    // 组合支付: 30.00 from balance and 70.00 by card.
+    let paid = service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[
+                    (FundingSource::Balance, 3_000),
+                    (FundingSource::Card, 7_000),
+                ],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.payment.status, PaymentStatus::Success);
+    assert_eq!(paid.trade.paid_minor, 10_000);
+    assert_eq!(alice(store).await, 2_000);
+    assert_eq!(merchant(store).await, 10_000);
+    let channel_orders = service.orders().channel_orders(paid.instructions[1].id);
+    assert_eq!(
+        channel_orders.await.unwrap()[0]
+            .channel_transaction_id
+            .as_deref()
+            .map(|id| id.starts_with("SIMC")),
+        Some(true)
+    );
+    let two_cards = service
+        .pay(
+            &request(
+                "T2",
+                "S2",
+                "instant_transfer",
+                &[(FundingSource::Card, 100), (FundingSource::Wallet, 100)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(two_cards.code(), "TOO_MANY_CHANNEL_SOURCES");
+    assert_sound(store).await;
+}
+
+async fn payments_refused_sources_move_no_money(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    top_up(&service, 1_000).await;
+    // Not enough balance: the hold is refused, nothing moves.
+    let short = service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[(FundingSource::Balance, 1_001)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(short.payment.status, PaymentStatus::Failed);
+    assert_eq!(short.trade.status, TradeStatus::WaitPay);
+    // The same serial gets the same answer.
+    let repeated = service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[(FundingSource::Balance, 1_001)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(repeated, short);
+    // The card is refused (amount ending in 91): the balance part held for
+    // it is released.
+    let refused = service
+        .pay(
+            &request(
+                "T1",
+                "S2",
+                "instant_transfer",
+                &[(FundingSource::Balance, 500), (FundingSource::Card, 510)],
+            ),
+            NOW,
+        )
+        .await;
+    let refused = refused.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        "REFERENCE_CONFLICT",
+        "T1 is 10.01: a different amount conflicts"
+    );
+    let refused = service
+        .pay(
+            &request(
+                "T2",
+                "S3",
+                "instant_transfer",
+                &[(FundingSource::Balance, 500), (FundingSource::Card, 591)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.payment.status, PaymentStatus::Failed);
+    assert!(
+        refused
+            .instructions
+            .iter()
+            .all(|instruction| instruction.status == InstructionStatus::Failed)
+    );
+    assert_eq!(alice(store).await, 1_000);
+    assert_eq!(available(store, "alice").await, 1_000);
+    assert_eq!(merchant(store).await, 0);
+    // A trade may be paid again after a failed attempt.
+    let paid = service
+        .pay(
+            &request(
+                "T1",
+                "S4",
+                "instant_transfer",
+                &[(FundingSource::Card, 1_001)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.trade.status, TradeStatus::Success);
+    assert_eq!(merchant(store).await, 1_001);
+    assert_sound(store).await;
+}
+
+async fn payments_processing_resolved_by_query(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    top_up(&service, 1_000).await;
+    // The card part ends in 92: PROCESSING, then success after 2 seconds.
+    let started = service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[(FundingSource::Balance, 400), (FundingSource::Card, 692)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(started.payment.status, PaymentStatus::Processing);
+    assert_eq!(started.trade.status, TradeStatus::WaitPay);
+    // The balance part is reserved, not yet paid.
+    assert_eq!(alice(store).await, 1_000);
+    assert_eq!(available(store, "alice").await, 600);
+    assert_eq!(merchant(store).await, 0);
+    let early = service
+        .resume("m-coffee", started.payment.id, NOW + SECOND)
+        .await
+        .unwrap();
+    assert_eq!(early.payment.status, PaymentStatus::Processing);
+    let done = service
+        .resume("m-coffee", started.payment.id, NOW + 3 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(done.payment.status, PaymentStatus::Success);
+    assert_eq!(done.trade.status, TradeStatus::Success);
+    assert_eq!(alice(store).await, 600);
+    assert_eq!(merchant(store).await, 1_092);
+    // Resolving again changes nothing.
+    let again = service
+        .resume("m-coffee", started.payment.id, NOW + 9 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(again.payment, done.payment);
+    assert_eq!(merchant(store).await, 1_092);
+    // A submit that timed out (94) but was executed is found by query.
+    let timed_out = service
+        .pay(
+            &request(
+                "T2",
+                "S2",
+                "instant_transfer",
+                &[(FundingSource::Card, 294)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(timed_out.payment.status, PaymentStatus::Processing);
+    let found = service
+        .resume("m-coffee", timed_out.payment.id, NOW + SECOND)
+        .await
+        .unwrap();
+    assert_eq!(found.payment.status, PaymentStatus::Success);
+    // One that never arrived (95) fails once the channel says so.
+    let lost = service
+        .pay(
+            &request(
+                "T3",
+                "S3",
+                "instant_transfer",
+                &[(FundingSource::Balance, 100), (FundingSource::Card, 295)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let still = service
+        .resume("m-coffee", lost.payment.id, NOW + SECOND)
+        .await
+        .unwrap();
+    assert_eq!(still.payment.status, PaymentStatus::Processing);
+    let failed = service
+        .resume("m-coffee", lost.payment.id, NOW + 3 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(failed.payment.status, PaymentStatus::Failed);
+    assert_eq!(available(store, "alice").await, 600);
+    assert_sound(store).await;
+}
+
+async fn payments_same_serial_concurrently_pays_once(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = Arc::new(service(&fixture));
+    top_up(&service, 10_000).await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let service = Arc::clone(&service);
+        tasks.push(tokio::spawn(async move {
+            service
+                .pay(
+                    &request(
+                        "T1",
+                        "S1",
+                        "instant_transfer",
+                        &[
+                            (FundingSource::Balance, 2_500),
+                            (FundingSource::Card, 2_500),
+                        ],
+                    ),
+                    NOW,
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut payment_ids = Vec::new();
+    for task in tasks {
+        let view = task.await.unwrap();
+        payment_ids.push(view.payment.id);
+    }
+    payment_ids.dedup();
+    assert_eq!(payment_ids.len(), 1, "one payment for 50 requests");
+    let final_view = service
+        .resume("m-coffee", payment_ids[0], NOW)
+        .await
+        .unwrap();
+    assert_eq!(final_view.payment.status, PaymentStatus::Success);
+    assert_eq!(alice(store).await, 7_500);
+    assert_eq!(merchant(store).await, 5_000);
+    assert_sound(store).await;
+}
+
+async fn payments_duplicate_success_is_recognised(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    top_up(&service, 100).await;
+    // The first attempt's card part is PROCESSING (ends in 92); the buyer
+    // pays again by card, which succeeds at once; then the first one
+    // succeeds too.
+    let slow = service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[(FundingSource::Balance, 8), (FundingSource::Card, 992)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(slow.payment.status, PaymentStatus::Processing);
+    let fast = service
+        .pay(
+            &request(
+                "T1",
+                "S2",
+                "instant_transfer",
+                &[(FundingSource::Card, 1_000)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(fast.payment.status, PaymentStatus::Success);
+    assert_eq!(fast.trade.paid_payment_id, Some(fast.payment.id));
+    let late = service
+        .resume("m-coffee", slow.payment.id, NOW + 3 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(late.payment.status, PaymentStatus::Success);
+    assert_eq!(late.duplicate_of, Some(fast.payment.id));
+    assert_eq!(late.trade.paid_payment_id, Some(fast.payment.id));
+    assert_eq!(late.trade.paid_minor, 1_000);
+    // Both payments' money arrived; the duplicate's must be refunded.
+    assert_eq!(merchant(store).await, 2_000);
+    assert_eq!(alice(store).await, 92);
+    assert_sound(store).await;
+}
