@@ -5,11 +5,13 @@
 //! **Architecture Invariant:** the engine moves money only through the
 //! ledger; its own tables hold orders and their states, never balances.
 
+mod merchant;
 mod order;
 mod service;
 pub mod status;
 mod store;
 
+pub use merchant::*;
 pub use order::*;
 pub use service::*;
 pub use status::{

@@ -8,6 +8,7 @@
 
 mod check;
 mod committer;
+mod merchants;
 mod orders;
 mod postgres;
 mod rows;
@@ -356,5 +357,33 @@ impl engine::OrderStore for Store {
         now: TimestampMicros,
     ) -> Result<engine::TradeOrder, engine::OrderStoreError> {
         delegate!(self, store => store.record_trade_refund(trade_id, amount_minor, now))
+    }
+}
+
+impl engine::MerchantStore for Store {
+    async fn create_merchant(
+        &self,
+        merchant: &engine::NewMerchant,
+        signing_key: &engine::Secret<String>,
+        now: TimestampMicros,
+    ) -> Result<engine::Merchant, engine::OrderStoreError> {
+        delegate!(self, store => store.create_merchant(merchant, signing_key, now))
+    }
+
+    async fn merchant(
+        &self,
+        merchant_id: &str,
+    ) -> Result<Option<engine::Merchant>, engine::OrderStoreError> {
+        delegate!(self, store => store.merchant(merchant_id))
+    }
+
+    async fn remember_nonce(
+        &self,
+        merchant_id: &str,
+        nonce: &str,
+        now: TimestampMicros,
+        forget_before: TimestampMicros,
+    ) -> Result<bool, engine::OrderStoreError> {
+        delegate!(self, store => store.remember_nonce(merchant_id, nonce, now, forget_before))
     }
 }

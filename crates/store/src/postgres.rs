@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "orders",
         sql: include_str!("../migrations/postgres/0003_orders.sql"),
     },
+    Migration {
+        version: 4,
+        name: "merchants",
+        sql: include_str!("../migrations/postgres/0004_merchants.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

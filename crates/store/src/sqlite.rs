@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "orders",
         sql: include_str!("../migrations/sqlite/0002_orders.sql"),
     },
+    Migration {
+        version: 3,
+        name: "merchants",
+        sql: include_str!("../migrations/sqlite/0003_merchants.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use engine::{
-    ChannelOrderStatus, Created, Direction, FundingSource, Initiator, NewInstruction, NewPayment,
-    NewRefund, NewTrade, OrderStore, OrderStoreError, PaymentStatus, PaymentSuccess, RefundStatus,
-    TradeStatus,
+    ChannelOrderStatus, Created, Direction, FundingSource, Initiator, MerchantStore,
+    NewInstruction, NewMerchant, NewPayment, NewRefund, NewTrade, OrderStore, OrderStoreError,
+    PaymentStatus, PaymentSuccess, RefundStatus, Secret, TradeStatus,
 };
 use money::Currency;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ contract!(
     orders_trade_paid_once,
     orders_refunds_never_exceed_what_was_paid,
     orders_channel_orders,
+    orders_merchants_and_nonces,
 );
 
 const NOW: i64 = 1_700_000_000_000_000;
@@ -484,4 +485,57 @@ async fn orders_channel_orders(fixture: Fixture) {
         .await
         .unwrap_err();
     assert_eq!(code(missing), "ORDER_NOT_FOUND");
+}
+
+async fn orders_merchants_and_nonces(fixture: Fixture) {
+    let store = &fixture.store;
+    let request = NewMerchant {
+        id: "m-coffee".to_owned(),
+        name: "Coffee Corner".to_owned(),
+        notify_url: Some("http://127.0.0.1:9/notify".to_owned()),
+    };
+    let key = Secret::new("k3y".to_owned());
+    let merchant = store.create_merchant(&request, &key, NOW).await.unwrap();
+    assert_eq!(merchant.signing_key.expose(), "k3y");
+    assert_eq!(format!("{:?}", merchant.signing_key), "Secret(***)");
+    assert_eq!(store.merchant("m-coffee").await.unwrap(), Some(merchant));
+    assert_eq!(store.merchant("m-tea").await.unwrap(), None);
+    let again = store
+        .create_merchant(&request, &key, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(code(again), "REFERENCE_CONFLICT");
+    let mut bad = request.clone();
+    bad.id = "has space".to_owned();
+    assert_eq!(
+        code(store.create_merchant(&bad, &key, NOW).await.unwrap_err()),
+        "INVALID_ORDER"
+    );
+    assert!(
+        store
+            .remember_nonce("m-coffee", "n1", NOW, NOW - 300)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remember_nonce("m-coffee", "n1", NOW + 1, NOW - 300)
+            .await
+            .unwrap()
+    );
+    // Another merchant may use the same nonce.
+    assert!(
+        store
+            .remember_nonce("m-tea", "n1", NOW + 1, NOW - 300)
+            .await
+            .unwrap()
+    );
+    // Past the window the nonce is forgotten (the timestamp check refuses
+    // such an old request anyway).
+    assert!(
+        store
+            .remember_nonce("m-coffee", "n1", NOW + 10, NOW + 5)
+            .await
+            .unwrap()
+    );
 }
