@@ -334,6 +334,44 @@ impl<O: OrderStore, L: LedgerWriter, C: Channel> PaymentService<O, L, C> {
         self.advance(payment, now).await
     }
 
+    /// Where a payment of `merchant_id` stands, without running anything.
+    pub async fn status(
+        &self,
+        merchant_id: &str,
+        payment_id: i64,
+    ) -> Result<PaymentView, EngineError> {
+        let payment =
+            self.orders
+                .payment(merchant_id, payment_id)
+                .await?
+                .ok_or(OrderError::NotFound {
+                    entity: "payment order",
+                    id: payment_id,
+                })?;
+        self.view(payment).await
+    }
+
+    /// Advances up to `limit` unfinished payments that have not changed for
+    /// `quiet_micros`: PROCESSING ones are queried at their channel, and
+    /// ones interrupted by a crash are finished. Returns how many it looked
+    /// at; a payment that fails to advance is logged by the caller's retry.
+    pub async fn resolve_unfinished(
+        &self,
+        now: TimestampMicros,
+        quiet_micros: i64,
+        limit: usize,
+    ) -> Result<Vec<Result<PaymentView, EngineError>>, EngineError> {
+        let payments = self
+            .orders
+            .unfinished_payments(now.saturating_sub(quiet_micros), limit)
+            .await?;
+        let mut results = Vec::with_capacity(payments.len());
+        for payment in payments {
+            results.push(self.resume(&payment.merchant_id, payment.id, now).await);
+        }
+        Ok(results)
+    }
+
     /// Runs every step that can run now; idempotent.
     pub async fn advance(
         &self,

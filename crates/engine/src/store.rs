@@ -102,6 +102,15 @@ pub trait OrderStore: Send + Sync {
         request_serial: &str,
     ) -> impl Future<Output = Result<Option<PaymentWithInstructions>, OrderStoreError>> + Send;
 
+    /// Payments still CREATED or PROCESSING whose last change is older than
+    /// `changed_before`, oldest first: the work of the resolver that
+    /// queries channels and finishes payments after a restart.
+    fn unfinished_payments(
+        &self,
+        changed_before: TimestampMicros,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PaymentOrder>, OrderStoreError>> + Send;
+
     fn create_channel_order(
         &self,
         instruction_id: InstructionId,

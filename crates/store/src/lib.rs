@@ -288,6 +288,14 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.payment_by_request_serial(merchant_id, request_serial))
     }
 
+    async fn unfinished_payments(
+        &self,
+        changed_before: TimestampMicros,
+        limit: usize,
+    ) -> Result<Vec<engine::PaymentOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.unfinished_payments(changed_before, limit))
+    }
+
     async fn create_channel_order(
         &self,
         instruction_id: engine::InstructionId,

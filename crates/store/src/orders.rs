@@ -482,6 +482,25 @@ macro_rules! order_store {
                 }
             }
 
+            async fn unfinished_payments(
+                &self,
+                changed_before: ledger::TimestampMicros,
+                limit: usize,
+            ) -> Result<Vec<engine::PaymentOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payment_orders \
+                     WHERE status IN ('CREATED', 'PROCESSING') AND updated_at < $1 \
+                     ORDER BY updated_at LIMIT $2"
+                ))
+                .bind(changed_before)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(db)?;
+                rows.into_iter().map(payment_from_row).collect()
+            }
+
             async fn create_channel_order(
                 &self,
                 instruction_id: engine::InstructionId,

@@ -5,8 +5,8 @@
 
 use channels::Simulator;
 use engine::{
-    FundingSource, InstructionStatus, OrderStore, PayRequest, PaymentService, PaymentStatus,
-    PaymentView, Product, TradeStatus,
+    Direction, FundingSource, InstructionStatus, NewInstruction, NewPayment, NewTrade, OrderStore,
+    PayRequest, PaymentService, PaymentStatus, PaymentView, Product, TradeStatus,
 };
 use ledger::{AccountKind, LedgerStore, OwnerKind};
 use money::Currency;
@@ -23,6 +23,7 @@ contract!(
     payments_processing_resolved_by_query,
     payments_same_serial_concurrently_pays_once,
     payments_duplicate_success_is_recognised,
+    payments_resolver_finishes_interrupted_payments,
 );
 
 /// 2026-11-22 10:00:00 UTC+8.
@@ -500,5 +501,89 @@ async fn payments_duplicate_success_is_recognised(fixture: Fixture) {
     // Both payments' money arrived; the duplicate's must be refunded.
     assert_eq!(merchant(store).await, 2_000);
     assert_eq!(alice(store).await, 92);
+    assert_sound(store).await;
+}
+
+async fn payments_resolver_finishes_interrupted_payments(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    // A payment whose process died right after creating its orders: nothing
+    // was held, asked or posted.
+    let trade = service
+        .orders()
+        .create_trade(
+            &NewTrade {
+                merchant_id: "m-coffee".to_owned(),
+                out_trade_no: "T1".to_owned(),
+                subject: "coffee".to_owned(),
+                amount_minor: 700,
+                currency: Currency::CNY,
+            },
+            NOW,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let interrupted = service
+        .orders()
+        .create_payment(
+            &NewPayment {
+                trade_id: trade.id,
+                merchant_id: "m-coffee".to_owned(),
+                request_serial: "S1".to_owned(),
+                product: "instant_transfer".to_owned(),
+                payer_id: "alice".to_owned(),
+                bank: None,
+                amount_minor: 700,
+                currency: Currency::CNY,
+            },
+            &[NewInstruction {
+                direction: Direction::Collect,
+                source: FundingSource::Card,
+                amount_minor: 700,
+            }],
+            NOW,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    // And one waiting for its channel (ends in 92).
+    let waiting = service
+        .pay(
+            &request(
+                "T2",
+                "S2",
+                "instant_transfer",
+                &[(FundingSource::Card, 892)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(waiting.payment.status, PaymentStatus::Processing);
+    // Too fresh to touch yet.
+    let fresh = service.resolve_unfinished(NOW, SECOND, 100).await.unwrap();
+    assert!(fresh.is_empty());
+    let resolved = service
+        .resolve_unfinished(NOW + 3 * SECOND, SECOND, 100)
+        .await
+        .unwrap();
+    assert_eq!(resolved.len(), 2);
+    for result in resolved {
+        assert_eq!(result.unwrap().payment.status, PaymentStatus::Success);
+    }
+    let finished = service
+        .status("m-coffee", interrupted.payment.id)
+        .await
+        .unwrap();
+    assert_eq!(finished.trade.status, TradeStatus::Success);
+    assert_eq!(merchant(store).await, 700 + 892);
+    assert!(
+        service
+            .resolve_unfinished(NOW + 9 * SECOND, SECOND, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_sound(store).await;
 }

@@ -32,6 +32,8 @@ CREATE TABLE payment_orders (
     UNIQUE (merchant_id, request_serial)
 );
 CREATE INDEX payment_orders_trade ON payment_orders (trade_id);
+CREATE INDEX payment_orders_unfinished ON payment_orders (updated_at)
+    WHERE status IN ('CREATED', 'PROCESSING');
 
 CREATE TABLE payment_instructions (
     id INTEGER PRIMARY KEY,
