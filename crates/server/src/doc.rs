@@ -1,7 +1,7 @@
 //! The OpenAPI document, derived from the handlers' annotations.
 
 use crate::error::ErrorBody;
-use crate::handlers::{accounts, batches, system, transfers};
+use crate::handlers::{accounts, batches, payments, system, transfers};
 use crate::model::*;
 use utoipa::OpenApi;
 
@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "paycore",
-        description = "The paycore ledger API. Money is integer minor units (`amount_minor`) \
+        description = "The paycore API: ledger and payments. Money is integer minor units (`amount_minor`) \
             plus an ISO 4217 `currency`; timestamps are RFC 3339. Every error body is \
             `{code, message}`.",
     ),
@@ -29,6 +29,10 @@ use utoipa::OpenApi;
         transfers::void_pending,
         transfers::reverse,
         batches::submit,
+        payments::create_merchant,
+        payments::pay,
+        payments::get_payment,
+        payments::get_trade,
     ),
     components(schemas(
         ErrorBody,
@@ -64,12 +68,25 @@ use utoipa::OpenApi;
         BatchHold,
         BatchResult,
         BatchResponse,
+        CreateMerchantRequest,
+        MerchantResponse,
+        FundingSourceName,
+        SourceRequest,
+        PayRequestBody,
+        TradeResponse,
+        InstructionResponse,
+        PaymentResponse,
     )),
     tags(
         (name = "system", description = "Health and the API document"),
         (name = "accounts", description = "Accounts, balances, statements, holds"),
         (name = "transfers", description = "Transfers, two-phase transfers, reversals, batches"),
         (name = "ledger", description = "Whole-ledger checks"),
+        (name = "merchants", description = "Merchants and their signing keys (operator)"),
+        (name = "payments", description = "Signed merchant calls: pay a trade, read payments and trades. \
+            Each request carries x-paycore-merchant, x-paycore-timestamp (Unix seconds), x-paycore-nonce \
+            and x-paycore-signature: the hex HMAC-SHA256, under the merchant's signing key, of \
+            METHOD\\nPATH_AND_QUERY\\nTIMESTAMP\\nNONCE\\nhex(SHA-256(body))."),
     )
 )]
 pub struct ApiDoc;

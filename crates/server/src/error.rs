@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use engine::{EngineError, OrderError, OrderStoreError};
 use ledger::{AccountError, LedgerError, StoreError};
 use money::MoneyError;
 use serde::{Deserialize, Serialize};
@@ -51,9 +52,58 @@ pub enum ApiError {
     RouteNotFound(String),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// The payment engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A signed request whose signature, timestamp, nonce or merchant is
+    /// not accepted (401).
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
     /// A bug or an impossible state on the server side.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<OrderStoreError> for ApiError {
+    fn from(error: OrderStoreError) -> Self {
+        ApiError::Engine(EngineError::from(error))
+    }
+}
+
+fn order_status(error: &OrderError) -> StatusCode {
+    match error {
+        OrderError::NotFound { .. } => StatusCode::NOT_FOUND,
+        OrderError::IllegalTransition(_)
+        | OrderError::RefundExceedsRefundable { .. }
+        | OrderError::ReferenceConflict { .. }
+        | OrderError::ConcurrentChange { .. } => StatusCode::CONFLICT,
+        OrderError::InvalidText { .. }
+        | OrderError::InvalidAmount(_)
+        | OrderError::InstructionsDoNotCoverPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
+    match error {
+        EngineError::Store(store) => store_parts(store),
+        EngineError::Ledger(ledger) => (ledger_status(ledger), ledger.code(), ledger.to_string()),
+        EngineError::Order(order) => (order_status(order), order.code(), order.to_string()),
+        EngineError::TradeNotPayable { .. } => {
+            (StatusCode::CONFLICT, error.code(), error.to_string())
+        }
+        EngineError::NoChannel => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            error.code(),
+            error.to_string(),
+        ),
+        EngineError::UnknownProduct(_)
+        | EngineError::SourceNotAllowed { .. }
+        | EngineError::TooManyChannelSources => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            error.code(),
+            error.to_string(),
+        ),
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -165,6 +215,10 @@ impl ApiError {
                 "METHOD_NOT_ALLOWED",
                 self.to_string(),
             ),
+            ApiError::Engine(error) => engine_parts(error),
+            ApiError::Unauthorized { code, message } => {
+                (StatusCode::UNAUTHORIZED, code, message.clone())
+            }
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_ERROR",

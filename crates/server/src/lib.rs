@@ -23,9 +23,12 @@ mod error;
 mod extract;
 mod handlers;
 pub mod model;
+pub mod signature;
+mod state;
 mod timestamp;
 
 pub use error::{ApiError, ErrorBody};
+pub use state::{AppState, Payments};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -33,8 +36,8 @@ use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use handlers::{accounts, batches, system, transfers};
-use std::time::Instant;
+use handlers::{accounts, batches, payments, system, transfers};
+use std::time::{Duration, Instant};
 use store::Ledger;
 use tracing::{info, warn};
 use utoipa::OpenApi;
@@ -43,8 +46,15 @@ use utoipa::OpenApi;
 /// multi-leg transfers.
 const BATCH_BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
 
-/// The API's routes over `ledger`.
-pub fn router(ledger: Ledger) -> Router {
+/// How often the resolver looks for unfinished payments, and how long a
+/// payment must have been quiet before it is looked at.
+const RESOLVER_INTERVAL: Duration = Duration::from_secs(1);
+const RESOLVER_QUIET_MICROS: i64 = 1_000_000;
+/// Most payments one resolver round advances.
+const RESOLVER_BATCH_MAX: usize = 256;
+
+/// The API's routes over `state`.
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(system::health))
         .route("/openapi.json", get(system::openapi_document))
@@ -60,6 +70,10 @@ pub fn router(ledger: Ledger) -> Router {
         .route("/v1/transfers/{id}/post", post(transfers::post_pending))
         .route("/v1/transfers/{id}/void", post(transfers::void_pending))
         .route("/v1/transfers/{id}/reverse", post(transfers::reverse))
+        .route("/v1/merchants", post(payments::create_merchant))
+        .route("/v1/payments", post(payments::pay))
+        .route("/v1/payments/{id}", get(payments::get_payment))
+        .route("/v1/trades/{out_trade_no}", get(payments::get_trade))
         .route(
             "/v1/batches",
             post(batches::submit).layer(DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),
@@ -67,19 +81,52 @@ pub fn router(ledger: Ledger) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))
-        .with_state(ledger)
+        .with_state(state)
 }
 
 /// Serves the API on `listener` until ctrl-c or SIGTERM, then finishes the
-/// requests in flight.
+/// requests in flight. Beside it, the resolver finishes payments that are
+/// PROCESSING or were interrupted by a restart.
 pub async fn serve(listener: tokio::net::TcpListener, ledger: Ledger) -> std::io::Result<()> {
     let address = listener.local_addr()?;
+    let state = AppState::new(ledger);
+    let resolver = tokio::spawn(resolve_forever(state.clone()));
     info!(%address, "serving the paycore API");
-    axum::serve(listener, router(ledger))
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .await;
+    resolver.abort();
+    served?;
     info!(%address, "server stopped");
     Ok(())
+}
+
+/// Queries channels for PROCESSING payments and finishes interrupted ones,
+/// once a second.
+async fn resolve_forever(state: AppState) {
+    let mut interval = tokio::time::interval(RESOLVER_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let resolved = state
+            .payments()
+            .resolve_unfinished(
+                store::now_micros(),
+                RESOLVER_QUIET_MICROS,
+                RESOLVER_BATCH_MAX,
+            )
+            .await;
+        match resolved {
+            Ok(results) => {
+                for result in results {
+                    if let Err(error) = result {
+                        warn!(%error, code = error.code(), "a payment could not be advanced");
+                    }
+                }
+            }
+            Err(error) => warn!(%error, "looking for unfinished payments failed"),
+        }
+    }
 }
 
 /// The OpenAPI 3 document served at `GET /openapi.json`.

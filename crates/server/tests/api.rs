@@ -957,6 +957,10 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/transfers/{id}/void", "post"),
         ("/v1/transfers/{id}/reverse", "post"),
         ("/v1/batches", "post"),
+        ("/v1/merchants", "post"),
+        ("/v1/payments", "post"),
+        ("/v1/payments/{id}", "get"),
+        ("/v1/trades/{out_trade_no}", "get"),
     ];
     let paths = document["paths"].as_object().unwrap();
     assert_eq!(

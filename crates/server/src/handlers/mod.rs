@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod batches;
+pub mod payments;
 pub mod system;
 pub mod transfers;
 

@@ -3,10 +3,12 @@
 
 mod account;
 mod batch;
+mod payment;
 mod transfer;
 
 pub use account::*;
 pub use batch::*;
+pub use payment::*;
 pub use transfer::*;
 
 use crate::error::ApiError;

@@ -1,0 +1,155 @@
+//! Merchants and payments. Registering a merchant is an operator call;
+//! every payment call is signed by the merchant (see `signature.rs`).
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::model::{
+    CreateMerchantRequest, MerchantResponse, PayRequestBody, PaymentResponse, TradeResponse,
+};
+use crate::signature::SignedRequest;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use engine::{MerchantStore, NewMerchant, OrderError, OrderStore, Secret};
+use rand::RngCore;
+use tracing::info;
+
+/// Bytes of a new signing key (shown as hex).
+const SIGNING_KEY_BYTES: usize = 32;
+
+fn new_signing_key() -> Secret<String> {
+    let mut bytes = [0u8; SIGNING_KEY_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Secret::new(hex::encode(bytes))
+}
+
+/// Registers a merchant and returns its signing key, once.
+#[utoipa::path(
+    post,
+    path = "/v1/merchants",
+    tag = "merchants",
+    request_body = CreateMerchantRequest,
+    responses(
+        (status = 201, description = "The merchant, with its signing key", body = MerchantResponse),
+        (status = 409, description = "REFERENCE_CONFLICT: the id is taken", body = ErrorBody),
+        (status = 422, description = "INVALID_ORDER", body = ErrorBody),
+    )
+)]
+pub async fn create_merchant(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateMerchantRequest>,
+) -> Result<(StatusCode, Json<MerchantResponse>), ApiError> {
+    let merchant = NewMerchant {
+        id: request.id,
+        name: request.name,
+        notify_url: request.notify_url,
+    };
+    let created = state
+        .store()
+        .create_merchant(&merchant, &new_signing_key(), store::now_micros())
+        .await?;
+    info!(merchant_id = %created.id, "merchant registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(MerchantResponse::new(&created, true)?),
+    ))
+}
+
+/// Opens the trade if it is new, and pays it. Signed by the merchant.
+///
+/// The answer is the payment as it stands: SUCCESS, FAILED, or PROCESSING
+/// while a channel has not answered (paycore queries it and finishes the
+/// payment; ask again with `GET /v1/payments/{id}`).
+#[utoipa::path(
+    post,
+    path = "/v1/payments",
+    tag = "payments",
+    request_body = PayRequestBody,
+    params(
+        ("x-paycore-merchant" = String, Header, description = "Merchant id"),
+        ("x-paycore-timestamp" = i64, Header, description = "Unix seconds"),
+        ("x-paycore-nonce" = String, Header, description = "Unique per request, up to 64 bytes"),
+        ("x-paycore-signature" = String, Header, description = "Hex HMAC-SHA256 of the canonical string"),
+    ),
+    responses(
+        (status = 200, description = "The payment", body = PaymentResponse),
+        (status = 400, description = "MALFORMED_REQUEST", body = ErrorBody),
+        (status = 401, description = "MISSING_SIGNATURE, BAD_SIGNATURE, STALE_TIMESTAMP, REPLAYED_NONCE, UNKNOWN_MERCHANT", body = ErrorBody),
+        (status = 409, description = "TRADE_NOT_PAYABLE, REFERENCE_CONFLICT", body = ErrorBody),
+        (status = 422, description = "UNKNOWN_PRODUCT, SOURCE_NOT_ALLOWED, TOO_MANY_CHANNEL_SOURCES, INSTRUCTIONS_DO_NOT_COVER_PAYMENT, INVALID_AMOUNT, INVALID_ORDER, UNKNOWN_CURRENCY", body = ErrorBody),
+    )
+)]
+pub async fn pay(
+    State(state): State<AppState>,
+    signed: SignedRequest,
+) -> Result<Json<PaymentResponse>, ApiError> {
+    let body: PayRequestBody = signed.json()?;
+    let request = body.into_request(&signed.merchant.id)?;
+    // Repeats of a serial wait for the first to finish, then answer as it
+    // did (within this process; across processes the store still makes one
+    // payment).
+    let key = format!("{}\n{}", request.merchant_id, request.request_serial);
+    let _serial = state.serials().lock(key).await;
+    let view = state.payments().pay(&request, store::now_micros()).await?;
+    info!(
+        merchant_id = %signed.merchant.id,
+        payment_id = view.payment.id,
+        status = %view.payment.status,
+        "payment"
+    );
+    Ok(Json(PaymentResponse::try_from(view)?))
+}
+
+/// A payment of the signing merchant, as it stands.
+#[utoipa::path(
+    get,
+    path = "/v1/payments/{id}",
+    tag = "payments",
+    params(("id" = i64, Path, description = "Payment id")),
+    responses(
+        (status = 200, description = "The payment", body = PaymentResponse),
+        (status = 401, description = "Signature refused", body = ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another merchant's payment)", body = ErrorBody),
+    )
+)]
+pub async fn get_payment(
+    State(state): State<AppState>,
+    ApiPath(payment_id): ApiPath<i64>,
+    signed: SignedRequest,
+) -> Result<Json<PaymentResponse>, ApiError> {
+    let view = state
+        .payments()
+        .status(&signed.merchant.id, payment_id)
+        .await?;
+    Ok(Json(PaymentResponse::try_from(view)?))
+}
+
+/// A trade of the signing merchant, by its `out_trade_no`.
+#[utoipa::path(
+    get,
+    path = "/v1/trades/{out_trade_no}",
+    tag = "payments",
+    params(("out_trade_no" = String, Path, description = "The merchant's order number")),
+    responses(
+        (status = 200, description = "The trade", body = TradeResponse),
+        (status = 401, description = "Signature refused", body = ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND", body = ErrorBody),
+    )
+)]
+pub async fn get_trade(
+    State(state): State<AppState>,
+    ApiPath(out_trade_no): ApiPath<String>,
+    signed: SignedRequest,
+) -> Result<Json<TradeResponse>, ApiError> {
+    let trade = state
+        .store()
+        .trade_by_out_trade_no(&signed.merchant.id, &out_trade_no)
+        .await?
+        .ok_or(OrderError::NotFound {
+            entity: "trade order",
+            id: 0,
+        })
+        .map_err(engine::EngineError::from)?;
+    Ok(Json(TradeResponse::try_from(trade)?))
+}

@@ -1,0 +1,229 @@
+//! Merchant and payment shapes of the API.
+
+use super::parse_currency;
+use crate::error::ApiError;
+use crate::timestamp;
+use engine::{FundingSource, PayRequest, PaymentView, Status};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An operator registers a merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMerchantRequest {
+    /// Letters, digits, `-` and `_`.
+    #[schema(example = "m-coffee")]
+    pub id: String,
+    pub name: String,
+    /// Where the merchant's asynchronous notifications go.
+    pub notify_url: Option<String>,
+}
+
+/// A merchant. The signing key is shown once, when it is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MerchantResponse {
+    pub id: String,
+    pub name: String,
+    pub notify_url: Option<String>,
+    pub created_at: String,
+    /// The HMAC-SHA256 key of its request signatures (creation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+}
+
+impl MerchantResponse {
+    pub fn new(merchant: &engine::Merchant, show_key: bool) -> Result<Self, ApiError> {
+        Ok(MerchantResponse {
+            id: merchant.id.clone(),
+            name: merchant.name.clone(),
+            notify_url: merchant.notify_url.clone(),
+            created_at: timestamp::format(merchant.created_at)?,
+            signing_key: show_key.then(|| merchant.signing_key.expose().clone()),
+        })
+    }
+}
+
+/// Where the money of one part of a payment comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FundingSourceName {
+    Balance,
+    Bonus,
+    Coupon,
+    Card,
+    BankAccount,
+    Wallet,
+}
+
+impl From<FundingSourceName> for FundingSource {
+    fn from(value: FundingSourceName) -> Self {
+        match value {
+            FundingSourceName::Balance => FundingSource::Balance,
+            FundingSourceName::Bonus => FundingSource::Bonus,
+            FundingSourceName::Coupon => FundingSource::Coupon,
+            FundingSourceName::Card => FundingSource::Card,
+            FundingSourceName::BankAccount => FundingSource::BankAccount,
+            FundingSourceName::Wallet => FundingSource::Wallet,
+        }
+    }
+}
+
+/// One funding source of a payment and how much it pays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRequest {
+    pub source: FundingSourceName,
+    pub amount_minor: i64,
+}
+
+/// A merchant's request to pay a trade; the merchant is the signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequestBody {
+    /// The merchant's own order number; one trade per number.
+    #[schema(example = "ORDER-20261122-0001")]
+    pub out_trade_no: String,
+    pub subject: String,
+    pub amount_minor: i64,
+    #[schema(example = "CNY")]
+    pub currency: String,
+    /// 请求流水号: a repeated serial is the same request and gets the same
+    /// answer.
+    pub request_serial: String,
+    /// `instant_transfer` (pay the merchant) or `top_up` (the payer's own
+    /// balance).
+    #[schema(example = "instant_transfer")]
+    pub product: String,
+    /// The member who pays.
+    pub payer_id: String,
+    /// The payer's bank, for a card or bank source.
+    pub bank: Option<String>,
+    /// The parts; they must sum to the amount. At most one card, bank
+    /// account or wallet part.
+    pub sources: Vec<SourceRequest>,
+}
+
+impl PayRequestBody {
+    pub fn into_request(self, merchant_id: &str) -> Result<PayRequest, ApiError> {
+        Ok(PayRequest {
+            merchant_id: merchant_id.to_owned(),
+            out_trade_no: self.out_trade_no,
+            subject: self.subject,
+            amount_minor: self.amount_minor,
+            currency: parse_currency(&self.currency)?,
+            request_serial: self.request_serial,
+            product: self.product,
+            payer_id: self.payer_id,
+            bank: self.bank,
+            sources: self
+                .sources
+                .into_iter()
+                .map(|part| (part.source.into(), part.amount_minor))
+                .collect(),
+        })
+    }
+}
+
+/// A trade order (交易订单).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TradeResponse {
+    pub id: i64,
+    pub out_trade_no: String,
+    pub subject: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// WAIT_PAY, SUCCESS, CLOSED, PARTIALLY_REFUNDED or REFUNDED.
+    #[schema(example = "SUCCESS")]
+    pub status: String,
+    pub paid_payment_id: Option<i64>,
+    pub paid_minor: i64,
+    pub refunded_minor: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TryFrom<engine::TradeOrder> for TradeResponse {
+    type Error = ApiError;
+
+    fn try_from(trade: engine::TradeOrder) -> Result<Self, ApiError> {
+        Ok(TradeResponse {
+            id: trade.id,
+            out_trade_no: trade.out_trade_no,
+            subject: trade.subject,
+            amount_minor: trade.amount_minor,
+            currency: trade.currency.code().to_owned(),
+            status: trade.status.as_str().to_owned(),
+            paid_payment_id: trade.paid_payment_id,
+            paid_minor: trade.paid_minor,
+            refunded_minor: trade.refunded_minor,
+            created_at: timestamp::format(trade.created_at)?,
+            updated_at: timestamp::format(trade.updated_at)?,
+        })
+    }
+}
+
+/// One part of a payment (支付指令).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InstructionResponse {
+    pub id: i64,
+    /// `collect` or `payout`.
+    pub direction: String,
+    pub source: String,
+    pub amount_minor: i64,
+    /// CREATED, PROCESSING, SUCCESS or FAILED.
+    pub status: String,
+}
+
+/// A payment (支付订单) with its parts and its trade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentResponse {
+    pub id: i64,
+    pub request_serial: String,
+    pub product: String,
+    pub payer_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// CREATED, PROCESSING, SUCCESS or FAILED. PROCESSING means a channel has
+    /// not answered yet: query again or wait for the notification.
+    #[schema(example = "SUCCESS")]
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub instructions: Vec<InstructionResponse>,
+    pub trade: TradeResponse,
+    /// Set when this payment succeeded after another had paid the trade
+    /// (重复支付): its money is to be refunded.
+    pub duplicate_of: Option<i64>,
+}
+
+impl TryFrom<PaymentView> for PaymentResponse {
+    type Error = ApiError;
+
+    fn try_from(view: PaymentView) -> Result<Self, ApiError> {
+        let payment = view.payment;
+        Ok(PaymentResponse {
+            id: payment.id,
+            request_serial: payment.request_serial,
+            product: payment.product,
+            payer_id: payment.payer_id,
+            amount_minor: payment.amount_minor,
+            currency: payment.currency.code().to_owned(),
+            status: payment.status.as_str().to_owned(),
+            created_at: timestamp::format(payment.created_at)?,
+            updated_at: timestamp::format(payment.updated_at)?,
+            instructions: view
+                .instructions
+                .into_iter()
+                .map(|instruction| InstructionResponse {
+                    id: instruction.id,
+                    direction: instruction.direction.as_str().to_owned(),
+                    source: instruction.source.as_str().to_owned(),
+                    amount_minor: instruction.amount_minor,
+                    status: instruction.status.as_str().to_owned(),
+                })
+                .collect(),
+            trade: TradeResponse::try_from(view.trade)?,
+            duplicate_of: view.duplicate_of,
+        })
+    }
+}

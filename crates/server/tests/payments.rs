@@ -1,0 +1,365 @@
+//! The signed merchant API end to end: a real server on loopback, the
+//! SQLite store, the simulator channel.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+use server::signature::{HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signed_headers};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+    _directory: tempfile::TempDir,
+}
+
+struct MerchantKey {
+    id: String,
+    key: String,
+}
+
+/// Changes the signed headers after signing.
+type Tamper = Box<dyn FnOnce(&mut Vec<(&'static str, String)>) + Send>;
+
+static NONCES: AtomicU64 = AtomicU64::new(0);
+
+fn nonce() -> String {
+    format!(
+        "n-{}-{}",
+        std::process::id(),
+        NONCES.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn now_seconds() -> i64 {
+    store::now_micros() / 1_000_000
+}
+
+impl Api {
+    async fn start() -> Api {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("paycore.db");
+        let store = store::Store::open(path.to_str().unwrap()).await.unwrap();
+        let ledger = store::Ledger::start(store, Default::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(server::serve(listener, ledger));
+        Api {
+            base,
+            client: reqwest::Client::new(),
+            _directory: directory,
+        }
+    }
+
+    async fn merchant(&self, id: &str) -> MerchantKey {
+        let response = self
+            .client
+            .post(format!("{}/v1/merchants", self.base))
+            .json(&json!({"id": id, "name": format!("{id} shop")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        MerchantKey {
+            id: id.to_owned(),
+            key: body["signing_key"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Sends a request signed by `merchant`; `tamper` may change the
+    /// headers after signing.
+    async fn signed(
+        &self,
+        merchant: &MerchantKey,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        tamper: impl FnOnce(&mut Vec<(&'static str, String)>),
+    ) -> (u16, Value) {
+        let bytes = body
+            .map(|body| serde_json::to_vec(body).unwrap())
+            .unwrap_or_default();
+        let mut headers = signed_headers(
+            &merchant.id,
+            &merchant.key,
+            method,
+            path,
+            now_seconds(),
+            &nonce(),
+            &bytes,
+        )
+        .to_vec();
+        tamper(&mut headers);
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "GET" => self.client.get(url),
+            _ => self
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(bytes),
+        };
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn pay(&self, merchant: &MerchantKey, body: &Value) -> (u16, Value) {
+        self.signed(merchant, "POST", "/v1/payments", Some(body), |_| {})
+            .await
+    }
+}
+
+fn payment(out_trade_no: &str, serial: &str, product: &str, sources: Value) -> Value {
+    let amount: i64 = sources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|part| part["amount_minor"].as_i64().unwrap())
+        .sum();
+    json!({
+        "out_trade_no": out_trade_no, "subject": "coffee", "amount_minor": amount, "currency": "CNY",
+        "request_serial": serial, "product": product, "payer_id": "alice", "bank": "ICBC",
+        "sources": sources,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_pays_with_signed_requests() {
+    let api = Api::start().await;
+    let shop = api.merchant("m-coffee").await;
+    let (status, topped) = api
+        .pay(
+            &shop,
+            &payment(
+                "topup-1",
+                "s-topup-1",
+                "top_up",
+                json!([{"source": "card", "amount_minor": 10_000}]),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{topped}");
+    assert_eq!(topped["status"], "SUCCESS");
+    let request = payment(
+        "T1",
+        "S1",
+        "instant_transfer",
+        json!([{"source": "balance", "amount_minor": 3_000}]),
+    );
+    let (status, paid) = api.pay(&shop, &request).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["status"], "SUCCESS");
+    assert_eq!(paid["trade"]["status"], "SUCCESS");
+    assert_eq!(paid["instructions"][0]["source"], "balance");
+    // The same request serial gets the same answer.
+    let (_, again) = api.pay(&shop, &request).await;
+    assert_eq!(again, paid);
+    let (status, refused) = api
+        .pay(
+            &shop,
+            &payment(
+                "T1",
+                "S2",
+                "instant_transfer",
+                json!([{"source": "balance", "amount_minor": 3_000}]),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("TRADE_NOT_PAYABLE"))
+    );
+    let id = paid["id"].as_i64().unwrap();
+    let (status, read) = api
+        .signed(&shop, "GET", &format!("/v1/payments/{id}"), None, |_| {})
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(read, paid);
+    let (status, trade) = api
+        .signed(&shop, "GET", "/v1/trades/T1", None, |_| {})
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(trade["paid_payment_id"], paid["id"]);
+    // Another merchant cannot see it.
+    let other = api.merchant("m-tea").await;
+    let (status, hidden) = api
+        .signed(&other, "GET", &format!("/v1/payments/{id}"), None, |_| {})
+        .await;
+    assert_eq!(
+        (status, hidden["code"].as_str()),
+        (404, Some("ORDER_NOT_FOUND"))
+    );
+    let (status, invalid) = api
+        .pay(
+            &shop,
+            &payment(
+                "T2",
+                "S3",
+                "instant_transfer",
+                json!([{"source": "card", "amount_minor": -5}]),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422, "{invalid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_signatures_are_refused_and_change_nothing() {
+    let api = Api::start().await;
+    let shop = api.merchant("m-coffee").await;
+    let request = payment(
+        "T1",
+        "S1",
+        "top_up",
+        json!([{"source": "card", "amount_minor": 500}]),
+    );
+    let cases: Vec<(&str, Tamper)> = vec![
+        (
+            "BAD_SIGNATURE",
+            Box::new(|headers| headers[3].1 = "00".repeat(32)),
+        ),
+        (
+            "STALE_TIMESTAMP",
+            Box::new(|headers| headers[1].1 = (now_seconds() - 3_600).to_string()),
+        ),
+        (
+            "MISSING_SIGNATURE",
+            Box::new(|headers| headers.retain(|(name, _)| *name != HEADER_SIGNATURE)),
+        ),
+        (
+            "MISSING_SIGNATURE",
+            Box::new(|headers| headers.retain(|(name, _)| *name != HEADER_NONCE)),
+        ),
+        (
+            "UNKNOWN_MERCHANT",
+            Box::new(|headers| headers[0].1 = "m-nobody".to_owned()),
+        ),
+        (
+            "BAD_SIGNATURE",
+            Box::new(|headers| headers[2].1 = "another-nonce".to_owned()),
+        ),
+        (
+            "STALE_TIMESTAMP",
+            Box::new(|headers| {
+                headers
+                    .iter_mut()
+                    .filter(|(name, _)| *name == HEADER_TIMESTAMP)
+                    .for_each(|(_, value)| *value = "soon".to_owned())
+            }),
+        ),
+    ];
+    for (code, tamper) in cases {
+        let (status, body) = api
+            .signed(&shop, "POST", "/v1/payments", Some(&request), tamper)
+            .await;
+        assert_eq!((status, body["code"].as_str()), (401, Some(code)), "{body}");
+    }
+    // A replayed request: same nonce, valid signature.
+    let bytes = serde_json::to_vec(&request).unwrap();
+    let headers = signed_headers(
+        &shop.id,
+        &shop.key,
+        "POST",
+        "/v1/payments",
+        now_seconds(),
+        "once",
+        &bytes,
+    );
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let mut call = api
+            .client
+            .post(format!("{}/v1/payments", api.base))
+            .header("content-type", "application/json")
+            .body(bytes.clone());
+        for (name, value) in &headers {
+            call = call.header(*name, value);
+        }
+        let response = call.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        answers.push((status, body["code"].clone()));
+    }
+    assert_eq!(answers[0].0, 200);
+    assert_eq!(answers[1], (401, json!("REPLAYED_NONCE")));
+    // Only the one accepted request paid.
+    let (_, trade) = api
+        .signed(&shop, "GET", "/v1/trades/T1", None, |_| {})
+        .await;
+    assert_eq!(trade["status"], "SUCCESS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processing_payments_are_finished_by_the_server() {
+    let api = Api::start().await;
+    let shop = api.merchant("m-coffee").await;
+    // The card part ends in 92: PROCESSING for two seconds.
+    let (status, started) = api
+        .pay(
+            &shop,
+            &payment(
+                "T1",
+                "S1",
+                "instant_transfer",
+                json!([{"source": "card", "amount_minor": 1_092}]),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(started["status"], "PROCESSING");
+    let id = started["id"].as_i64().unwrap();
+    let mut finished = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, read) = api
+            .signed(&shop, "GET", &format!("/v1/payments/{id}"), None, |_| {})
+            .await;
+        if read["status"] != "PROCESSING" {
+            finished = read;
+            break;
+        }
+    }
+    assert_eq!(finished["status"], "SUCCESS", "{finished}");
+    assert_eq!(finished["trade"]["status"], "SUCCESS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_serial_sent_200_times_at_once_pays_once() {
+    let api = std::sync::Arc::new(Api::start().await);
+    let shop = std::sync::Arc::new(api.merchant("m-coffee").await);
+    let request = payment(
+        "T1",
+        "S1",
+        "instant_transfer",
+        json!([{"source": "card", "amount_minor": 4_200}]),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (api, shop, request) = (api.clone(), shop.clone(), request.clone());
+        tasks.push(tokio::spawn(async move { api.pay(&shop, &request).await }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let first = answers[0].clone();
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first.1["status"], "SUCCESS");
+    for answer in &answers {
+        assert_eq!(answer, &first);
+    }
+    let check: Value = reqwest::get(format!("{}/v1/ledger/check", api.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["sound"], true);
+    // One collect transfer: the channel clearing debit and the merchant credit.
+    assert_eq!(check["transfers_checked"], 1);
+}
