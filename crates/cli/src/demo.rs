@@ -79,6 +79,7 @@ pub async fn run(ledger: Ledger, listen: SocketAddr, keep_serving: bool) -> Resu
     };
     println!("paycore API on http://{address} (OpenAPI at /openapi.json)");
     script(&client).await?;
+    payments(&client).await?;
     if keep_serving {
         println!("serving on http://{address}; press Ctrl-C to stop");
         server
@@ -232,5 +233,149 @@ async fn script(client: &Client) -> Result<()> {
     if check["sound"] != Value::Bool(true) {
         bail!("the ledger check found violations: {check}");
     }
+    Ok(())
+}
+
+/// A merchant signed in with its key, for the payment part of the demo.
+struct SignedClient<'a> {
+    client: &'a Client,
+    merchant_id: String,
+    key: String,
+    nonce: std::cell::Cell<u64>,
+}
+
+impl SignedClient<'_> {
+    async fn pay(&self, body: Value) -> Result<Value> {
+        let bytes = serde_json::to_vec(&body)?;
+        let nonce = self.nonce.get();
+        self.nonce.set(nonce + 1);
+        let headers = server::signature::signed_headers(
+            &self.merchant_id,
+            &self.key,
+            "POST",
+            "/v1/payments",
+            store::now_micros() / 1_000_000,
+            &format!("demo-{}-{nonce}", store::now_micros()),
+            &bytes,
+        );
+        let mut request = self
+            .client
+            .http
+            .post(format!("{}/v1/payments", self.client.base))
+            .header("content-type", "application/json")
+            .body(bytes);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.context("calling /v1/payments")?;
+        let status = response.status();
+        let answer: Value = response.json().await.context("reading /v1/payments")?;
+        if !status.is_success() {
+            bail!("POST /v1/payments answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+}
+
+/// A merchant's day in miniature: signed payments of every kind through the
+/// simulator channel.
+async fn payments(client: &Client) -> Result<()> {
+    let run = store::now_micros();
+    let merchant_id = format!("m-coffee-{run}");
+    let merchant = client
+        .create(
+            "/v1/merchants",
+            json!({"id": merchant_id, "name": "Coffee Corner"}),
+        )
+        .await?;
+    let key = merchant["signing_key"]
+        .as_str()
+        .context("no signing key")?
+        .to_owned();
+    println!("registered merchant {merchant_id}; its requests are signed with HMAC-SHA256");
+    let shop = SignedClient {
+        client,
+        merchant_id,
+        key,
+        nonce: std::cell::Cell::new(0),
+    };
+    let payer = format!("bob-{run}");
+    let pay = |out_trade_no: &str, product: &str, sources: Value| {
+        let amount: i64 = sources
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|part| part["amount_minor"].as_i64())
+            .sum();
+        json!({
+            "out_trade_no": out_trade_no, "subject": "flat white", "amount_minor": amount,
+            "currency": "CNY", "request_serial": format!("serial-{out_trade_no}"), "product": product,
+            "payer_id": payer, "bank": "ICBC", "sources": sources,
+        })
+    };
+    let cases = [
+        (
+            "top-up by card",
+            pay(
+                "D1",
+                "top_up",
+                json!([{"source": "card", "amount_minor": 20_000}]),
+            ),
+        ),
+        (
+            "pay from balance",
+            pay(
+                "D2",
+                "instant_transfer",
+                json!([{"source": "balance", "amount_minor": 3_200}]),
+            ),
+        ),
+        (
+            "balance + card (组合支付)",
+            pay(
+                "D3",
+                "instant_transfer",
+                json!([{"source": "balance", "amount_minor": 1_000}, {"source": "card", "amount_minor": 2_500}]),
+            ),
+        ),
+        (
+            "card refused by the bank",
+            pay(
+                "D4",
+                "instant_transfer",
+                json!([{"source": "card", "amount_minor": 1_891}]),
+            ),
+        ),
+        (
+            "card still processing",
+            pay(
+                "D5",
+                "instant_transfer",
+                json!([{"source": "card", "amount_minor": 2_892}]),
+            ),
+        ),
+        (
+            "balance too low",
+            pay(
+                "D6",
+                "instant_transfer",
+                json!([{"source": "balance", "amount_minor": 9_999_900}]),
+            ),
+        ),
+    ];
+    for (what, body) in cases {
+        let answer = shop.pay(body.clone()).await?;
+        let again = shop.pay(body).await?;
+        if again != answer {
+            bail!("a repeated request serial got a different answer");
+        }
+        println!(
+            "  {what:<26} payment {:>3} {:<10} trade {}",
+            answer["id"],
+            answer["status"].as_str().unwrap_or("?"),
+            answer["trade"]["status"].as_str().unwrap_or("?")
+        );
+    }
+    println!("  (a PROCESSING payment is queried and finished by the server within seconds)");
     Ok(())
 }
