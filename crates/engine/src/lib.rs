@@ -6,12 +6,14 @@
 //! ledger; its own tables hold orders and their states, never balances.
 
 mod merchant;
+mod notification;
 mod order;
 mod service;
 pub mod status;
 mod store;
 
 pub use merchant::*;
+pub use notification::*;
 pub use order::*;
 pub use service::*;
 pub use status::{

@@ -18,6 +18,7 @@
 //! Every ledger key is derived from an order id, so a repeated step replays
 //! its first result and never moves money twice.
 
+use crate::notification::{NotificationEvent, NotificationStore};
 use crate::order::{
     ChannelOrder, Direction, FundingSource, NewInstruction, NewPayment, NewTrade, OrderError,
     PaymentInstruction, PaymentOrder, PaymentSuccess, TradeOrder,
@@ -191,7 +192,7 @@ pub struct PaymentService<O, L, C> {
     accounts: Mutex<HashMap<AccountKey, AccountId>>,
 }
 
-impl<O: OrderStore, L: LedgerWriter, C: Channel> PaymentService<O, L, C> {
+impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentService<O, L, C> {
     pub fn new(orders: O, ledger: L, channels: Vec<C>, products: Vec<Product>) -> Self {
         PaymentService {
             orders,
@@ -864,6 +865,16 @@ impl<O: OrderStore, L: LedgerWriter, C: Channel> PaymentService<O, L, C> {
             .await?;
         payment.status = next;
         payment.updated_at = now;
+        let event = match next {
+            PaymentStatus::Success => NotificationEvent::PaymentSucceeded,
+            PaymentStatus::Failed => NotificationEvent::PaymentFailed,
+            PaymentStatus::Created | PaymentStatus::Processing => return Ok(()),
+        };
+        // The merchant is told of every final result; enqueuing is
+        // idempotent, so a step repeated after a crash tells it once.
+        self.orders
+            .enqueue_notification(&payment.merchant_id, payment.id, event, now)
+            .await?;
         Ok(())
     }
 

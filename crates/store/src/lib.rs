@@ -9,6 +9,7 @@
 mod check;
 mod committer;
 mod merchants;
+mod notifications;
 mod orders;
 mod postgres;
 mod rows;
@@ -393,5 +394,41 @@ impl engine::MerchantStore for Store {
         forget_before: TimestampMicros,
     ) -> Result<bool, engine::OrderStoreError> {
         delegate!(self, store => store.remember_nonce(merchant_id, nonce, now, forget_before))
+    }
+}
+
+impl engine::NotificationStore for Store {
+    async fn enqueue_notification(
+        &self,
+        merchant_id: &str,
+        payment_id: engine::PaymentId,
+        event: engine::NotificationEvent,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.enqueue_notification(merchant_id, payment_id, event, now))
+    }
+
+    async fn due_notifications(
+        &self,
+        now: TimestampMicros,
+        limit: usize,
+    ) -> Result<Vec<engine::Notification>, engine::OrderStoreError> {
+        delegate!(self, store => store.due_notifications(now, limit))
+    }
+
+    async fn record_notification_attempt(
+        &self,
+        notification: &engine::Notification,
+        delivery: &engine::Delivery,
+        now: TimestampMicros,
+    ) -> Result<bool, engine::OrderStoreError> {
+        delegate!(self, store => store.record_notification_attempt(notification, delivery, now))
+    }
+
+    async fn payment_notifications(
+        &self,
+        payment_id: engine::PaymentId,
+    ) -> Result<Vec<engine::Notification>, engine::OrderStoreError> {
+        delegate!(self, store => store.payment_notifications(payment_id))
     }
 }

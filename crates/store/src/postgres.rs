@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "merchants",
         sql: include_str!("../migrations/postgres/0004_merchants.sql"),
     },
+    Migration {
+        version: 5,
+        name: "notifications",
+        sql: include_str!("../migrations/postgres/0005_notifications.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

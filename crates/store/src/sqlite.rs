@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "merchants",
         sql: include_str!("../migrations/sqlite/0003_merchants.sql"),
     },
+    Migration {
+        version: 4,
+        name: "notifications",
+        sql: include_str!("../migrations/sqlite/0004_notifications.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

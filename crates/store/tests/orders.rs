@@ -3,9 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use engine::{
-    ChannelOrderStatus, Created, Direction, FundingSource, Initiator, MerchantStore,
-    NewInstruction, NewMerchant, NewPayment, NewRefund, NewTrade, OrderStore, OrderStoreError,
-    PaymentStatus, PaymentSuccess, RefundStatus, Secret, TradeStatus,
+    ChannelOrderStatus, Created, Delivery, Direction, FundingSource, Initiator, MerchantStore,
+    NewInstruction, NewMerchant, NewPayment, NewRefund, NewTrade, NotificationEvent,
+    NotificationStatus, NotificationStore, OrderStore, OrderStoreError, PaymentStatus,
+    PaymentSuccess, RefundStatus, Secret, TradeStatus,
 };
 use money::Currency;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ contract!(
     orders_refunds_never_exceed_what_was_paid,
     orders_channel_orders,
     orders_merchants_and_nonces,
+    orders_notifications_until_acknowledged,
 );
 
 const NOW: i64 = 1_700_000_000_000_000;
@@ -537,5 +539,73 @@ async fn orders_merchants_and_nonces(fixture: Fixture) {
             .remember_nonce("m-coffee", "n1", NOW + 10, NOW + 5)
             .await
             .unwrap()
+    );
+}
+
+async fn orders_notifications_until_acknowledged(fixture: Fixture) {
+    let store = &fixture.store;
+    let (_, payment_id) = paid_setup(store).await;
+    let succeeded = NotificationEvent::PaymentSucceeded;
+    store
+        .enqueue_notification("m1", payment_id, succeeded, NOW)
+        .await
+        .unwrap();
+    store
+        .enqueue_notification("m1", payment_id, succeeded, NOW + 1)
+        .await
+        .unwrap();
+    let all = store.payment_notifications(payment_id).await.unwrap();
+    assert_eq!(all.len(), 1, "one notification per payment and event");
+    assert!(
+        store
+            .due_notifications(NOW - 1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.due_notifications(NOW, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let failed = Delivery::Failed {
+        error: "HTTP 503".to_owned(),
+    };
+    assert!(
+        store
+            .record_notification_attempt(&due[0], &failed, NOW)
+            .await
+            .unwrap()
+    );
+    // A second sender with the same stale copy records nothing.
+    assert!(
+        !store
+            .record_notification_attempt(&due[0], &failed, NOW)
+            .await
+            .unwrap()
+    );
+    let after = &store.payment_notifications(payment_id).await.unwrap()[0];
+    assert_eq!(after.attempts, 1);
+    assert_eq!(after.next_attempt_at, NOW + 15_000_000);
+    assert_eq!(after.last_error.as_deref(), Some("HTTP 503"));
+    assert!(
+        store
+            .due_notifications(NOW + 14_999_999, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.due_notifications(NOW + 15_000_000, 10).await.unwrap();
+    assert!(
+        store
+            .record_notification_attempt(&again[0], &Delivery::Acknowledged, NOW + 15_000_000)
+            .await
+            .unwrap()
+    );
+    let delivered = &store.payment_notifications(payment_id).await.unwrap()[0];
+    assert_eq!(delivered.status, NotificationStatus::Delivered);
+    assert!(
+        store
+            .due_notifications(NOW + 999_000_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

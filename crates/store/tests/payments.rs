@@ -5,8 +5,9 @@
 
 use channels::Simulator;
 use engine::{
-    Direction, FundingSource, InstructionStatus, NewInstruction, NewPayment, NewTrade, OrderStore,
-    PayRequest, PaymentService, PaymentStatus, PaymentView, Product, TradeStatus,
+    Direction, FundingSource, InstructionStatus, NewInstruction, NewPayment, NewTrade,
+    NotificationEvent, NotificationStore, OrderStore, PayRequest, PaymentService, PaymentStatus,
+    PaymentView, Product, TradeStatus,
 };
 use ledger::{AccountKind, LedgerStore, OwnerKind};
 use money::Currency;
@@ -160,6 +161,9 @@ async fn payments_top_up_then_pay_from_balance(fixture: Fixture) {
     assert_eq!(paid.duplicate_of, None);
     assert_eq!(alice(store).await, 7_000);
     assert_eq!(merchant(store).await, 3_000);
+    let notifications = store.payment_notifications(paid.payment.id).await.unwrap();
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(notifications[0].event, NotificationEvent::PaymentSucceeded);
     // The trade is paid: another payment of it is refused.
     let again = service
         .pay(
