@@ -23,11 +23,13 @@ mod error;
 mod extract;
 mod handlers;
 pub mod model;
+mod notify;
 pub mod signature;
 mod state;
 mod timestamp;
 
 pub use error::{ApiError, ErrorBody};
+pub use notify::deliver_due;
 pub use state::{AppState, Payments};
 
 use axum::Router;
@@ -88,17 +90,36 @@ pub fn router(state: AppState) -> Router {
 /// requests in flight. Beside it, the resolver finishes payments that are
 /// PROCESSING or were interrupted by a restart.
 pub async fn serve(listener: tokio::net::TcpListener, ledger: Ledger) -> std::io::Result<()> {
+    serve_state(listener, AppState::new(ledger)).await
+}
+
+/// [`serve`] with a state the caller built (and may keep a clone of).
+pub async fn serve_state(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+) -> std::io::Result<()> {
     let address = listener.local_addr()?;
-    let state = AppState::new(ledger);
     let resolver = tokio::spawn(resolve_forever(state.clone()));
+    let notifier = tokio::spawn(notify_forever(state.clone()));
     info!(%address, "serving the paycore API");
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await;
     resolver.abort();
+    notifier.abort();
     served?;
     info!(%address, "server stopped");
     Ok(())
+}
+
+/// Delivers due notifications, once a second.
+async fn notify_forever(state: AppState) {
+    let mut interval = tokio::time::interval(RESOLVER_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        deliver_due(&state, store::now_micros()).await;
+    }
 }
 
 /// Queries channels for PROCESSING payments and finishes interrupted ones,

@@ -17,6 +17,7 @@ pub struct AppState {
     ledger: Ledger,
     payments: Arc<Payments>,
     serials: Arc<KeyedLocks>,
+    http: reqwest::Client,
 }
 
 impl AppState {
@@ -33,6 +34,7 @@ impl AppState {
             ledger,
             payments: Arc::new(payments),
             serials: Arc::new(KeyedLocks::default()),
+            http: reqwest::Client::new(),
         }
     }
 
@@ -46,6 +48,11 @@ impl AppState {
 
     pub fn payments(&self) -> &Payments {
         &self.payments
+    }
+
+    /// The client notifications are sent with.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Serialises requests with the same merchant and request serial.

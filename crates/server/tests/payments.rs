@@ -363,3 +363,129 @@ async fn one_serial_sent_200_times_at_once_pays_once() {
     // One collect transfer: the channel clearing debit and the merchant credit.
     assert_eq!(check["transfers_checked"], 1);
 }
+
+/// What the merchant's notification endpoint received.
+#[derive(Debug, Clone)]
+struct Received {
+    body: Value,
+    signature_valid: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_signed_and_retried_until_acknowledged() {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::{Arc, Mutex};
+
+    // The merchant's endpoint: refuses the first delivery, acknowledges
+    // the next, and checks every signature with the merchant's key.
+    let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let key: Arc<Mutex<String>> = Arc::default();
+    let receiver = {
+        let (received, key) = (received.clone(), key.clone());
+        axum::Router::new().route(
+            "/notify",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let (received, key) = (received.clone(), key.clone());
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let timestamp: i64 = header("x-paycore-timestamp").parse().unwrap_or(0);
+                    let message = server::signature::canonical_string(
+                        "POST",
+                        "/notify",
+                        timestamp,
+                        &header("x-paycore-nonce"),
+                        &body,
+                    );
+                    let expected = server::signature::sign(&key.lock().unwrap(), &message);
+                    let mut received = received.lock().unwrap();
+                    received.push(Received {
+                        body: serde_json::from_slice(&body).unwrap(),
+                        signature_valid: expected == header("x-paycore-signature"),
+                    });
+                    if received.len() == 1 {
+                        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+                    } else {
+                        (StatusCode::OK, "success")
+                    }
+                }
+            }),
+        )
+    };
+    let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notify_url = format!("http://{}/notify", receiver_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(receiver_listener, receiver).await });
+
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("paycore.db");
+    let store = store::Store::open(path.to_str().unwrap()).await.unwrap();
+    let state = server::AppState::new(store::Ledger::start(store.clone(), Default::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = Api {
+        base: format!("http://{}", listener.local_addr().unwrap()),
+        client: reqwest::Client::new(),
+        _directory: directory,
+    };
+    tokio::spawn(server::serve_state(listener, state.clone()));
+    let response: Value = api
+        .client
+        .post(format!("{}/v1/merchants", api.base))
+        .json(&json!({"id": "m-coffee", "name": "Coffee", "notify_url": notify_url}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shop = MerchantKey {
+        id: "m-coffee".to_owned(),
+        key: response["signing_key"].as_str().unwrap().to_owned(),
+    };
+    *key.lock().unwrap() = shop.key.clone();
+    let (status, paid) = api
+        .pay(
+            &shop,
+            &payment(
+                "T1",
+                "S1",
+                "top_up",
+                json!([{"source": "card", "amount_minor": 1_200}]),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The background sender makes the first attempt within a second or two.
+    for _ in 0..50 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(received.lock().unwrap().len(), 1);
+    // The next attempt is due 15 seconds later; deliver as if it were then.
+    let later = store::now_micros() + 16_000_000;
+    assert_eq!(server::deliver_due(&state, later).await, 1);
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    for delivery in &received {
+        assert!(delivery.signature_valid);
+        assert_eq!(delivery.body["event"], "payment.succeeded");
+        assert_eq!(delivery.body["payment"]["id"], paid["id"]);
+        assert_eq!(delivery.body["payment"]["status"], "SUCCESS");
+    }
+    use engine::NotificationStore;
+    let stored = store
+        .payment_notifications(paid["id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored[0].status, engine::NotificationStatus::Delivered);
+    assert_eq!(stored[0].attempts, 2);
+    // Nothing is left to send.
+    assert_eq!(server::deliver_due(&state, later + 3_600_000_000).await, 0);
+}
