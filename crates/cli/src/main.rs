@@ -1,6 +1,7 @@
 //! `paycore`: the command line of the payment-platform core.
 
 mod bench;
+mod bench_pay;
 mod demo;
 
 use anyhow::{Context, Result, bail};
@@ -76,6 +77,9 @@ enum BenchCommand {
     /// Durable transfer throughput: batched on SQLite and PostgreSQL, one
     /// transfer per request through the HTTP API, and a naive baseline.
     Ledger(bench::LedgerBenchArgs),
+    /// Signed create-and-pay requests through the HTTP API on SQLite, with
+    /// latency percentiles, against plain ledger transfers in the same run.
+    Pay(bench_pay::PayBenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -125,6 +129,9 @@ async fn run(command: Command) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Ledger(arguments),
         } => bench::run(arguments).await,
+        Command::Bench {
+            command: BenchCommand::Pay(arguments),
+        } => bench_pay::run(arguments).await,
     }
 }
 

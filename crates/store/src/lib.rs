@@ -14,6 +14,7 @@ mod orders;
 mod postgres;
 mod rows;
 mod sqlite;
+mod wal_sync;
 
 pub use committer::{Ledger, LedgerOptions};
 pub use postgres::PostgresStore;

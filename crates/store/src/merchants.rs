@@ -40,6 +40,7 @@ macro_rules! merchant_store {
                 .fetch_optional(&self.$writer)
                 .await
                 .map_err(db)?;
+                self.durable().await?;
                 row.map(merchant_from_row).ok_or_else(|| {
                     engine::OrderError::ReferenceConflict {
                         reference: "merchant",
@@ -87,6 +88,7 @@ macro_rules! merchant_store {
                 .execute(&self.$writer)
                 .await
                 .map_err(db)?;
+                self.durable().await?;
                 Ok(inserted.rows_affected() == 1)
             }
         }

@@ -79,6 +79,7 @@ macro_rules! notification_store {
                 .execute(&self.$writer)
                 .await
                 .map_err(crate::notifications::error)?;
+                self.durable().await?;
                 Ok(())
             }
 
@@ -124,6 +125,7 @@ macro_rules! notification_store {
                 .execute(&self.$writer)
                 .await
                 .map_err(crate::notifications::error)?;
+                self.durable().await?;
                 Ok(done.rows_affected() == 1)
             }
 

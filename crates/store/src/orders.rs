@@ -302,6 +302,7 @@ macro_rules! order_store {
                 .await
                 .map_err(db)?;
                 if let Some(row) = inserted {
+                    self.durable().await?;
                     return Ok(engine::Created::New(trade_from_row(row)?));
                 }
                 let existing = self
@@ -424,6 +425,7 @@ macro_rules! order_store {
                     stored.push(instruction_from_row(row)?);
                 }
                 transaction.commit().await.map_err(db)?;
+                self.durable().await?;
                 Ok(engine::Created::New(engine::PaymentWithInstructions {
                     payment: created,
                     instructions: stored,
@@ -535,6 +537,7 @@ macro_rules! order_store {
                     entity: "payment instruction",
                     id: instruction_id,
                 })?;
+                self.durable().await?;
                 channel_order_from_row(row)
             }
 
@@ -577,6 +580,7 @@ macro_rules! order_store {
                     }
                     .into());
                 }
+                self.durable().await?;
                 Ok(())
             }
 
@@ -640,6 +644,7 @@ macro_rules! order_store {
                 .await
                 .map_err(db)?;
                 transaction.commit().await.map_err(db)?;
+                self.durable().await?;
                 Ok(engine::Created::New(refund_from_row(row)?))
             }
 
@@ -681,6 +686,7 @@ macro_rules! order_store {
                 .await
                 .map_err(db)?;
                 if done.rows_affected() == 1 {
+                    self.durable().await?;
                     return Ok(());
                 }
                 let exists: Option<(i64,)> = sqlx::query_as(&format!("SELECT id FROM {table} WHERE id = $1"))
@@ -719,7 +725,10 @@ macro_rules! order_store {
                 .await
                 .map_err(db)?;
                 match row {
-                    Some(row) => trade_from_row(row),
+                    Some(row) => {
+                        self.durable().await?;
+                        trade_from_row(row)
+                    }
                     None => Err(self.trade_state_error(trade_id, engine::TradeStatus::Success).await),
                 }
             }
@@ -757,6 +766,7 @@ macro_rules! order_store {
                 .await
                 .map_err(db)?;
                 transaction.commit().await.map_err(db)?;
+                self.durable().await?;
                 trade_from_row(row)
             }
         }

@@ -97,6 +97,12 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
+    /// PostgreSQL commits are durable when they return
+    /// (`synchronous_commit=on`): nothing to wait for.
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     pub async fn durability(&self) -> Result<String, StoreError> {
         let (synchronous_commit,): (String,) = sqlx::query_as("SHOW synchronous_commit")
             .fetch_one(&self.pool)
