@@ -72,14 +72,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536");
+        // The connections are in-process: there is no network peer to lose,
+        // so a ping before every statement would only cost a round trip to
+        // the driver's worker thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(database_error)?;
         migrate(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS_MAX)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(database_error)?;
