@@ -8,6 +8,7 @@
 mod merchant;
 mod notification;
 mod order;
+mod refund;
 mod service;
 pub mod status;
 mod store;
@@ -15,9 +16,10 @@ mod store;
 pub use merchant::*;
 pub use notification::*;
 pub use order::*;
+pub use refund::*;
 pub use service::*;
 pub use status::{
-    ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, PaymentStatus, RefundStatus,
-    Status, TradeStatus,
+    ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, PaymentStatus,
+    RefundPartStatus, RefundStatus, Status, TradeStatus,
 };
 pub use store::*;

@@ -20,10 +20,16 @@
 
 use crate::notification::{NotificationEvent, NotificationStore};
 use crate::order::{
-    ChannelOrder, Direction, FundingSource, NewInstruction, NewPayment, NewTrade, OrderError,
-    PaymentInstruction, PaymentOrder, PaymentSuccess, TradeOrder,
+    ChannelOrder, Direction, FundingSource, Initiator, NewInstruction, NewPayment, NewTrade,
+    OrderError, PaymentInstruction, PaymentOrder, PaymentSuccess, RefundId, RefundOrder,
+    TradeOrder,
 };
-use crate::status::{ChannelOrderStatus, InstructionStatus, PaymentStatus, Status, TradeStatus};
+use crate::refund::RefundPart;
+use crate::status::{
+    ChannelOrderStatus, InstructionStatus, PaymentStatus, RefundPartStatus, RefundStatus, Status,
+    TradeStatus,
+};
+use crate::store::NewRefund;
 use crate::store::{Created, OrderStore, OrderStoreError, PaymentWithInstructions};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
 use ledger::{
@@ -150,6 +156,26 @@ impl From<OrderStoreError> for EngineError {
             OrderStoreError::Store(error) => EngineError::Store(error),
         }
     }
+}
+
+/// A merchant's (or the platform's) request to refund a trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub merchant_id: String,
+    pub out_trade_no: String,
+    /// Unique per merchant: a repeat is the same refund.
+    pub refund_serial: String,
+    pub amount_minor: i64,
+    pub reason: String,
+    pub initiator: Initiator,
+}
+
+/// A refund with its parts and its trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundView {
+    pub refund: RefundOrder,
+    pub parts: Vec<RefundPart>,
+    pub trade: TradeOrder,
 }
 
 /// Where a payment stands after a call, with what its trade made of it.
@@ -630,7 +656,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         }
         let channel = self.channel()?;
         let instruction_id = payment.instructions[index].id;
-        let existing = self.orders.channel_orders(instruction_id).await?;
+        let existing = self.orders.channel_orders(instruction_id, None).await?;
         let (mut order, answer) = match existing.into_iter().next() {
             Some(order) => {
                 let request = Self::channel_request(&payment.payment, &order);
@@ -641,7 +667,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 let amount_minor = payment.instructions[index].amount_minor;
                 let order = self
                     .orders
-                    .create_channel_order(instruction_id, channel.code(), amount_minor, now)
+                    .create_channel_order(instruction_id, None, channel.code(), amount_minor, now)
                     .await?;
                 let request = Self::channel_request(&payment.payment, &order);
                 let answer = channel.submit(&request, now).await;
@@ -781,15 +807,24 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         }
         self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
             .await?;
-        self.settle_trade(&payment.payment, now).await
+        self.settle_trade(payment, now).await
     }
 
     /// Marks the trade paid by this payment, unless another paid it first.
     async fn settle_trade(
         &self,
-        payment: &PaymentOrder,
+        paid: &PaymentWithInstructions,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
+        let payment = &paid.payment;
+        // What was actually paid excludes coupons: a used coupon is spent
+        // and never refunded.
+        let coupons_minor: i64 = paid
+            .instructions
+            .iter()
+            .filter(|instruction| instruction.source == FundingSource::Coupon)
+            .map(|instruction| instruction.amount_minor)
+            .sum();
         let trade = self
             .orders
             .trade(&payment.merchant_id, payment.trade_id)
@@ -800,7 +835,12 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             })?;
         if trade.payment_success(payment.id) == PaymentSuccess::Paid {
             self.orders
-                .mark_trade_paid(trade.id, payment.id, payment.amount_minor, now)
+                .mark_trade_paid(
+                    trade.id,
+                    payment.id,
+                    payment.amount_minor - coupons_minor,
+                    now,
+                )
                 .await?;
         }
         Ok(())
@@ -889,6 +929,366 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             .await?;
         instruction.status = next;
         instruction.updated_at = now;
+        Ok(())
+    }
+
+    /// Refunds (part of) a paid trade: the amount goes back to the sources
+    /// that paid it, channel sources first (`allocate_refund`). A refund the
+    /// platform starts waits in PENDING_REVIEW for an operator.
+    pub async fn refund(
+        &self,
+        request: &RefundRequest,
+        now: TimestampMicros,
+    ) -> Result<RefundView, EngineError> {
+        let trade = self
+            .orders
+            .trade_by_out_trade_no(&request.merchant_id, &request.out_trade_no)
+            .await?
+            .ok_or(OrderError::NotFound {
+                entity: "trade order",
+                id: 0,
+            })?;
+        let created = self
+            .orders
+            .create_refund(
+                &NewRefund {
+                    trade_id: trade.id,
+                    merchant_id: request.merchant_id.clone(),
+                    refund_serial: request.refund_serial.clone(),
+                    amount_minor: request.amount_minor,
+                    initiator: request.initiator,
+                    reason: request.reason.clone(),
+                },
+                now,
+            )
+            .await?;
+        match created {
+            Created::New(refund) => self.advance_refund(refund, now).await,
+            Created::Existing(refund) => self.refund_view(refund).await,
+        }
+    }
+
+    /// An operator's decision on a refund in PENDING_REVIEW.
+    pub async fn review_refund(
+        &self,
+        merchant_id: &str,
+        refund_id: RefundId,
+        approve: bool,
+        now: TimestampMicros,
+    ) -> Result<RefundView, EngineError> {
+        let refund = self.refund_order(merchant_id, refund_id).await?;
+        let next = if approve {
+            RefundStatus::Processing
+        } else {
+            RefundStatus::Failed
+        };
+        self.orders
+            .transition(refund.id, refund.status, next, now)
+            .await?;
+        let refund = self.refund_order(merchant_id, refund_id).await?;
+        self.advance_refund(refund, now).await
+    }
+
+    /// Where a refund stands, advancing it if it can move.
+    pub async fn resume_refund(
+        &self,
+        merchant_id: &str,
+        refund_id: RefundId,
+        now: TimestampMicros,
+    ) -> Result<RefundView, EngineError> {
+        let refund = self.refund_order(merchant_id, refund_id).await?;
+        self.advance_refund(refund, now).await
+    }
+
+    /// Advances refunds left PROCESSING (a channel still to answer, or a
+    /// crash), as `resolve_unfinished` does for payments.
+    pub async fn resolve_unfinished_refunds(
+        &self,
+        now: TimestampMicros,
+        quiet_micros: i64,
+        limit: usize,
+    ) -> Result<Vec<Result<RefundView, EngineError>>, EngineError> {
+        let refunds = self
+            .orders
+            .unfinished_refunds(now.saturating_sub(quiet_micros), limit)
+            .await?;
+        let mut results = Vec::with_capacity(refunds.len());
+        for refund in refunds {
+            results.push(self.advance_refund(refund, now).await);
+        }
+        Ok(results)
+    }
+
+    async fn refund_order(
+        &self,
+        merchant_id: &str,
+        refund_id: RefundId,
+    ) -> Result<RefundOrder, EngineError> {
+        Ok(self
+            .orders
+            .refund(merchant_id, refund_id)
+            .await?
+            .ok_or(OrderError::NotFound {
+                entity: "refund",
+                id: refund_id,
+            })?)
+    }
+
+    async fn refund_view(&self, refund: RefundOrder) -> Result<RefundView, EngineError> {
+        let parts = self.orders.refund_parts(refund.id).await?;
+        let trade = self
+            .orders
+            .trade(&refund.merchant_id, refund.trade_id)
+            .await?
+            .ok_or(OrderError::NotFound {
+                entity: "trade order",
+                id: refund.trade_id,
+            })?;
+        Ok(RefundView {
+            refund,
+            parts,
+            trade,
+        })
+    }
+
+    /// Runs what can run of a PROCESSING refund: internal parts go back in
+    /// one linked ledger batch (all or none), channel parts through the
+    /// channel; when every part is final, the refund is.
+    async fn advance_refund(
+        &self,
+        mut refund: RefundOrder,
+        now: TimestampMicros,
+    ) -> Result<RefundView, EngineError> {
+        if refund.status != RefundStatus::Processing {
+            return self.refund_view(refund).await;
+        }
+        let trade = self.refund_view(refund.clone()).await?.trade;
+        let paid_by = trade.paid_payment_id.ok_or(OrderError::NotFound {
+            entity: "payment order",
+            id: 0,
+        })?;
+        let payment = self
+            .orders
+            .payment(&refund.merchant_id, paid_by)
+            .await?
+            .ok_or(OrderError::NotFound {
+                entity: "payment order",
+                id: paid_by,
+            })?;
+        let product = self.product(&payment.payment.product)?.clone();
+        let mut parts = self.orders.refund_parts(refund.id).await?;
+        self.refund_internal_parts(&product, &payment, &refund, &mut parts, now)
+            .await?;
+        for part in &mut parts {
+            self.refund_channel_part(&product, &payment, &refund, part, now)
+                .await?;
+        }
+        let all_final = parts.iter().all(|part| part.status.is_final());
+        if all_final {
+            let succeeded = parts
+                .iter()
+                .all(|part| part.status == RefundPartStatus::Success);
+            let next = if succeeded {
+                RefundStatus::Success
+            } else {
+                RefundStatus::Failed
+            };
+            self.orders
+                .transition(refund.id, refund.status, next, now)
+                .await?;
+            refund.status = next;
+            refund.updated_at = now;
+            if succeeded {
+                self.orders
+                    .record_trade_refund(refund.trade_id, refund.amount_minor, now)
+                    .await?;
+            }
+        }
+        self.refund_view(refund).await
+    }
+
+    fn instruction_of<'p>(
+        payment: &'p PaymentWithInstructions,
+        part: &RefundPart,
+    ) -> Result<&'p PaymentInstruction, EngineError> {
+        payment
+            .instructions
+            .iter()
+            .find(|instruction| instruction.id == part.instruction_id)
+            .ok_or(EngineError::Order(OrderError::NotFound {
+                entity: "payment instruction",
+                id: part.instruction_id,
+            }))
+    }
+
+    async fn refund_internal_parts(
+        &self,
+        product: &Product,
+        payment: &PaymentWithInstructions,
+        refund: &RefundOrder,
+        parts: &mut [RefundPart],
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        let payee = self.payee_account(product, &payment.payment).await?;
+        let mut items = Vec::new();
+        let mut indexes = Vec::new();
+        for (index, part) in parts.iter().enumerate() {
+            let instruction = Self::instruction_of(payment, part)?;
+            if instruction.source.through_channel() || part.status != RefundPartStatus::Created {
+                continue;
+            }
+            let source = self
+                .source_account(&payment.payment, instruction.source, "")
+                .await?;
+            items.push(BatchItem {
+                operation: Operation::Transfer {
+                    key: format!("refund-part-{}", part.id),
+                    legs: Self::two_legs(
+                        payee,
+                        source,
+                        part.amount_minor,
+                        payment.payment.currency,
+                    ),
+                    mode: TransferMode::Posted,
+                    description: format!("refund {} of payment {}", refund.id, payment.payment.id),
+                },
+                linked: true,
+            });
+            indexes.push(index);
+        }
+        let Some(last) = items.last_mut() else {
+            return Ok(());
+        };
+        last.linked = false;
+        let results = self.ledger.submit(items).await?;
+        let next = if results.iter().all(Result::is_ok) {
+            RefundPartStatus::Success
+        } else {
+            RefundPartStatus::Failed
+        };
+        for index in indexes {
+            self.move_part(&mut parts[index], next, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn refund_channel_part(
+        &self,
+        product: &Product,
+        payment: &PaymentWithInstructions,
+        refund: &RefundOrder,
+        part: &mut RefundPart,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        let instruction = Self::instruction_of(payment, part)?;
+        if !instruction.source.through_channel() || part.status.is_final() {
+            return Ok(());
+        }
+        let channel = self.channel()?;
+        let existing = self
+            .orders
+            .channel_orders(instruction.id, Some(refund.id))
+            .await?;
+        let (mut order, answer) = match existing.into_iter().next() {
+            Some(order) => {
+                let request = Self::refund_request(&payment.payment, &order);
+                let answer = channel.query(&request, now).await;
+                (order, answer)
+            }
+            None => {
+                let order = self
+                    .orders
+                    .create_channel_order(
+                        instruction.id,
+                        Some(refund.id),
+                        channel.code(),
+                        part.amount_minor,
+                        now,
+                    )
+                    .await?;
+                let request = Self::refund_request(&payment.payment, &order);
+                let answer = channel.submit(&request, now).await;
+                (order, answer)
+            }
+        };
+        if part.status == RefundPartStatus::Created {
+            self.move_part(part, RefundPartStatus::Processing, now)
+                .await?;
+        }
+        if order.status == ChannelOrderStatus::Created {
+            self.orders
+                .transition(
+                    order.id,
+                    ChannelOrderStatus::Created,
+                    ChannelOrderStatus::Processing,
+                    now,
+                )
+                .await?;
+            order.status = ChannelOrderStatus::Processing;
+        }
+        match answer {
+            Ok(ChannelOutcome::Success {
+                channel_transaction_id,
+                ..
+            }) => {
+                self.orders
+                    .set_channel_transaction_id(order.id, &channel_transaction_id, now)
+                    .await?;
+                let payee = self.payee_account(product, &payment.payment).await?;
+                let clearing = self
+                    .source_account(&payment.payment, instruction.source, &order.channel)
+                    .await?;
+                self.post(Operation::Transfer {
+                    key: format!("refund-channel-{}", order.id),
+                    legs: Self::two_legs(payee, clearing, order.amount_minor, order.currency),
+                    mode: TransferMode::Posted,
+                    description: format!("refund {} via {}", refund.id, order.channel),
+                })
+                .await?
+                .map_err(EngineError::Ledger)?;
+                self.orders
+                    .transition(
+                        order.id,
+                        ChannelOrderStatus::Processing,
+                        ChannelOrderStatus::Success,
+                        now,
+                    )
+                    .await?;
+                self.move_part(part, RefundPartStatus::Success, now).await
+            }
+            Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => {
+                self.orders
+                    .transition(
+                        order.id,
+                        ChannelOrderStatus::Processing,
+                        ChannelOrderStatus::Failed,
+                        now,
+                    )
+                    .await?;
+                self.move_part(part, RefundPartStatus::Failed, now).await
+            }
+            Ok(ChannelOutcome::Processing { .. }) | Err(_) => Ok(()),
+        }
+    }
+
+    fn refund_request(payment: &PaymentOrder, order: &ChannelOrder) -> ChannelRequest {
+        ChannelRequest {
+            direction: ChannelDirection::Refund,
+            ..Self::channel_request(payment, order)
+        }
+    }
+
+    async fn move_part(
+        &self,
+        part: &mut RefundPart,
+        next: RefundPartStatus,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        self.orders
+            .transition(part.id, part.status, next, now)
+            .await?;
+        part.status = next;
+        part.updated_at = now;
         Ok(())
     }
 

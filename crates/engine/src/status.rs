@@ -20,6 +20,7 @@ pub enum Level {
     Instruction,
     ChannelOrder,
     Refund,
+    RefundPart,
 }
 
 /// A status of one order level: its names and its legal transitions.
@@ -156,6 +157,16 @@ status_enum! {
     }
 }
 
+status_enum! {
+    /// The share of a refund that goes back to one funding source.
+    RefundPartStatus, "refund part", RefundPart {
+        Created = "CREATED" => [Processing, Success, Failed],
+        Processing = "PROCESSING" => [Success, Failed],
+        Success = "SUCCESS" => [],
+        Failed = "FAILED" => [],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +193,7 @@ mod tests {
         check_table::<InstructionStatus>();
         check_table::<ChannelOrderStatus>();
         check_table::<RefundStatus>();
+        check_table::<RefundPartStatus>();
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::order::{
 };
 use crate::order::{REFERENCE_LENGTH_MAX, SUBJECT_LENGTH_MAX, check_text};
 use crate::status::Status;
-use crate::{Initiator, RefundId};
+use crate::{Initiator, RefundId, RefundPart};
 use ledger::{StoreError, TimestampMicros};
 use std::future::Future;
 
@@ -111,17 +111,23 @@ pub trait OrderStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<PaymentOrder>, OrderStoreError>> + Send;
 
+    /// Creates a channel order for an instruction: a collect, or with
+    /// `refund_id` the refund of (part of) it.
     fn create_channel_order(
         &self,
         instruction_id: InstructionId,
+        refund_id: Option<RefundId>,
         channel: &str,
         amount_minor: i64,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<ChannelOrder, OrderStoreError>> + Send;
 
+    /// The channel orders of an instruction: its collects, or with
+    /// `refund_id` those of that refund.
     fn channel_orders(
         &self,
         instruction_id: InstructionId,
+        refund_id: Option<RefundId>,
     ) -> impl Future<Output = Result<Vec<ChannelOrder>, OrderStoreError>> + Send;
 
     /// Records the institution's id for a channel order.
@@ -132,8 +138,10 @@ pub trait OrderStore: Send + Sync {
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 
-    /// Creates a refund, or finds the one with the same refund serial. The
-    /// amount is checked against the trade's refundable total.
+    /// Creates a refund with its parts, or finds the one with the same
+    /// refund serial. The amount is checked against the trade's refundable
+    /// total less refunds under way, and split over the paying payment's
+    /// sources by [`crate::allocate_refund`], in one transaction.
     fn create_refund(
         &self,
         refund: &NewRefund,
@@ -145,6 +153,19 @@ pub trait OrderStore: Send + Sync {
         merchant_id: &str,
         refund_id: RefundId,
     ) -> impl Future<Output = Result<Option<RefundOrder>, OrderStoreError>> + Send;
+
+    fn refund_parts(
+        &self,
+        refund_id: RefundId,
+    ) -> impl Future<Output = Result<Vec<RefundPart>, OrderStoreError>> + Send;
+
+    /// Refunds still PROCESSING whose last change is older than
+    /// `changed_before`, oldest first.
+    fn unfinished_refunds(
+        &self,
+        changed_before: TimestampMicros,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RefundOrder>, OrderStoreError>> + Send;
 
     /// Moves an order of any level from `from` to `to`, if the transition
     /// is legal and the order is still in `from`.

@@ -33,6 +33,9 @@ use utoipa::OpenApi;
         payments::pay,
         payments::get_payment,
         payments::get_trade,
+        payments::refund,
+        payments::get_refund,
+        payments::review_refund,
     ),
     components(schemas(
         ErrorBody,
@@ -76,6 +79,10 @@ use utoipa::OpenApi;
         TradeResponse,
         InstructionResponse,
         PaymentResponse,
+        RefundRequestBody,
+        ReviewRequest,
+        RefundPartResponse,
+        RefundResponse,
     )),
     tags(
         (name = "system", description = "Health and the API document"),

@@ -76,6 +76,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments", post(payments::pay))
         .route("/v1/payments/{id}", get(payments::get_payment))
         .route("/v1/trades/{out_trade_no}", get(payments::get_trade))
+        .route("/v1/refunds", post(payments::refund))
+        .route("/v1/refunds/{id}", get(payments::get_refund))
+        .route("/v1/refunds/{id}/review", post(payments::review_refund))
         .route(
             "/v1/batches",
             post(batches::submit).layer(DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),
@@ -146,6 +149,24 @@ async fn resolve_forever(state: AppState) {
                 }
             }
             Err(error) => warn!(%error, "looking for unfinished payments failed"),
+        }
+        let refunds = state
+            .payments()
+            .resolve_unfinished_refunds(
+                store::now_micros(),
+                RESOLVER_QUIET_MICROS,
+                RESOLVER_BATCH_MAX,
+            )
+            .await;
+        match refunds {
+            Ok(results) => {
+                for result in results {
+                    if let Err(error) = result {
+                        warn!(%error, code = error.code(), "a refund could not be advanced");
+                    }
+                }
+            }
+            Err(error) => warn!(%error, "looking for unfinished refunds failed"),
         }
     }
 }

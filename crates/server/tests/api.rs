@@ -961,6 +961,9 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/payments", "post"),
         ("/v1/payments/{id}", "get"),
         ("/v1/trades/{out_trade_no}", "get"),
+        ("/v1/refunds", "post"),
+        ("/v1/refunds/{id}", "get"),
+        ("/v1/refunds/{id}/review", "post"),
     ];
     let paths = document["paths"].as_object().unwrap();
     assert_eq!(

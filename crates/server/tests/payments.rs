@@ -489,3 +489,75 @@ async fn notifications_are_signed_and_retried_until_acknowledged() {
     // Nothing is left to send.
     assert_eq!(server::deliver_due(&state, later + 3_600_000_000).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_refunds_with_signed_requests() {
+    let api = Api::start().await;
+    let shop = api.merchant("m-coffee").await;
+    api.pay(
+        &shop,
+        &payment(
+            "topup-1",
+            "s-topup-1",
+            "top_up",
+            json!([{"source": "card", "amount_minor": 5_000}]),
+        ),
+    )
+    .await;
+    let (status, paid) = api
+        .pay(
+            &shop,
+            &payment(
+                "T1",
+                "S1",
+                "instant_transfer",
+                json!([{"source": "balance", "amount_minor": 1_000}, {"source": "card", "amount_minor": 2_000}]),
+            ),
+        )
+        .await;
+    assert_eq!((status, paid["status"].as_str()), (200, Some("SUCCESS")));
+    let body = json!({"out_trade_no": "T1", "refund_serial": "RF1", "amount_minor": 2_500, "reason": "cold coffee"});
+    let (status, refunded) = api
+        .signed(&shop, "POST", "/v1/refunds", Some(&body), |_| {})
+        .await;
+    assert_eq!(status, 200, "{refunded}");
+    assert_eq!(refunded["status"], "SUCCESS");
+    assert_eq!(refunded["trade"]["status"], "PARTIALLY_REFUNDED");
+    // The card's 20.00 first, then 5.00 to the balance.
+    let parts: Vec<i64> = refunded["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|part| part["amount_minor"].as_i64().unwrap())
+        .collect();
+    assert_eq!(parts, [2_000, 500]);
+    let (_, again) = api
+        .signed(&shop, "POST", "/v1/refunds", Some(&body), |_| {})
+        .await;
+    assert_eq!(again["id"], refunded["id"]);
+    let excess = json!({"out_trade_no": "T1", "refund_serial": "RF2", "amount_minor": 501});
+    let (status, refused) = api
+        .signed(&shop, "POST", "/v1/refunds", Some(&excess), |_| {})
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("REFUND_EXCEEDS_REFUNDABLE"))
+    );
+    let id = refunded["id"].as_i64().unwrap();
+    let (status, read) = api
+        .signed(&shop, "GET", &format!("/v1/refunds/{id}"), None, |_| {})
+        .await;
+    assert_eq!((status, read["status"].as_str()), (200, Some("SUCCESS")));
+    let other = api.merchant("m-tea").await;
+    let (status, _) = api
+        .signed(&other, "GET", &format!("/v1/refunds/{id}"), None, |_| {})
+        .await;
+    assert_eq!(status, 404);
+    let check: Value = reqwest::get(format!("{}/v1/ledger/check", api.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["sound"], true);
+}

@@ -301,18 +301,35 @@ impl engine::OrderStore for Store {
     async fn create_channel_order(
         &self,
         instruction_id: engine::InstructionId,
+        refund_id: Option<engine::RefundId>,
         channel: &str,
         amount_minor: i64,
         now: TimestampMicros,
     ) -> Result<engine::ChannelOrder, engine::OrderStoreError> {
-        delegate!(self, store => store.create_channel_order(instruction_id, channel, amount_minor, now))
+        delegate!(self, store => store.create_channel_order(instruction_id, refund_id, channel, amount_minor, now))
     }
 
     async fn channel_orders(
         &self,
         instruction_id: engine::InstructionId,
+        refund_id: Option<engine::RefundId>,
     ) -> Result<Vec<engine::ChannelOrder>, engine::OrderStoreError> {
-        delegate!(self, store => store.channel_orders(instruction_id))
+        delegate!(self, store => store.channel_orders(instruction_id, refund_id))
+    }
+
+    async fn refund_parts(
+        &self,
+        refund_id: engine::RefundId,
+    ) -> Result<Vec<engine::RefundPart>, engine::OrderStoreError> {
+        delegate!(self, store => store.refund_parts(refund_id))
+    }
+
+    async fn unfinished_refunds(
+        &self,
+        changed_before: TimestampMicros,
+        limit: usize,
+    ) -> Result<Vec<engine::RefundOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.unfinished_refunds(changed_before, limit))
     }
 
     async fn set_channel_transaction_id(

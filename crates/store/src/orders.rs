@@ -94,6 +94,7 @@ pub(crate) fn table(level: Level) -> &'static str {
         Level::Instruction => "payment_instructions",
         Level::ChannelOrder => "channel_orders",
         Level::Refund => "refund_orders",
+        Level::RefundPart => "refund_parts",
     }
 }
 
@@ -270,6 +271,77 @@ pub(crate) fn trade_conflict(
     }
 }
 
+pub(crate) type RefundPartRow = (i64, i64, i64, i64, String, i64, i64);
+pub(crate) const REFUND_PART_COLUMNS: &str =
+    "id, refund_id, instruction_id, amount_minor, status, created_at, updated_at";
+
+pub(crate) fn refund_part_from_row(
+    row: RefundPartRow,
+) -> Result<engine::RefundPart, OrderStoreError> {
+    let (id, refund_id, instruction_id, amount_minor, status_text, created_at, updated_at) = row;
+    Ok(engine::RefundPart {
+        id,
+        refund_id,
+        instruction_id,
+        amount_minor,
+        status: status::<engine::RefundPartStatus>(&status_text)?,
+        created_at,
+        updated_at,
+    })
+}
+
+/// Splits a new refund over the sources of the payment that paid `trade`,
+/// counting what earlier refunds (not failed) took from each source.
+macro_rules! refund_allocation_fn {
+    ($connection:ty) => {
+        pub(crate) async fn refund_allocation(
+            connection: &mut $connection,
+            trade: &engine::TradeOrder,
+            amount_minor: i64,
+        ) -> Result<Vec<engine::NewRefundPart>, OrderStoreError> {
+            let Some(payment_id) = trade.paid_payment_id else {
+                return Err(OrderError::RefundExceedsRefundable {
+                    requested_minor: amount_minor,
+                    refundable_minor: 0,
+                }
+                .into());
+            };
+            let rows: Vec<InstructionRow> = sqlx::query_as(&format!(
+                "SELECT {INSTRUCTION_COLUMNS} FROM payment_instructions WHERE payment_id = $1 ORDER BY id"
+            ))
+            .bind(payment_id)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(db)?;
+            let instructions = rows
+                .into_iter()
+                .map(instruction_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            let taken: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT p.instruction_id, CAST(SUM(p.amount_minor) AS BIGINT) FROM refund_parts p \
+                 JOIN refund_orders r ON r.id = p.refund_id \
+                 WHERE r.trade_id = $1 AND r.status <> 'FAILED' GROUP BY p.instruction_id",
+            )
+            .bind(trade.id)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(db)?;
+            let refunded = taken.into_iter().collect();
+            Ok(engine::allocate_refund(&instructions, &refunded, amount_minor)?)
+        }
+    };
+}
+
+pub(crate) mod sqlite_allocation {
+    use super::*;
+    refund_allocation_fn!(sqlx::SqliteConnection);
+}
+
+pub(crate) mod postgres_allocation {
+    use super::*;
+    refund_allocation_fn!(sqlx::PgConnection);
+}
+
 pub(crate) fn db(error: sqlx::Error) -> OrderStoreError {
     OrderStoreError::Store(database_error(error))
 }
@@ -278,7 +350,7 @@ pub(crate) fn db(error: sqlx::Error) -> OrderStoreError {
 /// `$reader` name its pools; `$lock` is appended to a SELECT that must lock
 /// the trade row for the rest of the transaction.
 macro_rules! order_store {
-    ($store:ty, $writer:ident, $reader:ident, $lock:literal) => {
+    ($store:ty, $writer:ident, $reader:ident, $lock:literal, $allocation:ident) => {
         impl engine::OrderStore for $store {
             async fn create_trade(
                 &self,
@@ -506,6 +578,7 @@ macro_rules! order_store {
             async fn create_channel_order(
                 &self,
                 instruction_id: engine::InstructionId,
+                refund_id: Option<engine::RefundId>,
                 channel: &str,
                 amount_minor: i64,
                 now: ledger::TimestampMicros,
@@ -522,10 +595,11 @@ macro_rules! order_store {
                     return Err(engine::OrderError::InvalidAmount(amount_minor).into());
                 }
                 let row: Option<ChannelOrderRow> = sqlx::query_as(&format!(
-                    "INSERT INTO channel_orders (instruction_id, channel, amount_minor, currency, status, \
-                     created_at, updated_at) SELECT id, $1, $2, currency, 'CREATED', $3, $3 \
-                     FROM payment_instructions WHERE id = $4 RETURNING {CHANNEL_ORDER_COLUMNS}"
+                    "INSERT INTO channel_orders (instruction_id, refund_id, channel, amount_minor, currency, \
+                     status, created_at, updated_at) SELECT id, $1, $2, $3, currency, 'CREATED', $4, $4 \
+                     FROM payment_instructions WHERE id = $5 RETURNING {CHANNEL_ORDER_COLUMNS}"
                 ))
+                .bind(refund_id)
                 .bind(channel)
                 .bind(amount_minor)
                 .bind(now)
@@ -544,12 +618,15 @@ macro_rules! order_store {
             async fn channel_orders(
                 &self,
                 instruction_id: engine::InstructionId,
+                refund_id: Option<engine::RefundId>,
             ) -> Result<Vec<engine::ChannelOrder>, engine::OrderStoreError> {
                 use crate::orders::*;
                 let rows: Vec<ChannelOrderRow> = sqlx::query_as(&format!(
-                    "SELECT {CHANNEL_ORDER_COLUMNS} FROM channel_orders WHERE instruction_id = $1 ORDER BY id"
+                    "SELECT {CHANNEL_ORDER_COLUMNS} FROM channel_orders \
+                     WHERE instruction_id = $1 AND refund_id IS NOT DISTINCT FROM $2 ORDER BY id"
                 ))
                 .bind(instruction_id)
+                .bind(refund_id)
                 .fetch_all(&self.$reader)
                 .await
                 .map_err(db)?;
@@ -626,6 +703,7 @@ macro_rules! order_store {
                 .await
                 .map_err(db)?;
                 engine::check_refundable(&trade, in_flight_minor, refund.amount_minor)?;
+                let parts = $allocation::refund_allocation(&mut transaction, &trade, refund.amount_minor).await?;
                 let row: RefundRow = sqlx::query_as(&format!(
                     "INSERT INTO refund_orders (trade_id, merchant_id, refund_serial, amount_minor, currency, \
                      status, initiator, reason, created_at, updated_at) \
@@ -643,6 +721,19 @@ macro_rules! order_store {
                 .fetch_one(&mut *transaction)
                 .await
                 .map_err(db)?;
+                for part in parts {
+                    sqlx::query(
+                        "INSERT INTO refund_parts (refund_id, instruction_id, amount_minor, status, created_at, \
+                         updated_at) VALUES ($1, $2, $3, 'CREATED', $4, $4)",
+                    )
+                    .bind(row.0)
+                    .bind(part.instruction_id)
+                    .bind(part.amount_minor)
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(db)?;
+                }
                 transaction.commit().await.map_err(db)?;
                 self.durable().await?;
                 Ok(engine::Created::New(refund_from_row(row)?))
@@ -663,6 +754,39 @@ macro_rules! order_store {
                 .await
                 .map_err(db)?;
                 row.map(refund_from_row).transpose()
+            }
+
+            async fn refund_parts(
+                &self,
+                refund_id: engine::RefundId,
+            ) -> Result<Vec<engine::RefundPart>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let rows: Vec<RefundPartRow> = sqlx::query_as(&format!(
+                    "SELECT {REFUND_PART_COLUMNS} FROM refund_parts WHERE refund_id = $1 ORDER BY id"
+                ))
+                .bind(refund_id)
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(db)?;
+                rows.into_iter().map(refund_part_from_row).collect()
+            }
+
+            async fn unfinished_refunds(
+                &self,
+                changed_before: ledger::TimestampMicros,
+                limit: usize,
+            ) -> Result<Vec<engine::RefundOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let rows: Vec<RefundRow> = sqlx::query_as(&format!(
+                    "SELECT {REFUND_COLUMNS} FROM refund_orders WHERE status = 'PROCESSING' \
+                     AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+                ))
+                .bind(changed_before)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(db)?;
+                rows.into_iter().map(refund_from_row).collect()
             }
 
             async fn transition<S: engine::Status>(
@@ -805,5 +929,11 @@ macro_rules! order_store {
     };
 }
 
-order_store!(crate::SqliteStore, writer, readers, "");
-order_store!(crate::PostgresStore, pool, pool, " FOR UPDATE");
+order_store!(crate::SqliteStore, writer, readers, "", sqlite_allocation);
+order_store!(
+    crate::PostgresStore,
+    pool,
+    pool,
+    " FOR UPDATE",
+    postgres_allocation
+);

@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         sql: include_str!("../migrations/postgres/0005_notifications.sql"),
     },
+    Migration {
+        version: 6,
+        name: "refund_parts",
+        sql: include_str!("../migrations/postgres/0006_refund_parts.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

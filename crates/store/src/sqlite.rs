@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         sql: include_str!("../migrations/sqlite/0004_notifications.sql"),
     },
+    Migration {
+        version: 5,
+        name: "refund_parts",
+        sql: include_str!("../migrations/sqlite/0005_refund_parts.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

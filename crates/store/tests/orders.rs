@@ -444,11 +444,11 @@ async fn orders_channel_orders(fixture: Fixture) {
     assert_eq!(instruction.direction, Direction::Payout);
     // A payout may split into several channel orders.
     let first = store
-        .create_channel_order(instruction.id, "simbank", 30_000, NOW)
+        .create_channel_order(instruction.id, None, "simbank", 30_000, NOW)
         .await
         .unwrap();
     let second = store
-        .create_channel_order(instruction.id, "simbank", 20_000, NOW)
+        .create_channel_order(instruction.id, None, "simbank", 20_000, NOW)
         .await
         .unwrap();
     assert_eq!(first.status, ChannelOrderStatus::Created);
@@ -475,7 +475,7 @@ async fn orders_channel_orders(fixture: Fixture) {
         )
         .await
         .unwrap();
-    let listed = store.channel_orders(instruction.id).await.unwrap();
+    let listed = store.channel_orders(instruction.id, None).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(
         listed[0].channel_transaction_id.as_deref(),
@@ -483,7 +483,7 @@ async fn orders_channel_orders(fixture: Fixture) {
     );
     assert_eq!(listed[1].status, ChannelOrderStatus::Processing);
     let missing = store
-        .create_channel_order(instruction.id + 100, "simbank", 1, NOW)
+        .create_channel_order(instruction.id + 100, None, "simbank", 1, NOW)
         .await
         .unwrap_err();
     assert_eq!(code(missing), "ORDER_NOT_FOUND");

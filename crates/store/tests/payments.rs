@@ -5,9 +5,9 @@
 
 use channels::Simulator;
 use engine::{
-    Direction, FundingSource, InstructionStatus, NewInstruction, NewPayment, NewTrade,
+    Direction, FundingSource, Initiator, InstructionStatus, NewInstruction, NewPayment, NewTrade,
     NotificationEvent, NotificationStore, OrderStore, PayRequest, PaymentService, PaymentStatus,
-    PaymentView, Product, TradeStatus,
+    PaymentView, Product, RefundPartStatus, RefundRequest, RefundStatus, TradeStatus,
 };
 use ledger::{AccountKind, LedgerStore, OwnerKind};
 use money::Currency;
@@ -25,6 +25,9 @@ contract!(
     payments_same_serial_concurrently_pays_once,
     payments_duplicate_success_is_recognised,
     payments_resolver_finishes_interrupted_payments,
+    payments_refunds_go_back_to_their_sources,
+    payments_platform_refunds_wait_for_review,
+    payments_refund_through_a_slow_channel,
 );
 
 /// 2026-11-22 10:00:00 UTC+8.
@@ -213,7 +216,9 @@ async fn payments_combined_balance_and_card(fixture: Fixture) {
     assert_eq!(paid.trade.paid_minor, 10_000);
     assert_eq!(alice(store).await, 2_000);
     assert_eq!(merchant(store).await, 10_000);
-    let channel_orders = service.orders().channel_orders(paid.instructions[1].id);
+    let channel_orders = service
+        .orders()
+        .channel_orders(paid.instructions[1].id, None);
     assert_eq!(
         channel_orders.await.unwrap()[0]
             .channel_transaction_id
@@ -585,6 +590,215 @@ async fn payments_resolver_finishes_interrupted_payments(fixture: Fixture) {
     assert!(
         service
             .resolve_unfinished(NOW + 9 * SECOND, SECOND, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_sound(store).await;
+}
+
+fn refund(
+    out_trade_no: &str,
+    serial: &str,
+    amount_minor: i64,
+    initiator: Initiator,
+) -> RefundRequest {
+    RefundRequest {
+        merchant_id: "m-coffee".to_owned(),
+        out_trade_no: out_trade_no.to_owned(),
+        refund_serial: serial.to_owned(),
+        amount_minor,
+        reason: "returned".to_owned(),
+        initiator,
+    }
+}
+
+async fn payments_refunds_go_back_to_their_sources(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    top_up(&service, 10_000).await;
+    service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[
+                    (FundingSource::Balance, 3_000),
+                    (FundingSource::Card, 7_000),
+                ],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(alice(store).await, 7_000);
+    let clearing = || {
+        balance(
+            store,
+            OwnerKind::Channel,
+            "simbank",
+            AccountKind::ChannelClearing,
+        )
+    };
+    assert_eq!(clearing().await, 17_000);
+    // 80.00 back: the card's 70.00 first, then 10.00 to the balance.
+    let first = service
+        .refund(&refund("T1", "R1", 8_000, Initiator::Merchant), NOW)
+        .await
+        .unwrap();
+    assert_eq!(first.refund.status, RefundStatus::Success);
+    assert_eq!(first.parts.len(), 2);
+    assert!(
+        first
+            .parts
+            .iter()
+            .all(|part| part.status == RefundPartStatus::Success)
+    );
+    assert_eq!(first.trade.status, TradeStatus::PartiallyRefunded);
+    assert_eq!(first.trade.refunded_minor, 8_000);
+    assert_eq!(merchant(store).await, 2_000);
+    assert_eq!(alice(store).await, 8_000);
+    assert_eq!(clearing().await, 10_000);
+    // The same refund serial is the same refund.
+    let repeated = service
+        .refund(&refund("T1", "R1", 8_000, Initiator::Merchant), NOW)
+        .await
+        .unwrap();
+    assert_eq!(repeated.refund, first.refund);
+    assert_eq!(merchant(store).await, 2_000);
+    let too_much = service
+        .refund(&refund("T1", "R2", 2_001, Initiator::Merchant), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(too_much.code(), "REFUND_EXCEEDS_REFUNDABLE");
+    let rest = service
+        .refund(&refund("T1", "R3", 2_000, Initiator::Merchant), NOW)
+        .await
+        .unwrap();
+    assert_eq!(rest.trade.status, TradeStatus::Refunded);
+    assert_eq!(merchant(store).await, 0);
+    assert_eq!(alice(store).await, 10_000);
+    // A coupon is spent, not refunded.
+    service
+        .pay(
+            &request(
+                "T2",
+                "S2",
+                "instant_transfer",
+                &[
+                    (FundingSource::Coupon, 1_000),
+                    (FundingSource::Balance, 4_000),
+                ],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let beyond_paid = service
+        .refund(&refund("T2", "R4", 4_001, Initiator::Merchant), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(beyond_paid.code(), "REFUND_EXCEEDS_REFUNDABLE");
+    let all_paid = service
+        .refund(&refund("T2", "R5", 4_000, Initiator::Merchant), NOW)
+        .await
+        .unwrap();
+    assert_eq!(all_paid.trade.status, TradeStatus::Refunded);
+    assert_sound(store).await;
+}
+
+async fn payments_platform_refunds_wait_for_review(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[(FundingSource::Card, 5_000)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let waiting = service
+        .refund(&refund("T1", "R1", 1_000, Initiator::Platform), NOW)
+        .await
+        .unwrap();
+    assert_eq!(waiting.refund.status, RefundStatus::PendingReview);
+    assert_eq!(merchant(store).await, 5_000);
+    let rejected = service
+        .review_refund("m-coffee", waiting.refund.id, false, NOW)
+        .await
+        .unwrap();
+    assert_eq!(rejected.refund.status, RefundStatus::Failed);
+    assert_eq!(merchant(store).await, 5_000);
+    let again = service
+        .refund(&refund("T1", "R2", 5_000, Initiator::Platform), NOW)
+        .await
+        .unwrap();
+    let approved = service
+        .review_refund("m-coffee", again.refund.id, true, NOW)
+        .await
+        .unwrap();
+    assert_eq!(approved.refund.status, RefundStatus::Success);
+    assert_eq!(approved.trade.status, TradeStatus::Refunded);
+    assert_eq!(merchant(store).await, 0);
+    let twice = service
+        .review_refund("m-coffee", again.refund.id, true, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        twice.code(),
+        "ILLEGAL_TRANSITION",
+        "a reviewed refund is not reviewed again"
+    );
+    assert_sound(store).await;
+}
+
+async fn payments_refund_through_a_slow_channel(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[(FundingSource::Card, 5_000)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    // The refund's card part ends in 92: the channel takes two seconds.
+    let slow = service
+        .refund(&refund("T1", "R1", 1_092, Initiator::Merchant), NOW)
+        .await
+        .unwrap();
+    assert_eq!(slow.refund.status, RefundStatus::Processing);
+    assert_eq!(merchant(store).await, 5_000);
+    let early = service
+        .resolve_unfinished_refunds(NOW + SECOND, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        early[0].as_ref().unwrap().refund.status,
+        RefundStatus::Processing
+    );
+    let done = service
+        .resume_refund("m-coffee", slow.refund.id, NOW + 3 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(done.refund.status, RefundStatus::Success);
+    assert_eq!(merchant(store).await, 5_000 - 1_092);
+    assert_eq!(done.trade.refunded_minor, 1_092);
+    // Nothing is left to resolve.
+    assert!(
+        service
+            .resolve_unfinished_refunds(NOW + 9 * SECOND, 0, 10)
             .await
             .unwrap()
             .is_empty()

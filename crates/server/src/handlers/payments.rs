@@ -4,14 +4,17 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::model::{
-    CreateMerchantRequest, MerchantResponse, PayRequestBody, PaymentResponse, TradeResponse,
+    CreateMerchantRequest, MerchantResponse, PayRequestBody, PaymentResponse, RefundRequestBody,
+    RefundResponse, ReviewRequest, TradeResponse,
 };
 use crate::signature::SignedRequest;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use engine::{MerchantStore, NewMerchant, OrderError, OrderStore, Secret};
+use engine::{
+    Initiator, MerchantStore, NewMerchant, OrderError, OrderStore, RefundRequest, Secret,
+};
 use rand::RngCore;
 use tracing::info;
 
@@ -152,4 +155,98 @@ pub async fn get_trade(
         })
         .map_err(engine::EngineError::from)?;
     Ok(Json(TradeResponse::try_from(trade)?))
+}
+
+/// Refunds (part of) a paid trade of the signing merchant. The money goes
+/// back to the sources that paid, card, bank and wallet first; coupons are
+/// not refunded.
+#[utoipa::path(
+    post,
+    path = "/v1/refunds",
+    tag = "payments",
+    request_body = RefundRequestBody,
+    responses(
+        (status = 200, description = "The refund: SUCCESS, FAILED, or PROCESSING while a channel has not answered", body = RefundResponse),
+        (status = 401, description = "Signature refused", body = ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "REFUND_EXCEEDS_REFUNDABLE, REFERENCE_CONFLICT", body = ErrorBody),
+    )
+)]
+pub async fn refund(
+    State(state): State<AppState>,
+    signed: SignedRequest,
+) -> Result<Json<RefundResponse>, ApiError> {
+    let body: RefundRequestBody = signed.json()?;
+    let request = RefundRequest {
+        merchant_id: signed.merchant.id.clone(),
+        out_trade_no: body.out_trade_no,
+        refund_serial: body.refund_serial,
+        amount_minor: body.amount_minor,
+        reason: body.reason,
+        initiator: Initiator::Merchant,
+    };
+    let key = format!("refund\n{}\n{}", request.merchant_id, request.refund_serial);
+    let _serial = state.serials().lock(key).await;
+    let view = state
+        .payments()
+        .refund(&request, store::now_micros())
+        .await?;
+    info!(merchant_id = %signed.merchant.id, refund_id = view.refund.id, status = %view.refund.status, "refund");
+    Ok(Json(RefundResponse::try_from(view)?))
+}
+
+/// A refund of the signing merchant, as it stands.
+#[utoipa::path(
+    get,
+    path = "/v1/refunds/{id}",
+    tag = "payments",
+    params(("id" = i64, Path, description = "Refund id")),
+    responses(
+        (status = 200, description = "The refund", body = RefundResponse),
+        (status = 401, description = "Signature refused", body = ErrorBody),
+        (status = 404, description = "ORDER_NOT_FOUND", body = ErrorBody),
+    )
+)]
+pub async fn get_refund(
+    State(state): State<AppState>,
+    ApiPath(refund_id): ApiPath<i64>,
+    signed: SignedRequest,
+) -> Result<Json<RefundResponse>, ApiError> {
+    let view = state
+        .payments()
+        .resume_refund(&signed.merchant.id, refund_id, store::now_micros())
+        .await?;
+    Ok(Json(RefundResponse::try_from(view)?))
+}
+
+/// An operator approves or rejects a refund waiting for review (one the
+/// platform started).
+#[utoipa::path(
+    post,
+    path = "/v1/refunds/{id}/review",
+    tag = "merchants",
+    params(("id" = i64, Path, description = "Refund id")),
+    request_body = ReviewRequest,
+    responses(
+        (status = 200, description = "The refund after the decision", body = RefundResponse),
+        (status = 404, description = "ORDER_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "ILLEGAL_TRANSITION: not waiting for review", body = ErrorBody),
+    )
+)]
+pub async fn review_refund(
+    State(state): State<AppState>,
+    ApiPath(refund_id): ApiPath<i64>,
+    ApiJson(request): ApiJson<ReviewRequest>,
+) -> Result<Json<RefundResponse>, ApiError> {
+    let view = state
+        .payments()
+        .review_refund(
+            &request.merchant_id,
+            refund_id,
+            request.approve,
+            store::now_micros(),
+        )
+        .await?;
+    info!(refund_id, approve = request.approve, status = %view.refund.status, "refund reviewed");
+    Ok(Json(RefundResponse::try_from(view)?))
 }

@@ -227,3 +227,81 @@ impl TryFrom<PaymentView> for PaymentResponse {
         })
     }
 }
+
+/// A merchant's refund request; the merchant is the signer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequestBody {
+    pub out_trade_no: String,
+    /// Unique per merchant: a repeat is the same refund.
+    pub refund_serial: String,
+    pub amount_minor: i64,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// An operator's decision on a refund waiting for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    pub merchant_id: String,
+    /// True to pay the refund out, false to reject it.
+    pub approve: bool,
+}
+
+/// The share of a refund that goes back to one funding source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefundPartResponse {
+    pub instruction_id: i64,
+    pub amount_minor: i64,
+    /// CREATED, PROCESSING, SUCCESS or FAILED.
+    pub status: String,
+}
+
+/// A refund with its parts and its trade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefundResponse {
+    pub id: i64,
+    pub refund_serial: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// PENDING_REVIEW, PROCESSING, SUCCESS or FAILED.
+    #[schema(example = "SUCCESS")]
+    pub status: String,
+    /// `merchant` or `platform`.
+    pub initiator: String,
+    pub reason: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub parts: Vec<RefundPartResponse>,
+    pub trade: TradeResponse,
+}
+
+impl TryFrom<engine::RefundView> for RefundResponse {
+    type Error = ApiError;
+
+    fn try_from(view: engine::RefundView) -> Result<Self, ApiError> {
+        let refund = view.refund;
+        Ok(RefundResponse {
+            id: refund.id,
+            refund_serial: refund.refund_serial,
+            amount_minor: refund.amount_minor,
+            currency: refund.currency.code().to_owned(),
+            status: refund.status.as_str().to_owned(),
+            initiator: refund.initiator.as_str().to_owned(),
+            reason: refund.reason,
+            created_at: timestamp::format(refund.created_at)?,
+            updated_at: timestamp::format(refund.updated_at)?,
+            parts: view
+                .parts
+                .into_iter()
+                .map(|part| RefundPartResponse {
+                    instruction_id: part.instruction_id,
+                    amount_minor: part.amount_minor,
+                    status: part.status.as_str().to_owned(),
+                })
+                .collect(),
+            trade: TradeResponse::try_from(view.trade)?,
+        })
+    }
+}
