@@ -371,6 +371,9 @@ pub enum Initiator {
 pub struct RefundOrder {
     pub id: RefundId,
     pub trade_id: TradeId,
+    /// The payment whose sources get the money back: the one that paid the
+    /// trade, or a duplicate payment of it.
+    pub payment_id: PaymentId,
     pub merchant_id: String,
     pub refund_serial: String,
     pub amount_minor: i64,

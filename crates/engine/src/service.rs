@@ -189,6 +189,11 @@ pub struct PaymentView {
     pub duplicate_of: Option<i64>,
 }
 
+/// The refund serial of the automatic refund of a duplicate payment.
+pub fn duplicate_refund_serial(payment_id: i64) -> String {
+    format!("duplicate-of-payment-{payment_id}")
+}
+
 /// The subject code (科目) an account of each kind is opened under.
 pub fn default_subject_code(kind: AccountKind) -> &'static str {
     match kind {
@@ -833,16 +838,61 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 entity: "trade order",
                 id: payment.trade_id,
             })?;
-        if trade.payment_success(payment.id) == PaymentSuccess::Paid {
-            self.orders
-                .mark_trade_paid(
-                    trade.id,
-                    payment.id,
-                    payment.amount_minor - coupons_minor,
-                    now,
-                )
-                .await?;
+        match trade.payment_success(payment.id) {
+            PaymentSuccess::Paid => {
+                self.orders
+                    .mark_trade_paid(
+                        trade.id,
+                        payment.id,
+                        payment.amount_minor - coupons_minor,
+                        now,
+                    )
+                    .await?;
+            }
+            PaymentSuccess::AlreadyPaidByIt => {}
+            // 重复支付: the money of a second success (or of a success after
+            // the trade closed) goes back, through an operator's review.
+            PaymentSuccess::Duplicate { paid_by } => {
+                let reason = format!("duplicate payment: the trade was paid by payment {paid_by}");
+                self.raise_duplicate_refund(paid, coupons_minor, reason, now)
+                    .await?;
+            }
+            PaymentSuccess::TradeClosed => {
+                let reason = "payment succeeded after the trade was closed".to_owned();
+                self.raise_duplicate_refund(paid, coupons_minor, reason, now)
+                    .await?;
+            }
         }
+        Ok(())
+    }
+
+    /// The refund, waiting for review, of a payment that must not keep its
+    /// money; idempotent by its serial.
+    async fn raise_duplicate_refund(
+        &self,
+        paid: &PaymentWithInstructions,
+        coupons_minor: i64,
+        reason: String,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        let amount_minor = paid.payment.amount_minor - coupons_minor;
+        if amount_minor <= 0 {
+            return Ok(());
+        }
+        self.orders
+            .create_refund(
+                &NewRefund {
+                    trade_id: paid.payment.trade_id,
+                    payment_id: Some(paid.payment.id),
+                    merchant_id: paid.payment.merchant_id.clone(),
+                    refund_serial: duplicate_refund_serial(paid.payment.id),
+                    amount_minor,
+                    initiator: Initiator::Platform,
+                    reason,
+                },
+                now,
+            )
+            .await?;
         Ok(())
     }
 
@@ -953,6 +1003,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             .create_refund(
                 &NewRefund {
                     trade_id: trade.id,
+                    payment_id: None,
                     merchant_id: request.merchant_id.clone(),
                     refund_serial: request.refund_serial.clone(),
                     amount_minor: request.amount_minor,
@@ -1063,17 +1114,13 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             return self.refund_view(refund).await;
         }
         let trade = self.refund_view(refund.clone()).await?.trade;
-        let paid_by = trade.paid_payment_id.ok_or(OrderError::NotFound {
-            entity: "payment order",
-            id: 0,
-        })?;
         let payment = self
             .orders
-            .payment(&refund.merchant_id, paid_by)
+            .payment(&refund.merchant_id, refund.payment_id)
             .await?
             .ok_or(OrderError::NotFound {
                 entity: "payment order",
-                id: paid_by,
+                id: refund.payment_id,
             })?;
         let product = self.product(&payment.payment.product)?.clone();
         let mut parts = self.orders.refund_parts(refund.id).await?;
@@ -1098,7 +1145,9 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 .await?;
             refund.status = next;
             refund.updated_at = now;
-            if succeeded {
+            // Only a refund of the payment that paid the trade changes the
+            // trade; a duplicate payment's money was never the trade's.
+            if succeeded && trade.paid_payment_id == Some(refund.payment_id) {
                 self.orders
                     .record_trade_refund(refund.trade_id, refund.amount_minor, now)
                     .await?;

@@ -49,6 +49,8 @@ pub struct PaymentWithInstructions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRefund {
     pub trade_id: TradeId,
+    /// The payment to refund; `None` for the one that paid the trade.
+    pub payment_id: Option<PaymentId>,
     pub merchant_id: String,
     pub refund_serial: String,
     pub amount_minor: i64,

@@ -66,6 +66,7 @@ pub(crate) const CHANNEL_ORDER_COLUMNS: &str = "id, instruction_id, channel, amo
 pub(crate) type RefundRow = (
     i64,
     i64,
+    Option<i64>,
     String,
     String,
     i64,
@@ -76,8 +77,8 @@ pub(crate) type RefundRow = (
     i64,
     i64,
 );
-pub(crate) const REFUND_COLUMNS: &str = "id, trade_id, merchant_id, refund_serial, amount_minor, \
-     currency, status, initiator, reason, created_at, updated_at";
+pub(crate) const REFUND_COLUMNS: &str = "id, trade_id, payment_id, merchant_id, refund_serial, \
+     amount_minor, currency, status, initiator, reason, created_at, updated_at";
 
 fn corrupt(what: &str, value: &str) -> OrderStoreError {
     OrderStoreError::Store(StoreError::Corrupt(format!("unknown {what} {value:?}")))
@@ -218,6 +219,7 @@ pub(crate) fn refund_from_row(row: RefundRow) -> Result<RefundOrder, OrderStoreE
     let (
         id,
         trade_id,
+        payment_id,
         merchant_id,
         refund_serial,
         amount_minor,
@@ -231,6 +233,7 @@ pub(crate) fn refund_from_row(row: RefundRow) -> Result<RefundOrder, OrderStoreE
     Ok(RefundOrder {
         id,
         trade_id,
+        payment_id: payment_id.ok_or_else(|| corrupt("refund payment", "NULL"))?,
         merchant_id,
         refund_serial,
         amount_minor,
@@ -290,22 +293,16 @@ pub(crate) fn refund_part_from_row(
     })
 }
 
-/// Splits a new refund over the sources of the payment that paid `trade`,
+/// Splits a new refund over the sources of payment `payment_id` of a trade,
 /// counting what earlier refunds (not failed) took from each source.
 macro_rules! refund_allocation_fn {
     ($connection:ty) => {
         pub(crate) async fn refund_allocation(
             connection: &mut $connection,
-            trade: &engine::TradeOrder,
+            trade_id: i64,
+            payment_id: i64,
             amount_minor: i64,
         ) -> Result<Vec<engine::NewRefundPart>, OrderStoreError> {
-            let Some(payment_id) = trade.paid_payment_id else {
-                return Err(OrderError::RefundExceedsRefundable {
-                    requested_minor: amount_minor,
-                    refundable_minor: 0,
-                }
-                .into());
-            };
             let rows: Vec<InstructionRow> = sqlx::query_as(&format!(
                 "SELECT {INSTRUCTION_COLUMNS} FROM payment_instructions WHERE payment_id = $1 ORDER BY id"
             ))
@@ -322,7 +319,7 @@ macro_rules! refund_allocation_fn {
                  JOIN refund_orders r ON r.id = p.refund_id \
                  WHERE r.trade_id = $1 AND r.status <> 'FAILED' GROUP BY p.instruction_id",
             )
-            .bind(trade.id)
+            .bind(trade_id)
             .fetch_all(&mut *connection)
             .await
             .map_err(db)?;
@@ -694,22 +691,46 @@ macro_rules! order_store {
                     let found = refund_from_row(row)?;
                     return engine::refund_conflict(refund, found);
                 }
-                let (in_flight_minor,): (i64,) = sqlx::query_as(
-                    "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refund_orders \
-                     WHERE trade_id = $1 AND status IN ('PENDING_REVIEW', 'PROCESSING')",
-                )
-                .bind(refund.trade_id)
-                .fetch_one(&mut *transaction)
-                .await
-                .map_err(db)?;
-                engine::check_refundable(&trade, in_flight_minor, refund.amount_minor)?;
-                let parts = $allocation::refund_allocation(&mut transaction, &trade, refund.amount_minor).await?;
+                let payment_id =
+                    refund.payment_id.or(trade.paid_payment_id).ok_or(engine::OrderError::RefundExceedsRefundable {
+                        requested_minor: refund.amount_minor,
+                        refundable_minor: 0,
+                    })?;
+                if Some(payment_id) == trade.paid_payment_id {
+                    let (in_flight_minor,): (i64,) = sqlx::query_as(
+                        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM refund_orders \
+                         WHERE trade_id = $1 AND payment_id = $2 AND status IN ('PENDING_REVIEW', 'PROCESSING')",
+                    )
+                    .bind(refund.trade_id)
+                    .bind(payment_id)
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(db)?;
+                    engine::check_refundable(&trade, in_flight_minor, refund.amount_minor)?;
+                } else {
+                    // Another payment of the trade: a duplicate, refundable
+                    // only once it has succeeded.
+                    let succeeded: Option<(i64,)> = sqlx::query_as(
+                        "SELECT id FROM payment_orders WHERE id = $1 AND trade_id = $2 AND status = 'SUCCESS'",
+                    )
+                    .bind(payment_id)
+                    .bind(trade.id)
+                    .fetch_optional(&mut *transaction)
+                    .await
+                    .map_err(db)?;
+                    if succeeded.is_none() {
+                        return Err(engine::OrderError::NotFound { entity: "succeeded payment", id: payment_id }.into());
+                    }
+                }
+                let parts =
+                    $allocation::refund_allocation(&mut transaction, trade.id, payment_id, refund.amount_minor).await?;
                 let row: RefundRow = sqlx::query_as(&format!(
-                    "INSERT INTO refund_orders (trade_id, merchant_id, refund_serial, amount_minor, currency, \
-                     status, initiator, reason, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {REFUND_COLUMNS}"
+                    "INSERT INTO refund_orders (trade_id, payment_id, merchant_id, refund_serial, amount_minor, \
+                     currency, status, initiator, reason, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {REFUND_COLUMNS}"
                 ))
                 .bind(refund.trade_id)
+                .bind(payment_id)
                 .bind(&refund.merchant_id)
                 .bind(&refund.refund_serial)
                 .bind(refund.amount_minor)

@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_parts",
         sql: include_str!("../migrations/postgres/0006_refund_parts.sql"),
     },
+    Migration {
+        version: 7,
+        name: "refund_payment",
+        sql: include_str!("../migrations/postgres/0007_refund_payment.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

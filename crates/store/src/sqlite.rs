@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_parts",
         sql: include_str!("../migrations/sqlite/0005_refund_parts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "refund_payment",
+        sql: include_str!("../migrations/sqlite/0006_refund_payment.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

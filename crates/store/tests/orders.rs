@@ -332,6 +332,7 @@ async fn orders_trade_paid_once(fixture: Fixture) {
 fn refund(trade_id: i64, serial: &str, amount_minor: i64, initiator: Initiator) -> NewRefund {
     NewRefund {
         trade_id,
+        payment_id: None,
         merchant_id: "m1".to_owned(),
         refund_serial: serial.to_owned(),
         amount_minor,

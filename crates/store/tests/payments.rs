@@ -507,9 +507,42 @@ async fn payments_duplicate_success_is_recognised(fixture: Fixture) {
     assert_eq!(late.duplicate_of, Some(fast.payment.id));
     assert_eq!(late.trade.paid_payment_id, Some(fast.payment.id));
     assert_eq!(late.trade.paid_minor, 1_000);
-    // Both payments' money arrived; the duplicate's must be refunded.
+    // Both payments' money arrived; the duplicate's is raised for refund,
+    // waiting for an operator.
     assert_eq!(merchant(store).await, 2_000);
     assert_eq!(alice(store).await, 92);
+    let raised = service
+        .refund(
+            &RefundRequest {
+                merchant_id: "m-coffee".to_owned(),
+                out_trade_no: "T1".to_owned(),
+                refund_serial: engine::duplicate_refund_serial(slow.payment.id),
+                amount_minor: 1_000,
+                reason: String::new(),
+                initiator: Initiator::Platform,
+            },
+            NOW + 3 * SECOND,
+        )
+        .await
+        .unwrap();
+    assert_eq!(raised.refund.status, RefundStatus::PendingReview);
+    assert_eq!(raised.refund.payment_id, slow.payment.id);
+    let approved = service
+        .review_refund("m-coffee", raised.refund.id, true, NOW + 3 * SECOND)
+        .await
+        .unwrap();
+    // Its card part ends in 92 too: the channel takes two seconds.
+    assert_eq!(approved.refund.status, RefundStatus::Processing);
+    let done = service
+        .resume_refund("m-coffee", raised.refund.id, NOW + 6 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(done.refund.status, RefundStatus::Success);
+    assert_eq!(merchant(store).await, 1_000);
+    assert_eq!(alice(store).await, 100);
+    // The trade stays paid by the first success, untouched.
+    assert_eq!(done.trade.status, TradeStatus::Success);
+    assert_eq!(done.trade.refunded_minor, 0);
     assert_sound(store).await;
 }
 
