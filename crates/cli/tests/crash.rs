@@ -5,46 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::start;
 
 const CLIENTS: usize = 8;
 const TRANSFERS_PER_REQUEST: usize = 50;
 const LOAD_BEFORE_KILL: Duration = Duration::from_millis(1_500);
-const START_WAIT_MAX: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(database: &str) -> (Child, String) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_paycore"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            database,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/health")).await.is_err() {
-        assert!(started.elapsed() < START_WAIT_MAX, "server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, base)
-}
 
 async fn post(
     client: &reqwest::Client,
