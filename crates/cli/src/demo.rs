@@ -359,7 +359,7 @@ async fn payments(client: &Client) -> Result<()> {
             pay(
                 "D6",
                 "instant_transfer",
-                json!([{"source": "balance", "amount_minor": 9_999_900}]),
+                json!([{"source": "balance", "amount_minor": 3_000_000}]),
             ),
         ),
     ];

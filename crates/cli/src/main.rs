@@ -55,6 +55,12 @@ enum Command {
         #[arg(long)]
         serve: bool,
     },
+    /// Channels and routing: mark a payer bank down on a channel, list
+    /// outages.
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
     /// Benchmarks, each against a baseline measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -67,6 +73,27 @@ enum LedgerCommand {
     /// Re-derive every balance from the journal and report broken invariants
     /// (exit status 1 if any).
     Check {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ChannelCommand {
+    /// Mark a bank down on a channel (routing avoids it), or up again.
+    Outage {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        bank: String,
+        /// Bring the bank back instead.
+        #[arg(long)]
+        up: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List the banks marked down.
+    Outages {
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -126,6 +153,7 @@ async fn run(command: Command) -> Result<()> {
             let ledger = open_ledger(&database.database).await?;
             demo::run(ledger, listen, serve).await
         }
+        Command::Channel { command } => channel(command).await,
         Command::Bench {
             command: BenchCommand::Ledger(arguments),
         } => bench::run(arguments).await,
@@ -164,4 +192,44 @@ async fn ledger_check(database: &str) -> Result<()> {
         println!("VIOLATION {violation}");
     }
     bail!("{} invariant violations", report.violations.len())
+}
+
+async fn channel(command: ChannelCommand) -> Result<()> {
+    use engine::{BankOutage, OrderStore};
+    match command {
+        ChannelCommand::Outage {
+            channel,
+            bank,
+            up,
+            database,
+        } => {
+            let store = Store::open(&database.database)
+                .await
+                .with_context(|| format!("opening the database {}", database.database))?;
+            let outage = BankOutage { channel, bank };
+            store
+                .set_bank_down(&outage, !up, store::now_micros())
+                .await
+                .context("changing the outage")?;
+            let state = if up { "up" } else { "down" };
+            println!(
+                "bank {} is {state} on channel {}",
+                outage.bank, outage.channel
+            );
+            Ok(())
+        }
+        ChannelCommand::Outages { database } => {
+            let store = Store::open(&database.database)
+                .await
+                .with_context(|| format!("opening the database {}", database.database))?;
+            let outages = store.bank_outages().await.context("reading outages")?;
+            if outages.is_empty() {
+                println!("no bank is marked down");
+            }
+            for outage in outages {
+                println!("{} is down on {}", outage.bank, outage.channel);
+            }
+            Ok(())
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod merchant;
 mod notification;
 mod order;
 mod refund;
+mod routing;
 mod service;
 pub mod status;
 mod store;
@@ -17,6 +18,7 @@ pub use merchant::*;
 pub use notification::*;
 pub use order::*;
 pub use refund::*;
+pub use routing::*;
 pub use service::*;
 pub use status::{
     ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, PaymentStatus,

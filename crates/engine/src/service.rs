@@ -25,6 +25,7 @@ use crate::order::{
     TradeOrder,
 };
 use crate::refund::RefundPart;
+use crate::routing::{NoRoute, Route, choose_route};
 use crate::status::{
     ChannelOrderStatus, InstructionStatus, PaymentStatus, RefundPartStatus, RefundStatus, Status,
     TradeStatus,
@@ -39,6 +40,7 @@ use ledger::{
 use money::Currency;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
+use tracing::warn;
 
 /// Who receives the money of a product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +132,14 @@ pub enum EngineError {
     },
     #[error("no channel is configured")]
     NoChannel,
+    #[error(transparent)]
+    NoRoute(#[from] NoRoute),
+    #[error("member {payer_id} may pay {limit_minor} a day and paid {paid_today_minor} today")]
+    LimitExceeded {
+        payer_id: String,
+        limit_minor: i64,
+        paid_today_minor: i64,
+    },
     #[error("the ledger refused a step of the flow: {0}")]
     Ledger(LedgerError),
 }
@@ -144,6 +154,8 @@ impl EngineError {
             EngineError::TooManyChannelSources => "TOO_MANY_CHANNEL_SOURCES",
             EngineError::TradeNotPayable { .. } => "TRADE_NOT_PAYABLE",
             EngineError::NoChannel => "NO_CHANNEL",
+            EngineError::NoRoute(_) => "NO_ROUTE",
+            EngineError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             EngineError::Ledger(error) => error.code(),
         }
     }
@@ -220,18 +232,57 @@ pub struct PaymentService<O, L, C> {
     ledger: L,
     channels: Vec<C>,
     products: Vec<Product>,
+    routes: Vec<Route>,
+    /// Most a member may pay per day (UTC+8), all payments not failed.
+    member_daily_limit_minor: Option<i64>,
     accounts: Mutex<HashMap<AccountKey, AccountId>>,
 }
 
+/// Microseconds in a day, and the offset of the business day's time zone
+/// (UTC+8) used for daily limits.
+const DAY_MICROS: i64 = 86_400_000_000;
+const LIMIT_DAY_OFFSET_MICROS: i64 = 8 * 3_600_000_000;
+
+/// The start of the UTC+8 day that contains `now`.
+fn day_start(now: TimestampMicros) -> TimestampMicros {
+    (now + LIMIT_DAY_OFFSET_MICROS).div_euclid(DAY_MICROS) * DAY_MICROS - LIMIT_DAY_OFFSET_MICROS
+}
+
 impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentService<O, L, C> {
+    /// A service whose routes are every channel, for every channel source,
+    /// in the order given; see [`PaymentService::with_routes`].
     pub fn new(orders: O, ledger: L, channels: Vec<C>, products: Vec<Product>) -> Self {
+        let routes = channels
+            .iter()
+            .map(|channel| Route::any(channel.code()))
+            .collect();
         PaymentService {
             orders,
             ledger,
             channels,
             products,
+            routes,
+            member_daily_limit_minor: None,
             accounts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Routes channel sources by these offers instead; each names one of
+    /// the service's channels.
+    pub fn with_routes(mut self, routes: Vec<Route>) -> Self {
+        self.routes = routes;
+        self
+    }
+
+    /// Refuses a payment that would take a member's payments of the day
+    /// (UTC+8) over `limit_minor`.
+    pub fn with_member_daily_limit(mut self, limit_minor: i64) -> Self {
+        self.member_daily_limit_minor = Some(limit_minor);
+        self
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     pub fn orders(&self) -> &O {
@@ -327,6 +378,19 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 out_trade_no: trade.out_trade_no,
                 status: trade.status.as_str(),
             });
+        }
+        if let Some(limit_minor) = self.member_daily_limit_minor {
+            let paid_today = self
+                .orders
+                .payer_volume_since(&request.payer_id, day_start(now))
+                .await?;
+            if paid_today.saturating_add(request.amount_minor) > limit_minor {
+                return Err(EngineError::LimitExceeded {
+                    payer_id: request.payer_id.clone(),
+                    limit_minor,
+                    paid_today_minor: paid_today,
+                });
+            }
         }
         let instructions: Vec<NewInstruction> = request
             .sources
@@ -632,8 +696,31 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         Ok(held.is_ok())
     }
 
-    fn channel(&self) -> Result<&C, EngineError> {
-        self.channels.first().ok_or(EngineError::NoChannel)
+    fn channel_by_code(&self, code: &str) -> Result<&C, EngineError> {
+        self.channels
+            .iter()
+            .find(|channel| channel.code() == code)
+            .ok_or(EngineError::NoChannel)
+    }
+
+    /// The channel for a new channel order of `instruction`, by the routes
+    /// and the banks marked down.
+    async fn route(
+        &self,
+        payment: &PaymentOrder,
+        instruction: &PaymentInstruction,
+    ) -> Result<Result<&C, NoRoute>, EngineError> {
+        let outages = self.orders.bank_outages().await?;
+        match choose_route(
+            &self.routes,
+            &outages,
+            instruction.source,
+            payment.bank.as_deref(),
+            instruction.amount_minor,
+        ) {
+            Ok(route) => Ok(Ok(self.channel_by_code(&route.channel)?)),
+            Err(no_route) => Ok(Err(no_route)),
+        }
     }
 
     fn channel_request(payment: &PaymentOrder, order: &ChannelOrder) -> ChannelRequest {
@@ -659,16 +746,32 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         if status.is_final() {
             return Ok(status == InstructionStatus::Success);
         }
-        let channel = self.channel()?;
         let instruction_id = payment.instructions[index].id;
         let existing = self.orders.channel_orders(instruction_id, None).await?;
         let (mut order, answer) = match existing.into_iter().next() {
             Some(order) => {
+                let channel = self.channel_by_code(&order.channel)?;
                 let request = Self::channel_request(&payment.payment, &order);
                 let answer = channel.query(&request, now).await;
                 (order, answer)
             }
             None => {
+                let channel = match self
+                    .route(&payment.payment, &payment.instructions[index])
+                    .await?
+                {
+                    Ok(channel) => channel,
+                    Err(no_route) => {
+                        warn!(payment_id = payment.payment.id, %no_route, "no route for a channel source");
+                        self.move_instruction(
+                            &mut payment.instructions[index],
+                            InstructionStatus::Failed,
+                            now,
+                        )
+                        .await?;
+                        return Ok(false);
+                    }
+                };
                 let amount_minor = payment.instructions[index].amount_minor;
                 let order = self
                     .orders
@@ -1233,7 +1336,13 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         if !instruction.source.through_channel() || part.status.is_final() {
             return Ok(());
         }
-        let channel = self.channel()?;
+        // Money goes back through the channel it came in by.
+        let collected = self.orders.channel_orders(instruction.id, None).await?;
+        let collected_by = collected.first().ok_or(OrderError::NotFound {
+            entity: "collect channel order",
+            id: instruction.id,
+        })?;
+        let channel = self.channel_by_code(&collected_by.channel)?;
         let existing = self
             .orders
             .channel_orders(instruction.id, Some(refund.id))

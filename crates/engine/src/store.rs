@@ -4,7 +4,7 @@ use crate::order::{
 };
 use crate::order::{REFERENCE_LENGTH_MAX, SUBJECT_LENGTH_MAX, check_text};
 use crate::status::Status;
-use crate::{Initiator, RefundId, RefundPart};
+use crate::{BankOutage, Initiator, RefundId, RefundPart};
 use ledger::{StoreError, TimestampMicros};
 use std::future::Future;
 
@@ -168,6 +168,26 @@ pub trait OrderStore: Send + Sync {
         changed_before: TimestampMicros,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RefundOrder>, OrderStoreError>> + Send;
+
+    /// Banks operators marked down on channels.
+    fn bank_outages(&self)
+    -> impl Future<Output = Result<Vec<BankOutage>, OrderStoreError>> + Send;
+
+    /// Marks `bank` down on `channel` (or up again); idempotent.
+    fn set_bank_down(
+        &self,
+        outage: &BankOutage,
+        down: bool,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
+
+    /// What `payer_id` paid or has under way since `since` (payments not
+    /// failed): the basis of per-member daily limits.
+    fn payer_volume_since(
+        &self,
+        payer_id: &str,
+        since: TimestampMicros,
+    ) -> impl Future<Output = Result<i64, OrderStoreError>> + Send;
 
     /// Moves an order of any level from `from` to `to`, if the transition
     /// is legal and the order is still in `from`.

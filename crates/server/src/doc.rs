@@ -36,6 +36,8 @@ use utoipa::OpenApi;
         payments::refund,
         payments::get_refund,
         payments::review_refund,
+        payments::channels,
+        payments::set_outage,
     ),
     components(schemas(
         ErrorBody,
@@ -83,6 +85,9 @@ use utoipa::OpenApi;
         ReviewRequest,
         RefundPartResponse,
         RefundResponse,
+        RouteResponse,
+        OutageRequest,
+        ChannelsResponse,
     )),
     tags(
         (name = "system", description = "Health and the API document"),

@@ -98,7 +98,9 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
         ),
         EngineError::UnknownProduct(_)
         | EngineError::SourceNotAllowed { .. }
-        | EngineError::TooManyChannelSources => (
+        | EngineError::TooManyChannelSources
+        | EngineError::NoRoute(_)
+        | EngineError::LimitExceeded { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             error.code(),
             error.to_string(),

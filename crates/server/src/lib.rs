@@ -30,7 +30,7 @@ mod timestamp;
 
 pub use error::{ApiError, ErrorBody};
 pub use notify::deliver_due;
-pub use state::{AppState, Payments};
+pub use state::{AppState, MEMBER_DAILY_LIMIT_MINOR, Payments, default_routes};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -79,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/refunds", post(payments::refund))
         .route("/v1/refunds/{id}", get(payments::get_refund))
         .route("/v1/refunds/{id}/review", post(payments::review_refund))
+        .route("/v1/channels", get(payments::channels))
+        .route("/v1/channels/outages", post(payments::set_outage))
         .route(
             "/v1/batches",
             post(batches::submit).layer(DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),

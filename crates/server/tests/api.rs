@@ -964,6 +964,8 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/refunds", "post"),
         ("/v1/refunds/{id}", "get"),
         ("/v1/refunds/{id}/review", "post"),
+        ("/v1/channels", "get"),
+        ("/v1/channels/outages", "post"),
     ];
     let paths = document["paths"].as_object().unwrap();
     assert_eq!(

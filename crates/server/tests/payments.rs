@@ -561,3 +561,97 @@ async fn a_merchant_refunds_with_signed_requests() {
         .unwrap();
     assert_eq!(check["sound"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_mark_banks_down_and_payments_still_go_through() {
+    let api = Api::start().await;
+    let shop = api.merchant("m-coffee").await;
+    let (status, table) = {
+        let response = api
+            .client
+            .get(format!("{}/v1/channels", api.base))
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 200);
+    assert_eq!(table["routes"][0]["channel"], "simbank");
+    assert_eq!(table["outages"], json!([]));
+    let down = json!({"channel": "simbank", "bank": "ICBC", "down": true});
+    let response = api
+        .client
+        .post(format!("{}/v1/channels/outages", api.base))
+        .json(&down)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let table: Value = response.json().await.unwrap();
+    assert_eq!(
+        table["outages"],
+        json!([{"channel": "simbank", "bank": "ICBC", "down": true}])
+    );
+    // simpay carries the card instead.
+    let (status, paid) = api
+        .pay(
+            &shop,
+            &payment(
+                "T1",
+                "S1",
+                "instant_transfer",
+                json!([{"source": "card", "amount_minor": 1_000}]),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{paid}"
+    );
+    // A wallet only simbank carries: no route, the payment fails.
+    let (status, stranded) = api
+        .pay(
+            &shop,
+            &payment(
+                "T2",
+                "S2",
+                "instant_transfer",
+                json!([{"source": "wallet", "amount_minor": 1_000}]),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, stranded["status"].as_str()),
+        (200, Some("FAILED")),
+        "{stranded}"
+    );
+    // Over the member's daily limit: refused before any order is made.
+    let (status, refused) = api
+        .pay(
+            &shop,
+            &payment(
+                "T3",
+                "S3",
+                "instant_transfer",
+                json!([{"source": "card", "amount_minor": 5_000_000}]),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("LIMIT_EXCEEDED"))
+    );
+    let bad = json!({"channel": "", "bank": "ICBC", "down": true});
+    let response = api
+        .client
+        .post(format!("{}/v1/channels/outages", api.base))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+}

@@ -357,6 +357,27 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.refund(merchant_id, refund_id))
     }
 
+    async fn bank_outages(&self) -> Result<Vec<engine::BankOutage>, engine::OrderStoreError> {
+        delegate!(self, store => store.bank_outages())
+    }
+
+    async fn set_bank_down(
+        &self,
+        outage: &engine::BankOutage,
+        down: bool,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.set_bank_down(outage, down, now))
+    }
+
+    async fn payer_volume_since(
+        &self,
+        payer_id: &str,
+        since: TimestampMicros,
+    ) -> Result<i64, engine::OrderStoreError> {
+        delegate!(self, store => store.payer_volume_since(payer_id, since))
+    }
+
     async fn transition<S: engine::Status>(
         &self,
         id: i64,

@@ -810,6 +810,71 @@ macro_rules! order_store {
                 rows.into_iter().map(refund_from_row).collect()
             }
 
+            async fn bank_outages(&self) -> Result<Vec<engine::BankOutage>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT channel, bank FROM bank_outages ORDER BY channel, bank")
+                        .fetch_all(&self.$reader)
+                        .await
+                        .map_err(db)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(channel, bank)| engine::BankOutage { channel, bank })
+                    .collect())
+            }
+
+            async fn set_bank_down(
+                &self,
+                outage: &engine::BankOutage,
+                down: bool,
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
+                use crate::orders::*;
+                for (field, text) in [("channel", &outage.channel), ("bank", &outage.bank)] {
+                    if text.is_empty() || text.len() > engine::REFERENCE_LENGTH_MAX {
+                        return Err(engine::OrderError::InvalidText {
+                            field,
+                            max: engine::REFERENCE_LENGTH_MAX,
+                        }
+                        .into());
+                    }
+                }
+                let query = if down {
+                    sqlx::query(
+                        "INSERT INTO bank_outages (channel, bank, since) VALUES ($1, $2, $3) \
+                         ON CONFLICT (channel, bank) DO NOTHING",
+                    )
+                    .bind(&outage.channel)
+                    .bind(&outage.bank)
+                    .bind(now)
+                } else {
+                    sqlx::query("DELETE FROM bank_outages WHERE channel = $1 AND bank = $2")
+                        .bind(&outage.channel)
+                        .bind(&outage.bank)
+                };
+                query.execute(&self.$writer).await.map_err(db)?;
+                self.durable().await?;
+                Ok(())
+            }
+
+            async fn payer_volume_since(
+                &self,
+                payer_id: &str,
+                since: ledger::TimestampMicros,
+            ) -> Result<i64, engine::OrderStoreError> {
+                use crate::orders::*;
+                let (volume,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM payment_orders \
+                     WHERE payer_id = $1 AND created_at >= $2 AND status <> 'FAILED'",
+                )
+                .bind(payer_id)
+                .bind(since)
+                .fetch_one(&self.$reader)
+                .await
+                .map_err(db)?;
+                Ok(volume)
+            }
+
             async fn transition<S: engine::Status>(
                 &self,
                 id: i64,

@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_payment",
         sql: include_str!("../migrations/postgres/0007_refund_payment.sql"),
     },
+    Migration {
+        version: 8,
+        name: "bank_outages",
+        sql: include_str!("../migrations/postgres/0008_bank_outages.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

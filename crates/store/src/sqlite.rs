@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_payment",
         sql: include_str!("../migrations/sqlite/0006_refund_payment.sql"),
     },
+    Migration {
+        version: 7,
+        name: "bank_outages",
+        sql: include_str!("../migrations/sqlite/0007_bank_outages.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -5,9 +5,10 @@
 
 use channels::Simulator;
 use engine::{
-    Direction, FundingSource, Initiator, InstructionStatus, NewInstruction, NewPayment, NewTrade,
-    NotificationEvent, NotificationStore, OrderStore, PayRequest, PaymentService, PaymentStatus,
-    PaymentView, Product, RefundPartStatus, RefundRequest, RefundStatus, TradeStatus,
+    BankOutage, Direction, FundingSource, Initiator, InstructionStatus, NewInstruction, NewPayment,
+    NewTrade, NotificationEvent, NotificationStore, OrderStore, PayRequest, PaymentService,
+    PaymentStatus, PaymentView, Product, RefundPartStatus, RefundRequest, RefundStatus, Route,
+    TradeStatus,
 };
 use ledger::{AccountKind, LedgerStore, OwnerKind};
 use money::Currency;
@@ -28,6 +29,8 @@ contract!(
     payments_refunds_go_back_to_their_sources,
     payments_platform_refunds_wait_for_review,
     payments_refund_through_a_slow_channel,
+    payments_route_around_banks_that_are_down,
+    payments_member_daily_limit,
 );
 
 /// 2026-11-22 10:00:00 UTC+8.
@@ -837,4 +840,129 @@ async fn payments_refund_through_a_slow_channel(fixture: Fixture) {
             .is_empty()
     );
     assert_sound(store).await;
+}
+
+fn routed_service(fixture: &Fixture) -> Service {
+    let ledger = Ledger::start(fixture.store.clone(), LedgerOptions::default());
+    PaymentService::new(
+        fixture.store.clone(),
+        ledger,
+        vec![Simulator::new("cheap"), Simulator::new("dear")],
+        vec![Product::instant_transfer(), Product::top_up()],
+    )
+    .with_routes(vec![
+        Route {
+            channel: "cheap".to_owned(),
+            sources: vec![FundingSource::Card],
+            amount_minor_max: 50_000,
+            cost_per_ten_thousand: 38,
+        },
+        Route {
+            channel: "dear".to_owned(),
+            sources: vec![FundingSource::Card, FundingSource::Wallet],
+            amount_minor_max: 1_000_000,
+            cost_per_ten_thousand: 80,
+        },
+    ])
+}
+
+async fn channel_of(service: &Service, view: &PaymentView) -> String {
+    let orders = service
+        .orders()
+        .channel_orders(view.instructions[0].id, None)
+        .await
+        .unwrap();
+    orders[0].channel.clone()
+}
+
+async fn payments_route_around_banks_that_are_down(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = routed_service(&fixture);
+    let card = |trade: &str, amount: i64| {
+        request(
+            trade,
+            trade,
+            "instant_transfer",
+            &[(FundingSource::Card, amount)],
+        )
+    };
+    let cheap = service.pay(&card("T1", 10_000), NOW).await.unwrap();
+    assert_eq!(channel_of(&service, &cheap).await, "cheap");
+    // Over the cheap channel's per-transaction limit.
+    let big = service.pay(&card("T2", 60_000), NOW).await.unwrap();
+    assert_eq!(channel_of(&service, &big).await, "dear");
+    let outage = BankOutage {
+        channel: "cheap".to_owned(),
+        bank: "ICBC".to_owned(),
+    };
+    store.set_bank_down(&outage, true, NOW).await.unwrap();
+    store.set_bank_down(&outage, true, NOW).await.unwrap();
+    assert_eq!(store.bank_outages().await.unwrap(), vec![outage.clone()]);
+    let avoided = service.pay(&card("T3", 10_000), NOW).await.unwrap();
+    assert_eq!(avoided.payment.status, PaymentStatus::Success);
+    assert_eq!(channel_of(&service, &avoided).await, "dear");
+    // Down everywhere: the card part has no route and the payment fails,
+    // releasing what it held.
+    let everywhere = BankOutage {
+        channel: "dear".to_owned(),
+        bank: "ICBC".to_owned(),
+    };
+    store.set_bank_down(&everywhere, true, NOW).await.unwrap();
+    top_up_by(&service, "alice-balance", 500).await;
+    let stranded = service
+        .pay(
+            &request(
+                "T4",
+                "T4",
+                "instant_transfer",
+                &[(FundingSource::Balance, 500), (FundingSource::Card, 10_000)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stranded.payment.status, PaymentStatus::Failed);
+    assert_eq!(available(store, "alice").await, 500);
+    store.set_bank_down(&outage, false, NOW).await.unwrap();
+    let back = service.pay(&card("T5", 10_000), NOW).await.unwrap();
+    assert_eq!(channel_of(&service, &back).await, "cheap");
+    assert_sound(store).await;
+}
+
+/// Tops alice up through a card on a bank that is not down.
+async fn top_up_by(service: &Service, serial: &str, amount_minor: i64) {
+    let mut top_up = request(
+        serial,
+        serial,
+        "top_up",
+        &[(FundingSource::Card, amount_minor)],
+    );
+    top_up.bank = Some("CMB".to_owned());
+    let view = service.pay(&top_up, NOW).await.unwrap();
+    assert_eq!(view.payment.status, PaymentStatus::Success);
+}
+
+async fn payments_member_daily_limit(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = routed_service(&fixture).with_member_daily_limit(10_000);
+    let card = |trade: &str, amount: i64| {
+        request(
+            trade,
+            trade,
+            "instant_transfer",
+            &[(FundingSource::Card, amount)],
+        )
+    };
+    service.pay(&card("T1", 6_000), NOW).await.unwrap();
+    let over = service.pay(&card("T2", 4_001), NOW).await.unwrap_err();
+    assert_eq!(over.code(), "LIMIT_EXCEEDED");
+    // The refused one took nothing: the rest of the day may still be paid.
+    service.pay(&card("T3", 4_000), NOW).await.unwrap();
+    // The next day (UTC+8) starts afresh.
+    let tomorrow = service
+        .pay(&card("T4", 6_000), NOW + 86_400 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(tomorrow.payment.status, PaymentStatus::Success);
+    assert_eq!(merchant(store).await, 16_000);
 }

@@ -4,8 +4,9 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::model::{
-    CreateMerchantRequest, MerchantResponse, PayRequestBody, PaymentResponse, RefundRequestBody,
-    RefundResponse, ReviewRequest, TradeResponse,
+    ChannelsResponse, CreateMerchantRequest, MerchantResponse, OutageRequest, PayRequestBody,
+    PaymentResponse, RefundRequestBody, RefundResponse, ReviewRequest, RouteResponse,
+    TradeResponse,
 };
 use crate::signature::SignedRequest;
 use crate::state::AppState;
@@ -13,7 +14,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use engine::{
-    Initiator, MerchantStore, NewMerchant, OrderError, OrderStore, RefundRequest, Secret,
+    BankOutage, Initiator, MerchantStore, NewMerchant, OrderError, OrderStore, RefundRequest,
+    Secret,
 };
 use rand::RngCore;
 use tracing::info;
@@ -249,4 +251,68 @@ pub async fn review_refund(
         .await?;
     info!(refund_id, approve = request.approve, status = %view.refund.status, "refund reviewed");
     Ok(Json(RefundResponse::try_from(view)?))
+}
+
+/// The routing table and the banks marked down on channels.
+#[utoipa::path(
+    get,
+    path = "/v1/channels",
+    tag = "merchants",
+    responses((status = 200, description = "Routes and outages", body = ChannelsResponse))
+)]
+pub async fn channels(State(state): State<AppState>) -> Result<Json<ChannelsResponse>, ApiError> {
+    let outages = state.store().bank_outages().await?;
+    Ok(Json(ChannelsResponse {
+        routes: state
+            .payments()
+            .routes()
+            .iter()
+            .map(|route| RouteResponse {
+                channel: route.channel.clone(),
+                sources: route
+                    .sources
+                    .iter()
+                    .map(|source| source.as_str().to_owned())
+                    .collect(),
+                amount_minor_max: route.amount_minor_max,
+                cost_per_ten_thousand: route.cost_per_ten_thousand,
+            })
+            .collect(),
+        outages: outages
+            .into_iter()
+            .map(|outage| OutageRequest {
+                channel: outage.channel,
+                bank: outage.bank,
+                down: true,
+            })
+            .collect(),
+    }))
+}
+
+/// An operator marks a bank down on a channel (an outage there), or up
+/// again; routing avoids a channel where the payer's bank is down.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/outages",
+    tag = "merchants",
+    request_body = OutageRequest,
+    responses(
+        (status = 200, description = "The routing table and outages after the change", body = ChannelsResponse),
+        (status = 422, description = "INVALID_ORDER: empty or too long names", body = ErrorBody),
+    )
+)]
+pub async fn set_outage(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<OutageRequest>,
+) -> Result<Json<ChannelsResponse>, ApiError> {
+    let outage = BankOutage {
+        channel: request.channel,
+        bank: request.bank,
+    };
+    state
+        .store()
+        .set_bank_down(&outage, request.down, store::now_micros())
+        .await?;
+    info!(channel = %outage.channel, bank = %outage.bank, down = request.down, "bank outage changed");
+    channels(State(state)).await
 }

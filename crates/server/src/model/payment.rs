@@ -305,3 +305,30 @@ impl TryFrom<engine::RefundView> for RefundResponse {
         })
     }
 }
+
+/// A channel's route: what it carries, up to which amount, at what cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RouteResponse {
+    pub channel: String,
+    pub sources: Vec<String>,
+    pub amount_minor_max: i64,
+    pub cost_per_ten_thousand: i64,
+}
+
+/// A bank marked down on a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutageRequest {
+    pub channel: String,
+    pub bank: String,
+    /// True to mark the bank down on the channel, false to bring it back.
+    pub down: bool,
+}
+
+/// The routing table and the banks marked down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelsResponse {
+    pub routes: Vec<RouteResponse>,
+    /// `channel/bank` pairs routing avoids.
+    pub outages: Vec<OutageRequest>,
+}

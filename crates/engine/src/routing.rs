@@ -1,0 +1,137 @@
+//! Routing (支付路由): which channel carries a channel source, by funding
+//! source, the payer's bank, the amount and cost, avoiding banks an
+//! operator marked down on a channel.
+
+use crate::order::FundingSource;
+
+/// One channel's offer: what it carries, up to which amount, at what cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub channel: String,
+    pub sources: Vec<FundingSource>,
+    /// Largest single transaction it takes (a per-transaction limit).
+    pub amount_minor_max: i64,
+    /// What it charges, in parts per ten thousand; the cheapest usable
+    /// route wins, then the earlier one.
+    pub cost_per_ten_thousand: i64,
+}
+
+impl Route {
+    /// A route for every channel source, without limit or cost.
+    pub fn any(channel: &str) -> Route {
+        Route {
+            channel: channel.to_owned(),
+            sources: vec![
+                FundingSource::Card,
+                FundingSource::BankAccount,
+                FundingSource::Wallet,
+            ],
+            amount_minor_max: i64::MAX,
+            cost_per_ten_thousand: 0,
+        }
+    }
+}
+
+/// A bank an operator marked down on a channel (an outage by payer bank).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BankOutage {
+    pub channel: String,
+    pub bank: String,
+}
+
+/// Why no route was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no channel takes {funding_source} of {amount_minor} for bank {bank}")]
+pub struct NoRoute {
+    pub funding_source: &'static str,
+    pub amount_minor: i64,
+    pub bank: String,
+}
+
+/// The cheapest route that carries `source` for `amount_minor` and has not
+/// got `bank` down.
+pub fn choose_route<'r>(
+    routes: &'r [Route],
+    outages: &[BankOutage],
+    source: FundingSource,
+    bank: Option<&str>,
+    amount_minor: i64,
+) -> Result<&'r Route, NoRoute> {
+    routes
+        .iter()
+        .filter(|route| route.sources.contains(&source) && amount_minor <= route.amount_minor_max)
+        .filter(|route| {
+            bank.is_none_or(|bank| {
+                !outages
+                    .iter()
+                    .any(|outage| outage.channel == route.channel && outage.bank == bank)
+            })
+        })
+        .min_by_key(|route| route.cost_per_ten_thousand)
+        .ok_or_else(|| NoRoute {
+            funding_source: source.as_str(),
+            amount_minor,
+            bank: bank.unwrap_or("-").to_owned(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes() -> Vec<Route> {
+        vec![
+            Route {
+                channel: "expensive".to_owned(),
+                sources: vec![FundingSource::Card, FundingSource::Wallet],
+                amount_minor_max: 1_000_000,
+                cost_per_ten_thousand: 80,
+            },
+            Route {
+                channel: "cheap".to_owned(),
+                sources: vec![FundingSource::Card],
+                amount_minor_max: 50_000,
+                cost_per_ten_thousand: 38,
+            },
+        ]
+    }
+
+    fn outage(channel: &str, bank: &str) -> BankOutage {
+        BankOutage {
+            channel: channel.to_owned(),
+            bank: bank.to_owned(),
+        }
+    }
+
+    #[test]
+    fn cheapest_usable_route_wins() {
+        let routes = routes();
+        let pick = |outages: &[BankOutage], source, amount| {
+            choose_route(&routes, outages, source, Some("ICBC"), amount)
+                .map(|route| route.channel.as_str())
+        };
+        assert_eq!(pick(&[], FundingSource::Card, 10_000), Ok("cheap"));
+        // Over the cheap channel's per-transaction limit.
+        assert_eq!(pick(&[], FundingSource::Card, 50_001), Ok("expensive"));
+        // Only the expensive one takes wallets.
+        assert_eq!(pick(&[], FundingSource::Wallet, 10), Ok("expensive"));
+        // The payer's bank is down at the cheap channel: routing avoids it.
+        assert_eq!(
+            pick(&[outage("cheap", "ICBC")], FundingSource::Card, 10_000),
+            Ok("expensive")
+        );
+        // Another bank's outage does not matter.
+        assert_eq!(
+            pick(&[outage("cheap", "CMB")], FundingSource::Card, 10_000),
+            Ok("cheap")
+        );
+        let nowhere = pick(
+            &[outage("cheap", "ICBC"), outage("expensive", "ICBC")],
+            FundingSource::Card,
+            10_000,
+        );
+        assert!(nowhere.is_err());
+        assert!(pick(&[], FundingSource::BankAccount, 10).is_err());
+        assert!(pick(&[], FundingSource::Card, 1_000_001).is_err());
+    }
+}
