@@ -4,7 +4,6 @@
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use store::Ledger;
 
 struct Client {
     http: reqwest::Client,
@@ -67,12 +66,12 @@ fn yuan(amount_minor: i64) -> String {
 }
 
 /// Runs the example against a server on `listen`, then serves on if asked.
-pub async fn run(ledger: Ledger, listen: SocketAddr, keep_serving: bool) -> Result<()> {
+pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let address = listener.local_addr()?;
-    let server = tokio::spawn(server::serve(listener, ledger));
+    let server = tokio::spawn(server::serve_state(listener, state));
     let client = Client {
         http: reqwest::Client::new(),
         base: format!("http://{address}"),

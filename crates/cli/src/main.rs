@@ -22,6 +22,28 @@ struct Cli {
     command: Command,
 }
 
+/// Products, channels, routes and limits.
+#[derive(Debug, Clone, clap::Args)]
+struct ConfigArgs {
+    /// A configuration file like config/paycore.toml; without it the
+    /// built-in copy of that file is used.
+    #[arg(long, env = "PAYCORE_CONFIG")]
+    config: Option<std::path::PathBuf>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<server::Config> {
+        match &self.config {
+            None => Ok(server::Config::builtin()?),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                server::Config::parse(&text).with_context(|| format!("in {}", path.display()))
+            }
+        }
+    }
+}
+
 /// Where the data lives: a SQLite file (the default) or a PostgreSQL URL.
 #[derive(Debug, Clone, clap::Args)]
 struct DatabaseArgs {
@@ -38,6 +60,8 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         database: DatabaseArgs,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Ledger operations.
     Ledger {
@@ -51,6 +75,8 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         database: DatabaseArgs,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Keep the server running after the example.
         #[arg(long)]
         serve: bool,
@@ -132,13 +158,19 @@ fn main() -> Result<()> {
 
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Serve { listen, database } => {
+        Command::Serve {
+            listen,
+            database,
+            config,
+        } => {
+            let config = config.load()?;
             let ledger = open_ledger(&database.database).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
             tracing::info!(address = %listener.local_addr()?, database = %database.database, "serving");
-            server::serve(listener, ledger)
+            let state = server::AppState::with_config(ledger, &config);
+            server::serve_state(listener, state)
                 .await
                 .context("serving HTTP")
         }
@@ -148,10 +180,17 @@ async fn run(command: Command) -> Result<()> {
         Command::Demo {
             listen,
             database,
+            config,
             serve,
         } => {
+            let config = config.load()?;
             let ledger = open_ledger(&database.database).await?;
-            demo::run(ledger, listen, serve).await
+            demo::run(
+                server::AppState::with_config(ledger, &config),
+                listen,
+                serve,
+            )
+            .await
         }
         Command::Channel { command } => channel(command).await,
         Command::Bench {

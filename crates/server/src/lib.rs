@@ -18,6 +18,7 @@
 //! | 500 | `STORE_ERROR`, `INTERNAL_ERROR` |
 //! | 503 | `UNAVAILABLE` (the ledger is shutting down) |
 
+pub mod config;
 mod doc;
 mod error;
 mod extract;
@@ -28,9 +29,10 @@ pub mod signature;
 mod state;
 mod timestamp;
 
+pub use config::{Config, ConfigError};
 pub use error::{ApiError, ErrorBody};
 pub use notify::deliver_due;
-pub use state::{AppState, MEMBER_DAILY_LIMIT_MINOR, Payments, default_routes};
+pub use state::{AppState, Payments};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -95,7 +97,8 @@ pub fn router(state: AppState) -> Router {
 /// requests in flight. Beside it, the resolver finishes payments that are
 /// PROCESSING or were interrupted by a restart.
 pub async fn serve(listener: tokio::net::TcpListener, ledger: Ledger) -> std::io::Result<()> {
-    serve_state(listener, AppState::new(ledger)).await
+    let state = AppState::new(ledger).map_err(std::io::Error::other)?;
+    serve_state(listener, state).await
 }
 
 /// [`serve`] with a state the caller built (and may keep a clone of).

@@ -1,8 +1,9 @@
 //! What every handler shares: the ledger and the payment service.
 
+use crate::config::{Config, ConfigError};
 use axum::extract::FromRef;
 use channels::Simulator;
-use engine::{FundingSource, PaymentService, Product, Route};
+use engine::PaymentService;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use store::{Ledger, Store};
@@ -10,34 +11,6 @@ use store::{Ledger, Store};
 /// The payment service of a running server: orders and merchants in the
 /// store, money through the ledger, the simulator as its channel.
 pub type Payments = PaymentService<Store, Ledger, Simulator>;
-
-/// Most a member may pay in a day (UTC+8): 50,000.00 CNY.
-pub const MEMBER_DAILY_LIMIT_MINOR: i64 = 5_000_000;
-
-/// `simbank` takes cards, bank accounts and wallets up to 50,000.00 at
-/// 0.60%; `simpay` takes cards up to 200,000.00 at 0.80%. The cheaper one
-/// is used unless the payer's bank is down there or the amount is over its
-/// limit.
-pub fn default_routes() -> Vec<Route> {
-    vec![
-        Route {
-            channel: "simbank".to_owned(),
-            sources: vec![
-                FundingSource::Card,
-                FundingSource::BankAccount,
-                FundingSource::Wallet,
-            ],
-            amount_minor_max: 5_000_000,
-            cost_per_ten_thousand: 60,
-        },
-        Route {
-            channel: "simpay".to_owned(),
-            sources: vec![FundingSource::Card],
-            amount_minor_max: 20_000_000,
-            cost_per_ten_thousand: 80,
-        },
-    ]
-}
 
 /// The state of the API's router.
 #[derive(Debug, Clone)]
@@ -49,17 +22,25 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state over `ledger`'s store with the built-in products, two
-    /// simulated channels and their routes, and the member daily limit.
-    pub fn new(ledger: Ledger) -> AppState {
-        let payments = PaymentService::new(
+    /// The state over `ledger`'s store with the built-in configuration
+    /// (`config/paycore.toml`).
+    pub fn new(ledger: Ledger) -> Result<AppState, ConfigError> {
+        Ok(AppState::with_config(ledger, &Config::builtin()?))
+    }
+
+    /// The state over `ledger`'s store with `config`'s products, channels,
+    /// routes and limits.
+    pub fn with_config(ledger: Ledger, config: &Config) -> AppState {
+        let mut payments = PaymentService::new(
             ledger.store().clone(),
             ledger.clone(),
-            vec![Simulator::new("simbank"), Simulator::new("simpay")],
-            vec![Product::instant_transfer(), Product::top_up()],
+            config.channels(),
+            config.products.clone(),
         )
-        .with_routes(default_routes())
-        .with_member_daily_limit(MEMBER_DAILY_LIMIT_MINOR);
+        .with_routes(config.routes.clone());
+        if let Some(limit_minor) = config.member_daily_limit_minor {
+            payments = payments.with_member_daily_limit(limit_minor);
+        }
         AppState {
             ledger,
             payments: Arc::new(payments),

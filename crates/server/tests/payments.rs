@@ -425,7 +425,8 @@ async fn notifications_are_signed_and_retried_until_acknowledged() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("paycore.db");
     let store = store::Store::open(path.to_str().unwrap()).await.unwrap();
-    let state = server::AppState::new(store::Ledger::start(store.clone(), Default::default()));
+    let state =
+        server::AppState::new(store::Ledger::start(store.clone(), Default::default())).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = Api {
         base: format!("http://{}", listener.local_addr().unwrap()),

@@ -1,0 +1,223 @@
+//! The configuration file: products (flows), channels with their routes,
+//! and limits. It is a boundary like JSON: this module owns its shapes and
+//! converts them to the engine's types, refusing anything it does not know.
+
+use channels::Simulator;
+use engine::{FundingSource, Payee, Product, Route};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+
+/// The configuration paycore ships with (`config/paycore.toml`).
+pub const BUILTIN: &str = include_str!("../../../config/paycore.toml");
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration is not valid TOML of the expected shape: {0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    limits: Limits,
+    products: Vec<ProductEntry>,
+    channels: Vec<ChannelEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limits {
+    member_daily_minor: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductEntry {
+    code: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: String,
+    payee: String,
+    sources: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelEntry {
+    code: String,
+    kind: String,
+    sources: Vec<String>,
+    amount_minor_max: i64,
+    cost_per_ten_thousand: i64,
+}
+
+/// A configuration, checked and in the engine's terms.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub products: Vec<Product>,
+    pub routes: Vec<Route>,
+    /// The simulated channels to run, by code.
+    pub simulators: Vec<String>,
+    pub member_daily_limit_minor: Option<i64>,
+}
+
+fn invalid(message: String) -> ConfigError {
+    ConfigError::Invalid(message)
+}
+
+fn sources(owner: &str, names: &[String]) -> Result<Vec<FundingSource>, ConfigError> {
+    if names.is_empty() {
+        return Err(invalid(format!("{owner} lists no sources")));
+    }
+    names
+        .iter()
+        .map(|name| {
+            FundingSource::parse(name).ok_or_else(|| {
+                invalid(format!(
+                    "{owner}: unknown source {name:?} (balance, bonus, coupon, card, bank_account, wallet)"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn unique<'a>(what: &str, codes: impl Iterator<Item = &'a str>) -> Result<(), ConfigError> {
+    let mut seen = BTreeSet::new();
+    for code in codes {
+        if code.is_empty() {
+            return Err(invalid(format!("a {what} has an empty code")));
+        }
+        if !seen.insert(code) {
+            return Err(invalid(format!("{what} {code:?} is defined twice")));
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Reads and checks a configuration.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let file: File = toml::from_str(text)?;
+        unique(
+            "product",
+            file.products.iter().map(|product| product.code.as_str()),
+        )?;
+        unique(
+            "channel",
+            file.channels.iter().map(|channel| channel.code.as_str()),
+        )?;
+        let mut products = Vec::with_capacity(file.products.len());
+        for entry in &file.products {
+            let owner = format!("product {}", entry.code);
+            let payee = match entry.payee.as_str() {
+                "merchant" => Payee::Merchant,
+                "payer_cash" => Payee::PayerCash,
+                other => {
+                    return Err(invalid(format!(
+                        "{owner}: unknown payee {other:?} (merchant, payer_cash)"
+                    )));
+                }
+            };
+            products.push(Product {
+                code: entry.code.clone(),
+                payee,
+                sources: sources(&owner, &entry.sources)?,
+            });
+        }
+        let mut routes = Vec::with_capacity(file.channels.len());
+        for entry in &file.channels {
+            let owner = format!("channel {}", entry.code);
+            if entry.kind != "simulator" {
+                return Err(invalid(format!(
+                    "{owner}: unknown kind {:?} (only \"simulator\" is built in)",
+                    entry.kind
+                )));
+            }
+            if entry.amount_minor_max <= 0 || entry.cost_per_ten_thousand < 0 {
+                return Err(invalid(format!(
+                    "{owner}: amount_minor_max must be positive and cost_per_ten_thousand not negative"
+                )));
+            }
+            let sources = sources(&owner, &entry.sources)?;
+            if let Some(internal) = sources.iter().find(|source| !source.through_channel()) {
+                return Err(invalid(format!(
+                    "{owner}: {} does not go through a channel",
+                    internal.as_str()
+                )));
+            }
+            routes.push(Route {
+                channel: entry.code.clone(),
+                sources,
+                amount_minor_max: entry.amount_minor_max,
+                cost_per_ten_thousand: entry.cost_per_ten_thousand,
+            });
+        }
+        if let Some(limit) = file.limits.member_daily_minor
+            && limit <= 0
+        {
+            return Err(invalid(
+                "limits.member_daily_minor must be positive".to_owned(),
+            ));
+        }
+        Ok(Config {
+            products,
+            simulators: routes.iter().map(|route| route.channel.clone()).collect(),
+            routes,
+            member_daily_limit_minor: file.limits.member_daily_minor,
+        })
+    }
+
+    /// The configuration paycore ships with.
+    pub fn builtin() -> Result<Config, ConfigError> {
+        Config::parse(BUILTIN)
+    }
+
+    pub(crate) fn channels(&self) -> Vec<Simulator> {
+        self.simulators
+            .iter()
+            .map(|code| Simulator::new(code))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_configuration_is_valid() {
+        let config = Config::builtin().unwrap();
+        assert_eq!(config.products.len(), 2);
+        assert_eq!(config.products[1].payee, Payee::PayerCash);
+        assert_eq!(config.routes[0].channel, "simbank");
+        assert_eq!(config.routes[1].amount_minor_max, 20_000_000);
+        assert_eq!(config.member_daily_limit_minor, Some(5_000_000));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let broken = |from: &str, to: &str| {
+            let text = BUILTIN.replacen(from, to, 1);
+            assert_ne!(text, BUILTIN, "{from:?} not found");
+            Config::parse(&text).unwrap_err().to_string()
+        };
+        assert!(broken("payee = \"merchant\"", "payee = \"anyone\"").contains("unknown payee"));
+        assert!(broken("\"coupon\", ", "\"voucher\", ").contains("unknown source \"voucher\""));
+        assert!(broken("code = \"simpay\"", "code = \"simbank\"").contains("defined twice"));
+        assert!(broken("kind = \"simulator\"", "kind = \"bank\"").contains("unknown kind"));
+        assert!(
+            broken("sources = [\"card\"]", "sources = [\"balance\"]")
+                .contains("does not go through")
+        );
+        assert!(
+            broken("member_daily_minor = 5000000", "member_daily_minor = 0").contains("positive")
+        );
+        assert!(broken("[limits]", "[limit]").contains("TOML"));
+        assert!(
+            broken("amount_minor_max = 20000000", "amount_minor_max = \"lots\"").contains("TOML")
+        );
+    }
+}
