@@ -1,6 +1,7 @@
 //! A short scripted business day, driven through the HTTP API exactly as a
 //! merchant system or an operator would.
 
+use crate::signed::MerchantClient;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -79,6 +80,7 @@ pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool
     println!("paycore API on http://{address} (OpenAPI at /openapi.json)");
     script(&client).await?;
     payments(&client).await?;
+    crate::business_day::run(&client.http, &client.base).await?;
     if keep_serving {
         println!("serving on http://{address}; press Ctrl-C to stop");
         server
@@ -235,69 +237,14 @@ async fn script(client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// A merchant signed in with its key, for the payment part of the demo.
-struct SignedClient<'a> {
-    client: &'a Client,
-    merchant_id: String,
-    key: String,
-    nonce: std::cell::Cell<u64>,
-}
-
-impl SignedClient<'_> {
-    async fn pay(&self, body: Value) -> Result<Value> {
-        let bytes = serde_json::to_vec(&body)?;
-        let nonce = self.nonce.get();
-        self.nonce.set(nonce + 1);
-        let headers = server::signature::signed_headers(
-            &self.merchant_id,
-            &self.key,
-            "POST",
-            "/v1/payments",
-            store::now_micros() / 1_000_000,
-            &format!("demo-{}-{nonce}", store::now_micros()),
-            &bytes,
-        );
-        let mut request = self
-            .client
-            .http
-            .post(format!("{}/v1/payments", self.client.base))
-            .header("content-type", "application/json")
-            .body(bytes);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.context("calling /v1/payments")?;
-        let status = response.status();
-        let answer: Value = response.json().await.context("reading /v1/payments")?;
-        if !status.is_success() {
-            bail!("POST /v1/payments answered {status}: {answer}");
-        }
-        Ok(answer)
-    }
-}
-
 /// A merchant's day in miniature: signed payments of every kind through the
 /// simulator channel.
 async fn payments(client: &Client) -> Result<()> {
     let run = store::now_micros();
     let merchant_id = format!("m-coffee-{run}");
-    let merchant = client
-        .create(
-            "/v1/merchants",
-            json!({"id": merchant_id, "name": "Coffee Corner"}),
-        )
-        .await?;
-    let key = merchant["signing_key"]
-        .as_str()
-        .context("no signing key")?
-        .to_owned();
+    let shop =
+        MerchantClient::register(&client.http, &client.base, &merchant_id, "Coffee Corner").await?;
     println!("registered merchant {merchant_id}; its requests are signed with HMAC-SHA256");
-    let shop = SignedClient {
-        client,
-        merchant_id,
-        key,
-        nonce: std::cell::Cell::new(0),
-    };
     let payer = format!("bob-{run}");
     let pay = |out_trade_no: &str, product: &str, sources: Value| {
         let amount: i64 = sources
@@ -363,8 +310,11 @@ async fn payments(client: &Client) -> Result<()> {
         ),
     ];
     for (what, body) in cases {
-        let answer = shop.pay(body.clone()).await?;
-        let again = shop.pay(body).await?;
+        let (status, answer) = shop.send("POST", "/v1/payments", Some(&body)).await?;
+        if status != 200 {
+            bail!("POST /v1/payments answered {status}: {answer}");
+        }
+        let (_, again) = shop.send("POST", "/v1/payments", Some(&body)).await?;
         if again != answer {
             bail!("a repeated request serial got a different answer");
         }

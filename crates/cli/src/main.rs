@@ -2,7 +2,9 @@
 
 mod bench;
 mod bench_pay;
+mod business_day;
 mod demo;
+mod signed;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
