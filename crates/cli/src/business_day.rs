@@ -204,7 +204,11 @@ pub async fn run(http: &reqwest::Client, base: &str) -> Result<()> {
     println!("  {} payment requests in {seconds:.1} s", outcomes.len());
     let duplicates = settle_processing(&merchants, &mut outcomes).await?;
     let refunds = refund_some(&merchants, &outcomes).await?;
+    let reviewed = review_duplicates(http, base).await?;
     summarise(&outcomes, duplicates, &refunds);
+    println!(
+        "  an operator approved {reviewed} refunds from the review queue (duplicate payments)"
+    );
     let check: Value = http
         .get(format!("{base}/v1/ledger/check"))
         .send()
@@ -286,6 +290,32 @@ async fn refund_some(
         *statuses.entry(status).or_insert(0) += 1;
     }
     Ok(statuses)
+}
+
+/// An operator approves every refund waiting for review: here, those the
+/// duplicate payments raised.
+async fn review_duplicates(http: &reqwest::Client, base: &str) -> Result<usize> {
+    let queue: Vec<Value> = http
+        .get(format!("{base}/v1/review/refunds"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    for entry in &queue {
+        let id = entry["refund"]["id"].as_i64().context("no refund id")?;
+        let response = http
+            .post(format!("{base}/v1/refunds/{id}/review"))
+            .json(&json!({"merchant_id": entry["merchant_id"], "approve": true}))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!(
+                "approving refund {id} failed: {}",
+                response.text().await.unwrap_or_default()
+            );
+        }
+    }
+    Ok(queue.len())
 }
 
 fn summarise(outcomes: &[Outcome], duplicates: usize, refunds: &BTreeMap<String, usize>) {

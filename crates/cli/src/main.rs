@@ -89,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         command: ChannelCommand,
     },
+    /// The operator's refund review queue.
+    Refunds {
+        #[command(subcommand)]
+        command: RefundsCommand,
+    },
     /// Benchmarks, each against a baseline measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -124,6 +129,31 @@ enum ChannelCommand {
     Outages {
         #[command(flatten)]
         database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RefundsCommand {
+    /// List refunds waiting for review.
+    Queue {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Approve (pay out) or reject a refund waiting for review.
+    Review {
+        /// The refund's id.
+        #[arg(long)]
+        id: i64,
+        /// The refund's merchant.
+        #[arg(long)]
+        merchant: String,
+        /// Reject instead of approving.
+        #[arg(long)]
+        reject: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
@@ -195,6 +225,7 @@ async fn run(command: Command) -> Result<()> {
             .await
         }
         Command::Channel { command } => channel(command).await,
+        Command::Refunds { command } => refunds(command).await,
         Command::Bench {
             command: BenchCommand::Ledger(arguments),
         } => bench::run(arguments).await,
@@ -270,6 +301,52 @@ async fn channel(command: ChannelCommand) -> Result<()> {
             for outage in outages {
                 println!("{} is down on {}", outage.bank, outage.channel);
             }
+            Ok(())
+        }
+    }
+}
+
+async fn refunds(command: RefundsCommand) -> Result<()> {
+    match command {
+        RefundsCommand::Queue { database } => {
+            let ledger = open_ledger(&database.database).await?;
+            let state = server::AppState::new(ledger)?;
+            let queue = state
+                .payments()
+                .review_queue(500)
+                .await
+                .context("reading the queue")?;
+            if queue.is_empty() {
+                println!("no refund is waiting for review");
+            }
+            for view in queue {
+                let amount = money::Money::new(view.refund.amount_minor, view.refund.currency);
+                println!(
+                    "refund {} of merchant {} trade {}: {amount}, {}",
+                    view.refund.id,
+                    view.refund.merchant_id,
+                    view.trade.out_trade_no,
+                    view.refund.reason
+                );
+            }
+            Ok(())
+        }
+        RefundsCommand::Review {
+            id,
+            merchant,
+            reject,
+            database,
+            config,
+        } => {
+            let config = config.load()?;
+            let ledger = open_ledger(&database.database).await?;
+            let state = server::AppState::with_config(ledger, &config);
+            let view = state
+                .payments()
+                .review_refund(&merchant, id, !reject, store::now_micros())
+                .await
+                .with_context(|| format!("reviewing refund {id}"))?;
+            println!("refund {} is now {}", view.refund.id, view.refund.status);
             Ok(())
         }
     }

@@ -1143,6 +1143,17 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         self.advance_refund(refund, now).await
     }
 
+    /// The operator's queue: refunds waiting for review, with their parts
+    /// and trades.
+    pub async fn review_queue(&self, limit: usize) -> Result<Vec<RefundView>, EngineError> {
+        let waiting = self.orders.refunds_waiting_review(limit).await?;
+        let mut views = Vec::with_capacity(waiting.len());
+        for refund in waiting {
+            views.push(self.refund_view(refund).await?);
+        }
+        Ok(views)
+    }
+
     /// Where a refund stands, advancing it if it can move.
     pub async fn resume_refund(
         &self,

@@ -169,6 +169,13 @@ pub trait OrderStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RefundOrder>, OrderStoreError>> + Send;
 
+    /// Refunds of every merchant waiting for an operator's review, oldest
+    /// first: the operator's queue.
+    fn refunds_waiting_review(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RefundOrder>, OrderStoreError>> + Send;
+
     /// Banks operators marked down on channels.
     fn bank_outages(&self)
     -> impl Future<Output = Result<Vec<BankOutage>, OrderStoreError>> + Send;

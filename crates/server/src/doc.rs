@@ -38,6 +38,7 @@ use utoipa::OpenApi;
         payments::review_refund,
         payments::channels,
         payments::set_outage,
+        payments::review_queue,
     ),
     components(schemas(
         ErrorBody,
@@ -88,6 +89,7 @@ use utoipa::OpenApi;
         RouteResponse,
         OutageRequest,
         ChannelsResponse,
+        ReviewQueueEntry,
     )),
     tags(
         (name = "system", description = "Health and the API document"),

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/refunds/{id}/review", post(payments::review_refund))
         .route("/v1/channels", get(payments::channels))
         .route("/v1/channels/outages", post(payments::set_outage))
+        .route("/v1/review/refunds", get(payments::review_queue))
         .route(
             "/v1/batches",
             post(batches::submit).layer(DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),

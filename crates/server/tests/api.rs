@@ -966,6 +966,7 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/refunds/{id}/review", "post"),
         ("/v1/channels", "get"),
         ("/v1/channels/outages", "post"),
+        ("/v1/review/refunds", "get"),
     ];
     let paths = document["paths"].as_object().unwrap();
     assert_eq!(

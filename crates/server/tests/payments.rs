@@ -656,3 +656,66 @@ async fn operators_mark_banks_down_and_payments_still_go_through() {
         .unwrap();
     assert_eq!(response.status(), 422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_payments_wait_in_the_review_queue() {
+    let api = Api::start().await;
+    let shop = api.merchant("m-coffee").await;
+    // Two attempts at one trade, both PROCESSING (ends in 92), both succeed.
+    let card = json!([{"source": "card", "amount_minor": 1_092}]);
+    let (_, first) = api
+        .pay(
+            &shop,
+            &payment("T1", "S1", "instant_transfer", card.clone()),
+        )
+        .await;
+    let (_, second) = api
+        .pay(&shop, &payment("T1", "S2", "instant_transfer", card))
+        .await;
+    assert_eq!(first["status"], "PROCESSING");
+    assert_eq!(second["status"], "PROCESSING");
+    let mut queue = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        queue = reqwest::get(format!("{}/v1/review/refunds", api.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if queue.as_array().is_some_and(|entries| !entries.is_empty()) {
+            break;
+        }
+    }
+    let entries = queue.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{queue}");
+    assert_eq!(entries[0]["merchant_id"], "m-coffee");
+    assert_eq!(entries[0]["refund"]["status"], "PENDING_REVIEW");
+    assert_eq!(entries[0]["refund"]["initiator"], "platform");
+    assert_eq!(entries[0]["refund"]["amount_minor"], 1_092);
+    let id = entries[0]["refund"]["id"].as_i64().unwrap();
+    let reviewed: Value = api
+        .client
+        .post(format!("{}/v1/refunds/{id}/review", api.base))
+        .json(&json!({"merchant_id": "m-coffee", "approve": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(reviewed["status"], "PENDING_REVIEW", "{reviewed}");
+    let after: Value = reqwest::get(format!("{}/v1/review/refunds", api.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, json!([]));
+    // The trade keeps its one payment.
+    let (_, trade) = api
+        .signed(&shop, "GET", "/v1/trades/T1", None, |_| {})
+        .await;
+    assert_eq!(trade["status"], "SUCCESS");
+    assert_eq!(trade["refunded_minor"], 0);
+}

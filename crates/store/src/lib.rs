@@ -357,6 +357,13 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.refund(merchant_id, refund_id))
     }
 
+    async fn refunds_waiting_review(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<engine::RefundOrder>, engine::OrderStoreError> {
+        delegate!(self, store => store.refunds_waiting_review(limit))
+    }
+
     async fn bank_outages(&self) -> Result<Vec<engine::BankOutage>, engine::OrderStoreError> {
         delegate!(self, store => store.bank_outages())
     }

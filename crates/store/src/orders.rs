@@ -810,6 +810,22 @@ macro_rules! order_store {
                 rows.into_iter().map(refund_from_row).collect()
             }
 
+            async fn refunds_waiting_review(
+                &self,
+                limit: usize,
+            ) -> Result<Vec<engine::RefundOrder>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let rows: Vec<RefundRow> = sqlx::query_as(&format!(
+                    "SELECT {REFUND_COLUMNS} FROM refund_orders WHERE status = 'PENDING_REVIEW' \
+                     ORDER BY created_at, id LIMIT $1"
+                ))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err(db)?;
+                rows.into_iter().map(refund_from_row).collect()
+            }
+
             async fn bank_outages(&self) -> Result<Vec<engine::BankOutage>, engine::OrderStoreError> {
                 use crate::orders::*;
                 let rows: Vec<(String, String)> =

@@ -5,8 +5,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::model::{
     ChannelsResponse, CreateMerchantRequest, MerchantResponse, OutageRequest, PayRequestBody,
-    PaymentResponse, RefundRequestBody, RefundResponse, ReviewRequest, RouteResponse,
-    TradeResponse,
+    PaymentResponse, RefundRequestBody, RefundResponse, ReviewQueueEntry, ReviewRequest,
+    RouteResponse, TradeResponse,
 };
 use crate::signature::SignedRequest;
 use crate::state::AppState;
@@ -315,4 +315,30 @@ pub async fn set_outage(
         .await?;
     info!(channel = %outage.channel, bank = %outage.bank, down = request.down, "bank outage changed");
     channels(State(state)).await
+}
+
+/// Most refunds the review queue lists at once.
+const REVIEW_QUEUE_MAX: usize = 500;
+
+/// The operator's queue: refunds waiting for review (the platform's own,
+/// such as those of duplicate payments), oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/review/refunds",
+    tag = "merchants",
+    responses((status = 200, description = "Refunds waiting for review", body = [ReviewQueueEntry]))
+)]
+pub async fn review_queue(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ReviewQueueEntry>>, ApiError> {
+    let views = state.payments().review_queue(REVIEW_QUEUE_MAX).await?;
+    let mut entries = Vec::with_capacity(views.len());
+    for view in views {
+        let merchant_id = view.refund.merchant_id.clone();
+        entries.push(ReviewQueueEntry {
+            merchant_id,
+            refund: RefundResponse::try_from(view)?,
+        });
+    }
+    Ok(Json(entries))
 }

@@ -332,3 +332,10 @@ pub struct ChannelsResponse {
     /// `channel/bank` pairs routing avoids.
     pub outages: Vec<OutageRequest>,
 }
+
+/// A refund waiting for an operator, with its merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReviewQueueEntry {
+    pub merchant_id: String,
+    pub refund: RefundResponse,
+}
