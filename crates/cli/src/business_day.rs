@@ -64,7 +64,12 @@ fn plan(run: i64, index: usize, sequence: &mut Sequence) -> Planned {
     let roll = sequence.next() % 100;
     let (kind, product, sources) = match roll {
         0..15 => ("top-up", "top_up", card(sequence.between(100, 500) * 100)),
-        15..50 => (
+        15..20 => (
+            "withdrawal",
+            "withdrawal",
+            json!([{"source": "bank_account", "amount_minor": sequence.between(5, 80) * 100}]),
+        ),
+        20..50 => (
             "balance",
             "instant_transfer",
             json!([{"source": "balance", "amount_minor": sequence.between(5, 80) * 100}]),

@@ -49,6 +49,18 @@ pub enum Payee {
     Merchant,
     /// The payer's own cash balance (a top-up).
     PayerCash,
+    /// 出款: a bank account outside, through a channel, paid from a
+    /// balance here (a withdrawal or a merchant's payout).
+    Bank { from: PayoutFrom },
+}
+
+/// Whose balance a payout is paid from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutFrom {
+    /// 提现: the paying member's cash balance.
+    MemberCash,
+    /// 代付: the merchant's available (settled) balance.
+    MerchantAvailable,
 }
 
 /// A product (产品) as a flow: who is paid and which sources may pay.
@@ -74,6 +86,17 @@ impl Product {
                 FundingSource::Wallet,
                 FundingSource::BankAccount,
             ],
+        }
+    }
+
+    /// 提现: a member withdraws from its balance to its bank account.
+    pub fn withdrawal() -> Product {
+        Product {
+            code: "withdrawal".to_owned(),
+            payee: Payee::Bank {
+                from: PayoutFrom::MemberCash,
+            },
+            sources: vec![FundingSource::BankAccount],
         }
     }
 
@@ -134,6 +157,9 @@ pub enum EngineError {
     NoChannel,
     #[error(transparent)]
     NoRoute(#[from] NoRoute),
+    /// Money that left to a bank account does not come back by refund.
+    #[error("payments of product {0} cannot be refunded")]
+    NotRefundable(String),
     #[error("member {payer_id} may pay {limit_minor} a day and paid {paid_today_minor} today")]
     LimitExceeded {
         payer_id: String,
@@ -155,6 +181,7 @@ impl EngineError {
             EngineError::TradeNotPayable { .. } => "TRADE_NOT_PAYABLE",
             EngineError::NoChannel => "NO_CHANNEL",
             EngineError::NoRoute(_) => "NO_ROUTE",
+            EngineError::NotRefundable(_) => "NOT_REFUNDABLE",
             EngineError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             EngineError::Ledger(error) => error.code(),
         }
@@ -320,6 +347,15 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         {
             return Err(EngineError::TooManyChannelSources);
         }
+        // A payout is one transfer out through one channel.
+        if matches!(product.payee, Payee::Bank { .. })
+            && !matches!(sources, [(source, _)] if source.through_channel())
+        {
+            return Err(EngineError::SourceNotAllowed {
+                product: product.code.clone(),
+                funding_source: "anything but one channel source",
+            });
+        }
         Ok(())
     }
 
@@ -396,7 +432,10 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             .sources
             .iter()
             .map(|(source, amount_minor)| NewInstruction {
-                direction: Direction::Collect,
+                direction: match product.payee {
+                    Payee::Bank { .. } => Direction::Payout,
+                    Payee::Merchant | Payee::PayerCash => Direction::Collect,
+                },
                 source: *source,
                 amount_minor: *amount_minor,
             })
@@ -491,6 +530,9 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         payment: &mut PaymentWithInstructions,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
+        if let Payee::Bank { from } = product.payee {
+            return self.payout_steps(from, payment, now).await;
+        }
         for index in 0..payment.instructions.len() {
             if payment.instructions[index].source.through_channel() {
                 continue;
@@ -518,6 +560,181 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             self.succeed(product, payment, now).await?;
         }
         Ok(())
+    }
+
+    /// A payout (出款): route it, reserve the amount from the paying balance
+    /// to the channel's clearing account (`hold-{instruction}`), send it,
+    /// then post the reservation when the channel paid or void it when the
+    /// channel refused.
+    async fn payout_steps(
+        &self,
+        from: PayoutFrom,
+        payment: &mut PaymentWithInstructions,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        let [instruction] = payment.instructions.as_mut_slice() else {
+            return Err(EngineError::TooManyChannelSources);
+        };
+        if instruction.status.is_final() {
+            return Ok(());
+        }
+        let existing = self.orders.channel_orders(instruction.id, None).await?;
+        let mut order = match existing.into_iter().next() {
+            Some(order) => order,
+            None => match self.route(&payment.payment, instruction).await? {
+                Ok(channel) => {
+                    self.orders
+                        .create_channel_order(
+                            instruction.id,
+                            None,
+                            channel.code(),
+                            instruction.amount_minor,
+                            now,
+                        )
+                        .await?
+                }
+                Err(no_route) => {
+                    warn!(payment_id = payment.payment.id, %no_route, "no route for a payout");
+                    self.move_instruction(instruction, InstructionStatus::Failed, now)
+                        .await?;
+                    return self
+                        .move_payment(&mut payment.payment, PaymentStatus::Failed, now)
+                        .await;
+                }
+            },
+        };
+        let (payer_kind, payer_owner, payer_account) = match from {
+            PayoutFrom::MemberCash => (
+                OwnerKind::Member,
+                payment.payment.payer_id.clone(),
+                AccountKind::MemberCash,
+            ),
+            PayoutFrom::MerchantAvailable => (
+                OwnerKind::Merchant,
+                payment.payment.merchant_id.clone(),
+                AccountKind::MerchantAvailable,
+            ),
+        };
+        let debit = self
+            .account(
+                payer_kind,
+                &payer_owner,
+                payer_account,
+                payment.payment.currency,
+            )
+            .await?;
+        let clearing = self
+            .account(
+                OwnerKind::Channel,
+                &order.channel,
+                AccountKind::ChannelClearing,
+                order.currency,
+            )
+            .await?;
+        let hold = self
+            .post(Operation::Transfer {
+                key: format!("hold-{}", instruction.id),
+                legs: Self::two_legs(debit, clearing, instruction.amount_minor, order.currency),
+                mode: TransferMode::Pending {
+                    timeout_seconds: None,
+                },
+                description: format!("payout {} via {}", payment.payment.id, order.channel),
+            })
+            .await?;
+        let hold = match hold {
+            Ok(hold) => hold,
+            Err(refused) => {
+                warn!(
+                    payment_id = payment.payment.id,
+                    code = refused.code(),
+                    "payout refused by the ledger"
+                );
+                self.orders
+                    .transition(order.id, order.status, ChannelOrderStatus::Failed, now)
+                    .await?;
+                self.move_instruction(instruction, InstructionStatus::Failed, now)
+                    .await?;
+                return self
+                    .move_payment(&mut payment.payment, PaymentStatus::Failed, now)
+                    .await;
+            }
+        };
+        let channel = self.channel_by_code(&order.channel)?;
+        let request = ChannelRequest {
+            direction: ChannelDirection::Payout,
+            ..Self::channel_request(&payment.payment, &order)
+        };
+        let answer = if order.status == ChannelOrderStatus::Created {
+            self.orders
+                .transition(
+                    order.id,
+                    ChannelOrderStatus::Created,
+                    ChannelOrderStatus::Processing,
+                    now,
+                )
+                .await?;
+            order.status = ChannelOrderStatus::Processing;
+            if instruction.status == InstructionStatus::Created {
+                self.move_instruction(instruction, InstructionStatus::Processing, now)
+                    .await?;
+            }
+            channel.submit(&request, now).await
+        } else {
+            channel.query(&request, now).await
+        };
+        let (succeeded, transaction_id) = match answer {
+            Ok(ChannelOutcome::Success {
+                channel_transaction_id,
+                ..
+            }) => (true, Some(channel_transaction_id)),
+            Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => (false, None),
+            // No final answer: the reservation stays until a query tells.
+            Ok(ChannelOutcome::Processing { .. }) | Err(_) => return Ok(()),
+        };
+        if let Some(transaction_id) = transaction_id {
+            self.orders
+                .set_channel_transaction_id(order.id, &transaction_id, now)
+                .await?;
+        }
+        let (operation, channel_status, instruction_status) = if succeeded {
+            (
+                Operation::PostPending {
+                    key: format!("post-{}", instruction.id),
+                    pending_id: hold.id,
+                    amount_minor: None,
+                },
+                ChannelOrderStatus::Success,
+                InstructionStatus::Success,
+            )
+        } else {
+            (
+                Operation::VoidPending {
+                    key: format!("void-{}", instruction.id),
+                    pending_id: hold.id,
+                },
+                ChannelOrderStatus::Failed,
+                InstructionStatus::Failed,
+            )
+        };
+        self.post(operation).await?.map_err(EngineError::Ledger)?;
+        self.orders
+            .transition(
+                order.id,
+                ChannelOrderStatus::Processing,
+                channel_status,
+                now,
+            )
+            .await?;
+        self.move_instruction(instruction, instruction_status, now)
+            .await?;
+        if succeeded {
+            self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
+                .await?;
+            self.settle_trade(payment, now).await
+        } else {
+            self.move_payment(&mut payment.payment, PaymentStatus::Failed, now)
+                .await
+        }
     }
 
     async fn account(
@@ -561,6 +778,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         payment: &PaymentOrder,
     ) -> Result<AccountId, EngineError> {
         match product.payee {
+            Payee::Bank { .. } => Err(EngineError::NotRefundable(product.code.clone())),
             Payee::Merchant => {
                 self.account(
                     OwnerKind::Merchant,
@@ -1101,6 +1319,22 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 entity: "trade order",
                 id: 0,
             })?;
+        if let Some(paid_by) = trade.paid_payment_id {
+            let paid = self
+                .orders
+                .payment(&request.merchant_id, paid_by)
+                .await?
+                .ok_or(OrderError::NotFound {
+                    entity: "payment order",
+                    id: paid_by,
+                })?;
+            if matches!(
+                self.product(&paid.payment.product)?.payee,
+                Payee::Bank { .. }
+            ) {
+                return Err(EngineError::NotRefundable(paid.payment.product));
+            }
+        }
         let created = self
             .orders
             .create_refund(
@@ -1237,6 +1471,9 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 id: refund.payment_id,
             })?;
         let product = self.product(&payment.payment.product)?.clone();
+        if matches!(product.payee, Payee::Bank { .. }) {
+            return Err(EngineError::NotRefundable(product.code));
+        }
         let mut parts = self.orders.refund_parts(refund.id).await?;
         self.refund_internal_parts(&product, &payment, &refund, &mut parts, now)
             .await?;

@@ -3,7 +3,7 @@
 //! converts them to the engine's types, refusing anything it does not know.
 
 use channels::Simulator;
-use engine::{FundingSource, Payee, Product, Route};
+use engine::{FundingSource, Payee, PayoutFrom, Product, Route};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -115,9 +115,16 @@ impl Config {
             let payee = match entry.payee.as_str() {
                 "merchant" => Payee::Merchant,
                 "payer_cash" => Payee::PayerCash,
+                "bank_from_member_cash" => Payee::Bank {
+                    from: PayoutFrom::MemberCash,
+                },
+                "bank_from_merchant_available" => Payee::Bank {
+                    from: PayoutFrom::MerchantAvailable,
+                },
                 other => {
                     return Err(invalid(format!(
-                        "{owner}: unknown payee {other:?} (merchant, payer_cash)"
+                        "{owner}: unknown payee {other:?} (merchant, payer_cash, bank_from_member_cash, \
+                         bank_from_merchant_available)"
                     )));
                 }
             };
@@ -190,7 +197,13 @@ mod tests {
     #[test]
     fn the_builtin_configuration_is_valid() {
         let config = Config::builtin().unwrap();
-        assert_eq!(config.products.len(), 2);
+        assert_eq!(config.products.len(), 3);
+        assert_eq!(
+            config.products[2].payee,
+            Payee::Bank {
+                from: PayoutFrom::MemberCash
+            }
+        );
         assert_eq!(config.products[1].payee, Payee::PayerCash);
         assert_eq!(config.routes[0].channel, "simbank");
         assert_eq!(config.routes[1].amount_minor_max, 20_000_000);

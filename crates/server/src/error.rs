@@ -88,7 +88,7 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
         EngineError::Store(store) => store_parts(store),
         EngineError::Ledger(ledger) => (ledger_status(ledger), ledger.code(), ledger.to_string()),
         EngineError::Order(order) => (order_status(order), order.code(), order.to_string()),
-        EngineError::TradeNotPayable { .. } => {
+        EngineError::TradeNotPayable { .. } | EngineError::NotRefundable(_) => {
             (StatusCode::CONFLICT, error.code(), error.to_string())
         }
         EngineError::NoChannel => (

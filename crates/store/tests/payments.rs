@@ -31,6 +31,7 @@ contract!(
     payments_refund_through_a_slow_channel,
     payments_route_around_banks_that_are_down,
     payments_member_daily_limit,
+    payments_withdrawals_leave_through_the_channel,
 );
 
 /// 2026-11-22 10:00:00 UTC+8.
@@ -45,7 +46,11 @@ fn service(fixture: &Fixture) -> Service {
         fixture.store.clone(),
         ledger,
         vec![Simulator::new("simbank")],
-        vec![Product::instant_transfer(), Product::top_up()],
+        vec![
+            Product::instant_transfer(),
+            Product::top_up(),
+            Product::withdrawal(),
+        ],
     )
 }
 
@@ -965,4 +970,74 @@ async fn payments_member_daily_limit(fixture: Fixture) {
         .unwrap();
     assert_eq!(tomorrow.payment.status, PaymentStatus::Success);
     assert_eq!(merchant(store).await, 16_000);
+}
+
+async fn payments_withdrawals_leave_through_the_channel(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    top_up(&service, 10_000).await;
+    let clearing = || {
+        balance(
+            store,
+            OwnerKind::Channel,
+            "simbank",
+            AccountKind::ChannelClearing,
+        )
+    };
+    let withdraw = |trade: &str, amount: i64| {
+        request(
+            trade,
+            trade,
+            "withdrawal",
+            &[(FundingSource::BankAccount, amount)],
+        )
+    };
+    let done = service.pay(&withdraw("W1", 3_000), NOW).await.unwrap();
+    assert_eq!(done.payment.status, PaymentStatus::Success);
+    assert_eq!(done.instructions[0].direction, Direction::Payout);
+    assert_eq!(done.trade.status, TradeStatus::Success);
+    assert_eq!(alice(store).await, 7_000);
+    assert_eq!(clearing().await, 7_000);
+    // More than the balance: the reservation is refused, nothing leaves.
+    let too_much = service.pay(&withdraw("W2", 7_001), NOW).await.unwrap();
+    assert_eq!(too_much.payment.status, PaymentStatus::Failed);
+    assert_eq!(alice(store).await, 7_000);
+    // The bank refuses (91): the reservation is released.
+    let refused = service.pay(&withdraw("W3", 1_091), NOW).await.unwrap();
+    assert_eq!(refused.payment.status, PaymentStatus::Failed);
+    assert_eq!(available(store, "alice").await, 7_000);
+    // PROCESSING (92): reserved until the channel answers.
+    let slow = service.pay(&withdraw("W4", 1_092), NOW).await.unwrap();
+    assert_eq!(slow.payment.status, PaymentStatus::Processing);
+    assert_eq!(alice(store).await, 7_000);
+    assert_eq!(available(store, "alice").await, 7_000 - 1_092);
+    let finished = service
+        .resume("m-coffee", slow.payment.id, NOW + 3 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(finished.payment.status, PaymentStatus::Success);
+    assert_eq!(alice(store).await, 7_000 - 1_092);
+    assert_eq!(clearing().await, 7_000 - 1_092);
+    let no_refund = service
+        .refund(&refund("W1", "RW1", 100, Initiator::Merchant), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(no_refund.code(), "NOT_REFUNDABLE");
+    let two_parts = service
+        .pay(
+            &request(
+                "W5",
+                "W5",
+                "withdrawal",
+                &[
+                    (FundingSource::BankAccount, 100),
+                    (FundingSource::Balance, 100),
+                ],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(two_parts.code(), "SOURCE_NOT_ALLOWED");
+    assert_sound(store).await;
 }
