@@ -5,6 +5,25 @@
 //! **Architecture Invariant:** the engine moves money only through the
 //! ledger; its own tables hold orders and their states, never balances.
 
+/// Gives an enum its stable text names: `as_str`, `parse` and `ALL`.
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),*
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|value| value.as_str() == text)
+            }
+        }
+    };
+}
+
 mod merchant;
 mod notification;
 mod order;

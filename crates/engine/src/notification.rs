@@ -33,29 +33,11 @@ pub enum NotificationStatus {
     NoUrl,
 }
 
-macro_rules! names {
-    ($name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),*
-                }
-            }
-
-            pub fn parse(text: &str) -> Option<$name> {
-                $name::ALL.iter().copied().find(|value| value.as_str() == text)
-            }
-        }
-    };
-}
-
-names!(NotificationEvent {
+text_enum!(NotificationEvent {
     PaymentSucceeded = "payment.succeeded",
     PaymentFailed = "payment.failed",
 });
-names!(NotificationStatus {
+text_enum!(NotificationStatus {
     Pending = "PENDING",
     Delivered = "DELIVERED",
     GaveUp = "GAVE_UP",

@@ -283,24 +283,6 @@ pub enum FundingSource {
     Wallet,
 }
 
-macro_rules! text_enum {
-    ($name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),*
-                }
-            }
-
-            pub fn parse(text: &str) -> Option<$name> {
-                $name::ALL.iter().copied().find(|value| value.as_str() == text)
-            }
-        }
-    };
-}
-
 text_enum!(Direction { Collect = "collect", Payout = "payout" });
 text_enum!(FundingSource {
     Balance = "balance",

@@ -665,15 +665,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             ..Self::channel_request(&payment.payment, &order)
         };
         let answer = if order.status == ChannelOrderStatus::Created {
-            self.orders
-                .transition(
-                    order.id,
-                    ChannelOrderStatus::Created,
-                    ChannelOrderStatus::Processing,
-                    now,
-                )
-                .await?;
-            order.status = ChannelOrderStatus::Processing;
+            self.mark_sent(&mut order, now).await?;
             if instruction.status == InstructionStatus::Created {
                 self.move_instruction(instruction, InstructionStatus::Processing, now)
                     .await?;
@@ -1008,17 +1000,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             )
             .await?;
         }
-        if order.status == ChannelOrderStatus::Created {
-            self.orders
-                .transition(
-                    order.id,
-                    ChannelOrderStatus::Created,
-                    ChannelOrderStatus::Processing,
-                    now,
-                )
-                .await?;
-            order.status = ChannelOrderStatus::Processing;
-        }
+        self.mark_sent(&mut order, now).await?;
         self.channel_answer(product, payment, index, order, answer, now)
             .await
     }
@@ -1621,17 +1603,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             self.move_part(part, RefundPartStatus::Processing, now)
                 .await?;
         }
-        if order.status == ChannelOrderStatus::Created {
-            self.orders
-                .transition(
-                    order.id,
-                    ChannelOrderStatus::Created,
-                    ChannelOrderStatus::Processing,
-                    now,
-                )
-                .await?;
-            order.status = ChannelOrderStatus::Processing;
-        }
+        self.mark_sent(&mut order, now).await?;
         match answer {
             Ok(ChannelOutcome::Success {
                 channel_transaction_id,
@@ -1675,6 +1647,26 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             }
             Ok(ChannelOutcome::Processing { .. }) | Err(_) => Ok(()),
         }
+    }
+
+    /// CREATED → PROCESSING: the order is being sent to its channel.
+    async fn mark_sent(
+        &self,
+        order: &mut ChannelOrder,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        if order.status == ChannelOrderStatus::Created {
+            self.orders
+                .transition(
+                    order.id,
+                    ChannelOrderStatus::Created,
+                    ChannelOrderStatus::Processing,
+                    now,
+                )
+                .await?;
+            order.status = ChannelOrderStatus::Processing;
+        }
+        Ok(())
     }
 
     fn refund_request(payment: &PaymentOrder, order: &ChannelOrder) -> ChannelRequest {
