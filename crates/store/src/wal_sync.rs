@@ -12,8 +12,8 @@
 
 use ledger::StoreError;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{Mutex, watch};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::Mutex;
 
 #[derive(Debug)]
 pub(crate) struct WalSync {
@@ -21,9 +21,12 @@ pub(crate) struct WalSync {
     /// Commits announced so far; each announces after its commit returned.
     committed: AtomicU64,
     /// The highest announced commit known to be on disk.
-    synced: watch::Sender<u64>,
-    /// Held by the one writer that is running an fsync.
+    synced: AtomicU64,
+    /// Held while an fsync runs; writers queue on it in order.
     syncing: Mutex<()>,
+    /// Set when an fsync failed: what was written may be lost, and the
+    /// kernel may not say so again, so no later commit is acknowledged.
+    poisoned: AtomicBool,
     /// Fsyncs run so far, for tests and benchmarks.
     fsyncs: AtomicU64,
 }
@@ -33,31 +36,41 @@ impl WalSync {
         WalSync {
             wal_path: PathBuf::from(format!("{database_path}-wal")),
             committed: AtomicU64::new(0),
-            synced: watch::channel(0).0,
+            synced: AtomicU64::new(0),
             syncing: Mutex::new(()),
+            poisoned: AtomicBool::new(false),
             fsyncs: AtomicU64::new(0),
         }
     }
 
     /// Returns once every commit made before this call is on disk.
+    ///
+    /// Writers queue on one lock (tokio's is first in, first out). The
+    /// holder fsyncs for every commit announced so far; the writers queued
+    /// behind it find their commits covered and return without an fsync of
+    /// their own. No writer waits for a wake-up that may not come.
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut synced = self.synced.subscribe();
-        loop {
-            if *synced.borrow_and_update() >= ticket {
-                return Ok(());
+        let _syncing = self.syncing.lock().await;
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::Database(
+                "an earlier fsync of the WAL failed; restart to recover".to_owned(),
+            ));
+        }
+        if self.synced.load(Ordering::SeqCst) >= ticket {
+            return Ok(());
+        }
+        // Every ticket up to `target` was taken after its commit had been
+        // written, so this fsync covers them all.
+        let target = self.committed.load(Ordering::SeqCst);
+        match self.fsync().await {
+            Ok(()) => {
+                self.synced.fetch_max(target, Ordering::SeqCst);
+                Ok(())
             }
-            if let Ok(_syncing) = self.syncing.try_lock() {
-                // Every ticket up to `target` was taken after its commit
-                // had been written, so this fsync covers them all.
-                let target = self.committed.load(Ordering::SeqCst);
-                self.fsync().await?;
-                self.synced
-                    .send_modify(|known| *known = (*known).max(target));
-                continue;
-            }
-            if synced.changed().await.is_err() {
-                return Err(StoreError::Closed);
+            Err(error) => {
+                self.poisoned.store(true, Ordering::SeqCst);
+                Err(error)
             }
         }
     }
