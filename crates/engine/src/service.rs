@@ -576,13 +576,23 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             return Err(EngineError::TooManyChannelSources);
         };
         if instruction.status.is_final() {
-            return Ok(());
+            // An earlier run got this far and stopped before the payment.
+            return if instruction.status == InstructionStatus::Success {
+                self.settle_trade(payment, now).await?;
+                self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
+                    .await
+            } else {
+                self.move_payment(&mut payment.payment, PaymentStatus::Failed, now)
+                    .await
+            };
         }
         let existing = self.orders.channel_orders(instruction.id, None).await?;
         let mut order = match existing.into_iter().next() {
             Some(order) => order,
             None => match self.route(&payment.payment, instruction).await? {
                 Ok(channel) => {
+                    // Created or found: the CREATED -> PROCESSING step
+                    // below lets only one run send it.
                     self.orders
                         .create_channel_order(
                             instruction.id,
@@ -592,6 +602,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                             now,
                         )
                         .await?
+                        .into_inner()
                 }
                 Err(no_route) => {
                     warn!(payment_id = payment.payment.id, %no_route, "no route for a payout");
@@ -649,8 +660,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                     code = refused.code(),
                     "payout refused by the ledger"
                 );
-                self.orders
-                    .transition(order.id, order.status, ChannelOrderStatus::Failed, now)
+                self.close_channel_order(&mut order, ChannelOrderStatus::Failed, now)
                     .await?;
                 self.move_instruction(instruction, InstructionStatus::Failed, now)
                     .await?;
@@ -664,7 +674,9 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             direction: ChannelDirection::Payout,
             ..Self::channel_request(&payment.payment, &order)
         };
-        let answer = if order.status == ChannelOrderStatus::Created {
+        let answer = if let Some(stored) = Self::stored_answer(&order) {
+            stored
+        } else if order.status == ChannelOrderStatus::Created {
             self.mark_sent(&mut order, now).await?;
             if instruction.status == InstructionStatus::Created {
                 self.move_instruction(instruction, InstructionStatus::Processing, now)
@@ -684,8 +696,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             Ok(ChannelOutcome::Processing { .. }) | Err(_) => return Ok(()),
         };
         if let Some(transaction_id) = transaction_id {
-            self.orders
-                .set_channel_transaction_id(order.id, &transaction_id, now)
+            self.record_transaction_id(&mut order, &transaction_id, now)
                 .await?;
         }
         let (operation, channel_status, instruction_status) = if succeeded {
@@ -709,20 +720,14 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             )
         };
         self.post(operation).await?.map_err(EngineError::Ledger)?;
-        self.orders
-            .transition(
-                order.id,
-                ChannelOrderStatus::Processing,
-                channel_status,
-                now,
-            )
+        self.close_channel_order(&mut order, channel_status, now)
             .await?;
         self.move_instruction(instruction, instruction_status, now)
             .await?;
         if succeeded {
+            self.settle_trade(payment, now).await?;
             self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
-                .await?;
-            self.settle_trade(payment, now).await
+                .await
         } else {
             self.move_payment(&mut payment.payment, PaymentStatus::Failed, now)
                 .await
@@ -960,9 +965,14 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         let existing = self.orders.channel_orders(instruction_id, None).await?;
         let (mut order, answer) = match existing.into_iter().next() {
             Some(order) => {
-                let channel = self.channel_by_code(&order.channel)?;
-                let request = Self::channel_request(&payment.payment, &order);
-                let answer = channel.query(&request, now).await;
+                let answer = match Self::stored_answer(&order) {
+                    Some(stored) => stored,
+                    None => {
+                        let channel = self.channel_by_code(&order.channel)?;
+                        let request = Self::channel_request(&payment.payment, &order);
+                        channel.query(&request, now).await
+                    }
+                };
                 (order, answer)
             }
             None => {
@@ -983,12 +993,31 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                     }
                 };
                 let amount_minor = payment.instructions[index].amount_minor;
-                let order = self
+                let created = self
                     .orders
                     .create_channel_order(instruction_id, None, channel.code(), amount_minor, now)
                     .await?;
-                let request = Self::channel_request(&payment.payment, &order);
-                let answer = channel.submit(&request, now).await;
+                // Only the run that created the order sends it; another run
+                // that raced it asks where it stands.
+                let (order, answer) = match created {
+                    Created::New(order) => {
+                        let request = Self::channel_request(&payment.payment, &order);
+                        let answer = channel.submit(&request, now).await;
+                        (order, answer)
+                    }
+                    Created::Existing(order) => {
+                        let request = Self::channel_request(&payment.payment, &order);
+                        let answer = match Self::stored_answer(&order) {
+                            Some(stored) => stored,
+                            None => {
+                                self.channel_by_code(&order.channel)?
+                                    .query(&request, now)
+                                    .await
+                            }
+                        };
+                        (order, answer)
+                    }
+                };
                 (order, answer)
             }
         };
@@ -1011,7 +1040,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         product: &Product,
         payment: &mut PaymentWithInstructions,
         index: usize,
-        order: ChannelOrder,
+        mut order: ChannelOrder,
         answer: Result<ChannelOutcome, ChannelError>,
         now: TimestampMicros,
     ) -> Result<bool, EngineError> {
@@ -1020,8 +1049,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 channel_transaction_id,
                 ..
             }) => {
-                self.orders
-                    .set_channel_transaction_id(order.id, &channel_transaction_id, now)
+                self.record_transaction_id(&mut order, &channel_transaction_id, now)
                     .await?;
                 let debit = self
                     .source_account(
@@ -1043,13 +1071,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                     })
                     .await?;
                 collected.map_err(EngineError::Ledger)?;
-                self.orders
-                    .transition(
-                        order.id,
-                        ChannelOrderStatus::Processing,
-                        ChannelOrderStatus::Success,
-                        now,
-                    )
+                self.close_channel_order(&mut order, ChannelOrderStatus::Success, now)
                     .await?;
                 self.move_instruction(
                     &mut payment.instructions[index],
@@ -1060,13 +1082,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 Ok(true)
             }
             Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => {
-                self.orders
-                    .transition(
-                        order.id,
-                        ChannelOrderStatus::Processing,
-                        ChannelOrderStatus::Failed,
-                        now,
-                    )
+                self.close_channel_order(&mut order, ChannelOrderStatus::Failed, now)
                     .await?;
                 self.move_instruction(
                     &mut payment.instructions[index],
@@ -1113,9 +1129,11 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             )
             .await?;
         }
+        // The trade first: a crash before the payment is final leaves it
+        // PROCESSING, and the resolver finishes it; settling is idempotent.
+        self.settle_trade(payment, now).await?;
         self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
-            .await?;
-        self.settle_trade(payment, now).await
+            .await
     }
 
     /// Marks the trade paid by this payment, unless another paid it first.
@@ -1143,14 +1161,30 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             })?;
         match trade.payment_success(payment.id) {
             PaymentSuccess::Paid => {
-                self.orders
+                let marked = self
+                    .orders
                     .mark_trade_paid(
                         trade.id,
                         payment.id,
                         payment.amount_minor - coupons_minor,
                         now,
                     )
-                    .await?;
+                    .await;
+                match marked {
+                    Ok(_) => {}
+                    // Another payment of the trade succeeded at the same
+                    // moment and paid it first: this one is the duplicate.
+                    Err(OrderStoreError::Order(
+                        OrderError::IllegalTransition(_) | OrderError::ConcurrentChange { .. },
+                    )) => {
+                        let reason =
+                            "duplicate payment: another payment paid the trade at the same time"
+                                .to_owned();
+                        self.raise_duplicate_refund(paid, coupons_minor, reason, now)
+                            .await?;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
             }
             PaymentSuccess::AlreadyPaidByIt => {}
             // 重复支付: the money of a second success (or of a success after
@@ -1253,21 +1287,27 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         next: PaymentStatus,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
-        self.orders
-            .transition(payment.id, payment.status, next, now)
-            .await?;
+        let event = match next {
+            PaymentStatus::Success => Some(NotificationEvent::PaymentSucceeded),
+            PaymentStatus::Failed => Some(NotificationEvent::PaymentFailed),
+            PaymentStatus::Created | PaymentStatus::Processing => None,
+        };
+        match event {
+            // The merchant is told of every final result, in the same
+            // transaction that makes it final.
+            Some(event) => {
+                self.orders
+                    .finish_payment(payment, next, event, now)
+                    .await?
+            }
+            None => {
+                self.orders
+                    .transition(payment.id, payment.status, next, now)
+                    .await?
+            }
+        }
         payment.status = next;
         payment.updated_at = now;
-        let event = match next {
-            PaymentStatus::Success => NotificationEvent::PaymentSucceeded,
-            PaymentStatus::Failed => NotificationEvent::PaymentFailed,
-            PaymentStatus::Created | PaymentStatus::Processing => return Ok(()),
-        };
-        // The merchant is told of every final result; enqueuing is
-        // idempotent, so a step repeated after a crash tells it once.
-        self.orders
-            .enqueue_notification(&payment.merchant_id, payment.id, event, now)
-            .await?;
         Ok(())
     }
 
@@ -1355,6 +1395,16 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         self.orders
             .transition(refund.id, refund.status, next, now)
             .await?;
+        if !approve {
+            // Its parts never move money: release their share of the
+            // sources for later refunds.
+            for mut part in self.orders.refund_parts(refund.id).await? {
+                if part.status == RefundPartStatus::Created {
+                    self.move_part(&mut part, RefundPartStatus::Failed, now)
+                        .await?;
+                }
+            }
+        }
         let refund = self.refund_order(merchant_id, refund_id).await?;
         self.advance_refund(refund, now).await
     }
@@ -1580,11 +1630,14 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         let (mut order, answer) = match existing.into_iter().next() {
             Some(order) => {
                 let request = Self::refund_request(&payment.payment, &order);
-                let answer = channel.query(&request, now).await;
+                let answer = match Self::stored_answer(&order) {
+                    Some(stored) => stored,
+                    None => channel.query(&request, now).await,
+                };
                 (order, answer)
             }
             None => {
-                let order = self
+                let created = self
                     .orders
                     .create_channel_order(
                         instruction.id,
@@ -1594,9 +1647,21 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                         now,
                     )
                     .await?;
-                let request = Self::refund_request(&payment.payment, &order);
-                let answer = channel.submit(&request, now).await;
-                (order, answer)
+                match created {
+                    Created::New(order) => {
+                        let request = Self::refund_request(&payment.payment, &order);
+                        let answer = channel.submit(&request, now).await;
+                        (order, answer)
+                    }
+                    Created::Existing(order) => {
+                        let request = Self::refund_request(&payment.payment, &order);
+                        let answer = match Self::stored_answer(&order) {
+                            Some(stored) => stored,
+                            None => channel.query(&request, now).await,
+                        };
+                        (order, answer)
+                    }
+                }
             }
         };
         if part.status == RefundPartStatus::Created {
@@ -1609,8 +1674,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 channel_transaction_id,
                 ..
             }) => {
-                self.orders
-                    .set_channel_transaction_id(order.id, &channel_transaction_id, now)
+                self.record_transaction_id(&mut order, &channel_transaction_id, now)
                     .await?;
                 let payee = self.payee_account(product, &payment.payment).await?;
                 let clearing = self
@@ -1624,29 +1688,67 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 })
                 .await?
                 .map_err(EngineError::Ledger)?;
-                self.orders
-                    .transition(
-                        order.id,
-                        ChannelOrderStatus::Processing,
-                        ChannelOrderStatus::Success,
-                        now,
-                    )
+                self.close_channel_order(&mut order, ChannelOrderStatus::Success, now)
                     .await?;
                 self.move_part(part, RefundPartStatus::Success, now).await
             }
             Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => {
-                self.orders
-                    .transition(
-                        order.id,
-                        ChannelOrderStatus::Processing,
-                        ChannelOrderStatus::Failed,
-                        now,
-                    )
+                self.close_channel_order(&mut order, ChannelOrderStatus::Failed, now)
                     .await?;
                 self.move_part(part, RefundPartStatus::Failed, now).await
             }
             Ok(ChannelOutcome::Processing { .. }) | Err(_) => Ok(()),
         }
+    }
+
+    /// Moves a channel order to its final status, unless an earlier run
+    /// already did (a crash between two steps, or a concurrent run).
+    async fn close_channel_order(
+        &self,
+        order: &mut ChannelOrder,
+        target: ChannelOrderStatus,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        if order.status != target {
+            self.orders
+                .transition(order.id, order.status, target, now)
+                .await?;
+            order.status = target;
+        }
+        Ok(())
+    }
+
+    /// A channel order that is already final answers from what was stored:
+    /// its channel is not asked again.
+    fn stored_answer(order: &ChannelOrder) -> Option<Result<ChannelOutcome, ChannelError>> {
+        match order.status {
+            ChannelOrderStatus::Success => Some(Ok(ChannelOutcome::Success {
+                channel_transaction_id: order.channel_transaction_id.clone().unwrap_or_default(),
+                business_date: String::new(),
+                fee_minor: 0,
+            })),
+            ChannelOrderStatus::Failed => Some(Ok(ChannelOutcome::Failed {
+                code: "FAILED".to_owned(),
+                message: "recorded earlier".to_owned(),
+            })),
+            ChannelOrderStatus::Created | ChannelOrderStatus::Processing => None,
+        }
+    }
+
+    /// Records the institution's id once.
+    async fn record_transaction_id(
+        &self,
+        order: &mut ChannelOrder,
+        transaction_id: &str,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        if order.channel_transaction_id.is_none() && !transaction_id.is_empty() {
+            self.orders
+                .set_channel_transaction_id(order.id, transaction_id, now)
+                .await?;
+            order.channel_transaction_id = Some(transaction_id.to_owned());
+        }
+        Ok(())
     }
 
     /// CREATED → PROCESSING: the order is being sent to its channel.

@@ -1,9 +1,10 @@
+use crate::NotificationEvent;
 use crate::order::{
     ChannelOrder, ChannelOrderId, InstructionId, NewInstruction, NewPayment, NewTrade, OrderError,
     PaymentId, PaymentInstruction, PaymentOrder, RefundOrder, TradeId, TradeOrder,
 };
 use crate::order::{REFERENCE_LENGTH_MAX, SUBJECT_LENGTH_MAX, check_text};
-use crate::status::Status;
+use crate::status::{PaymentStatus, Status};
 use crate::{BankOutage, Initiator, RefundId, RefundPart};
 use ledger::{StoreError, TimestampMicros};
 use std::future::Future;
@@ -113,8 +114,10 @@ pub trait OrderStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<PaymentOrder>, OrderStoreError>> + Send;
 
-    /// Creates a channel order for an instruction: a collect, or with
-    /// `refund_id` the refund of (part of) it.
+    /// Creates the channel order of an instruction: its collect (or
+    /// payout), or with `refund_id` the refund of it. There is one of each:
+    /// a second call finds the first (`Created::Existing`), and only the
+    /// caller that created it may send it.
     fn create_channel_order(
         &self,
         instruction_id: InstructionId,
@@ -122,7 +125,7 @@ pub trait OrderStore: Send + Sync {
         channel: &str,
         amount_minor: i64,
         now: TimestampMicros,
-    ) -> impl Future<Output = Result<ChannelOrder, OrderStoreError>> + Send;
+    ) -> impl Future<Output = Result<Created<ChannelOrder>, OrderStoreError>> + Send;
 
     /// The channel orders of an instruction: its collects, or with
     /// `refund_id` those of that refund.
@@ -203,6 +206,17 @@ pub trait OrderStore: Send + Sync {
         id: i64,
         from: S,
         to: S,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
+
+    /// Moves a payment to its final status and records the merchant's
+    /// notification of it, in one transaction: a final payment is never
+    /// left unannounced.
+    fn finish_payment(
+        &self,
+        payment: &PaymentOrder,
+        to: PaymentStatus,
+        event: NotificationEvent,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 

@@ -305,7 +305,7 @@ impl engine::OrderStore for Store {
         channel: &str,
         amount_minor: i64,
         now: TimestampMicros,
-    ) -> Result<engine::ChannelOrder, engine::OrderStoreError> {
+    ) -> Result<engine::Created<engine::ChannelOrder>, engine::OrderStoreError> {
         delegate!(self, store => store.create_channel_order(instruction_id, refund_id, channel, amount_minor, now))
     }
 
@@ -393,6 +393,16 @@ impl engine::OrderStore for Store {
         now: TimestampMicros,
     ) -> Result<(), engine::OrderStoreError> {
         delegate!(self, store => store.transition(id, from, to, now))
+    }
+
+    async fn finish_payment(
+        &self,
+        payment: &engine::PaymentOrder,
+        to: engine::PaymentStatus,
+        event: engine::NotificationEvent,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.finish_payment(payment, to, event, now))
     }
 
     async fn mark_trade_paid(

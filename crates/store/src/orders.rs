@@ -294,7 +294,8 @@ pub(crate) fn refund_part_from_row(
 }
 
 /// Splits a new refund over the sources of payment `payment_id` of a trade,
-/// counting what earlier refunds (not failed) took from each source.
+/// counting what earlier refund parts took from each source, unless the
+/// part itself failed: a failed refund may still have returned some parts.
 macro_rules! refund_allocation_fn {
     ($connection:ty) => {
         pub(crate) async fn refund_allocation(
@@ -317,7 +318,7 @@ macro_rules! refund_allocation_fn {
             let taken: Vec<(i64, i64)> = sqlx::query_as(
                 "SELECT p.instruction_id, CAST(SUM(p.amount_minor) AS BIGINT) FROM refund_parts p \
                  JOIN refund_orders r ON r.id = p.refund_id \
-                 WHERE r.trade_id = $1 AND r.status <> 'FAILED' GROUP BY p.instruction_id",
+                 WHERE r.trade_id = $1 AND p.status <> 'FAILED' GROUP BY p.instruction_id",
             )
             .bind(trade_id)
             .fetch_all(&mut *connection)
@@ -579,7 +580,7 @@ macro_rules! order_store {
                 channel: &str,
                 amount_minor: i64,
                 now: ledger::TimestampMicros,
-            ) -> Result<engine::ChannelOrder, engine::OrderStoreError> {
+            ) -> Result<engine::Created<engine::ChannelOrder>, engine::OrderStoreError> {
                 use crate::orders::*;
                 if channel.is_empty() || channel.len() > engine::REFERENCE_LENGTH_MAX {
                     return Err(engine::OrderError::InvalidText {
@@ -594,7 +595,8 @@ macro_rules! order_store {
                 let row: Option<ChannelOrderRow> = sqlx::query_as(&format!(
                     "INSERT INTO channel_orders (instruction_id, refund_id, channel, amount_minor, currency, \
                      status, created_at, updated_at) SELECT id, $1, $2, $3, currency, 'CREATED', $4, $4 \
-                     FROM payment_instructions WHERE id = $5 RETURNING {CHANNEL_ORDER_COLUMNS}"
+                     FROM payment_instructions WHERE id = $5 ON CONFLICT DO NOTHING \
+                     RETURNING {CHANNEL_ORDER_COLUMNS}"
                 ))
                 .bind(refund_id)
                 .bind(channel)
@@ -604,12 +606,23 @@ macro_rules! order_store {
                 .fetch_optional(&self.$writer)
                 .await
                 .map_err(db)?;
-                let row = row.ok_or(engine::OrderError::NotFound {
-                    entity: "payment instruction",
-                    id: instruction_id,
-                })?;
-                self.durable().await?;
-                channel_order_from_row(row)
+                if let Some(row) = row {
+                    self.durable().await?;
+                    return Ok(engine::Created::New(channel_order_from_row(row)?));
+                }
+                // Either the instruction does not exist, or its order does.
+                let existing = self.channel_orders(instruction_id, refund_id).await?;
+                existing
+                    .into_iter()
+                    .next()
+                    .map(engine::Created::Existing)
+                    .ok_or_else(|| {
+                        engine::OrderError::NotFound {
+                            entity: "payment instruction",
+                            id: instruction_id,
+                        }
+                        .into()
+                    })
             }
 
             async fn channel_orders(
@@ -708,10 +721,13 @@ macro_rules! order_store {
                     .map_err(db)?;
                     engine::check_refundable(&trade, in_flight_minor, refund.amount_minor)?;
                 } else {
-                    // Another payment of the trade: a duplicate, refundable
-                    // only once it has succeeded.
+                    // Another payment of the trade: a duplicate. The engine
+                    // raises its refund as the payment succeeds (before or
+                    // after the status is written, so a crash between the two
+                    // cannot lose it); a failed payment has nothing to return.
                     let succeeded: Option<(i64,)> = sqlx::query_as(
-                        "SELECT id FROM payment_orders WHERE id = $1 AND trade_id = $2 AND status = 'SUCCESS'",
+                        "SELECT id FROM payment_orders WHERE id = $1 AND trade_id = $2 \
+                         AND status IN ('PROCESSING', 'SUCCESS')",
                     )
                     .bind(payment_id)
                     .bind(trade.id)
@@ -929,6 +945,51 @@ macro_rules! order_store {
                     },
                 }
                 .into())
+            }
+
+            async fn finish_payment(
+                &self,
+                payment: &engine::PaymentOrder,
+                to: engine::PaymentStatus,
+                event: engine::NotificationEvent,
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
+                use crate::orders::*;
+                payment.status.transition(to).map_err(engine::OrderError::from)?;
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                let done = sqlx::query(
+                    "UPDATE payment_orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+                )
+                .bind(to.as_str())
+                .bind(now)
+                .bind(payment.id)
+                .bind(payment.status.as_str())
+                .execute(&mut *transaction)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() != 1 {
+                    return Err(engine::OrderError::ConcurrentChange {
+                        entity: "payment order",
+                        id: payment.id,
+                        expected: payment.status.as_str(),
+                    }
+                    .into());
+                }
+                sqlx::query(
+                    "INSERT INTO notifications (merchant_id, payment_id, event, status, attempts, \
+                     next_attempt_at, created_at) VALUES ($1, $2, $3, 'PENDING', 0, $4, $4) \
+                     ON CONFLICT (payment_id, event) DO NOTHING",
+                )
+                .bind(&payment.merchant_id)
+                .bind(payment.id)
+                .bind(event.as_str())
+                .bind(now)
+                .execute(&mut *transaction)
+                .await
+                .map_err(db)?;
+                transaction.commit().await.map_err(db)?;
+                self.durable().await?;
+                Ok(())
             }
 
             async fn mark_trade_paid(

@@ -60,6 +60,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "bank_outages",
         sql: include_str!("../migrations/postgres/0008_bank_outages.sql"),
     },
+    Migration {
+        version: 9,
+        name: "one_channel_order",
+        sql: include_str!("../migrations/postgres/0009_one_channel_order.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -60,6 +60,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "bank_outages",
         sql: include_str!("../migrations/sqlite/0007_bank_outages.sql"),
     },
+    Migration {
+        version: 8,
+        name: "one_channel_order",
+        sql: include_str!("../migrations/sqlite/0008_one_channel_order.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

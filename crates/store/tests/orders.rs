@@ -443,17 +443,28 @@ async fn orders_channel_orders(fixture: Fixture) {
         .into_inner();
     let instruction = &payment.instructions[0];
     assert_eq!(instruction.direction, Direction::Payout);
-    // A payout may split into several channel orders.
+    // One channel order per instruction: a second create (a crashed or
+    // concurrent run of the same step) finds the first, and only the first
+    // caller may send it.
     let first = store
-        .create_channel_order(instruction.id, None, "simbank", 30_000, NOW)
+        .create_channel_order(instruction.id, None, "simbank", 50_000, NOW)
         .await
         .unwrap();
-    let second = store
-        .create_channel_order(instruction.id, None, "simbank", 20_000, NOW)
+    assert!(first.is_new());
+    let first = first.into_inner();
+    let again = store
+        .create_channel_order(instruction.id, None, "simbank", 50_000, NOW)
         .await
         .unwrap();
+    assert_eq!(again, Created::Existing(first.clone()));
     assert_eq!(first.status, ChannelOrderStatus::Created);
     assert_eq!(first.currency, Currency::CNY);
+    // Its refund is an order of its own.
+    let refund_order = store
+        .create_channel_order(instruction.id, Some(77), "simbank", 1_000, NOW)
+        .await
+        .unwrap();
+    assert!(refund_order.is_new());
     store
         .set_channel_transaction_id(first.id, "BANK-001", NOW)
         .await
@@ -469,7 +480,7 @@ async fn orders_channel_orders(fixture: Fixture) {
     assert_eq!(code(overwrite), "REFERENCE_CONFLICT");
     store
         .transition(
-            second.id,
+            first.id,
             ChannelOrderStatus::Created,
             ChannelOrderStatus::Processing,
             NOW,
@@ -477,12 +488,20 @@ async fn orders_channel_orders(fixture: Fixture) {
         .await
         .unwrap();
     let listed = store.channel_orders(instruction.id, None).await.unwrap();
-    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.len(), 1);
     assert_eq!(
         listed[0].channel_transaction_id.as_deref(),
         Some("BANK-001")
     );
-    assert_eq!(listed[1].status, ChannelOrderStatus::Processing);
+    assert_eq!(listed[0].status, ChannelOrderStatus::Processing);
+    assert_eq!(
+        store
+            .channel_orders(instruction.id, Some(77))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let missing = store
         .create_channel_order(instruction.id + 100, None, "simbank", 1, NOW)
         .await

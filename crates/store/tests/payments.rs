@@ -5,10 +5,10 @@
 
 use channels::Simulator;
 use engine::{
-    BankOutage, Direction, FundingSource, Initiator, InstructionStatus, NewInstruction, NewPayment,
-    NewTrade, NotificationEvent, NotificationStore, OrderStore, PayRequest, PaymentService,
-    PaymentStatus, PaymentView, Product, RefundPartStatus, RefundRequest, RefundStatus, Route,
-    TradeStatus,
+    BankOutage, ChannelOrderStatus, Direction, FundingSource, Initiator, InstructionStatus,
+    NewInstruction, NewPayment, NewTrade, NotificationEvent, NotificationStore, OrderStore,
+    PayRequest, PaymentService, PaymentStatus, PaymentView, Product, RefundPartStatus,
+    RefundRequest, RefundStatus, Route, TradeStatus,
 };
 use ledger::{AccountKind, LedgerStore, OwnerKind};
 use money::Currency;
@@ -32,6 +32,7 @@ contract!(
     payments_route_around_banks_that_are_down,
     payments_member_daily_limit,
     payments_withdrawals_leave_through_the_channel,
+    payments_finish_after_a_crash_past_the_channel,
 );
 
 /// 2026-11-22 10:00:00 UTC+8.
@@ -1039,5 +1040,102 @@ async fn payments_withdrawals_leave_through_the_channel(fixture: Fixture) {
         .await
         .unwrap_err();
     assert_eq!(two_parts.code(), "SOURCE_NOT_ALLOWED");
+    assert_sound(store).await;
+}
+
+/// The process died after the channel said success and the channel order
+/// was closed, before the instruction and the payment moved: running the
+/// payment again finishes it from what was stored, without asking the
+/// channel again or collecting twice.
+async fn payments_finish_after_a_crash_past_the_channel(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    let orders = service.orders();
+    let trade = orders
+        .create_trade(
+            &NewTrade {
+                merchant_id: "m-coffee".to_owned(),
+                out_trade_no: "T1".to_owned(),
+                subject: "coffee".to_owned(),
+                amount_minor: 2_093,
+                currency: Currency::CNY,
+            },
+            NOW,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let payment = orders
+        .create_payment(
+            &NewPayment {
+                trade_id: trade.id,
+                merchant_id: "m-coffee".to_owned(),
+                request_serial: "S1".to_owned(),
+                product: "instant_transfer".to_owned(),
+                payer_id: "alice".to_owned(),
+                bank: None,
+                amount_minor: 2_093,
+                currency: Currency::CNY,
+            },
+            &[NewInstruction {
+                direction: Direction::Collect,
+                source: FundingSource::Card,
+                amount_minor: 2_093,
+            }],
+            NOW,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    // Ends in 93: asked now, the simulator would say PROCESSING, then FAILED.
+    // What was stored says SUCCESS, and that is what must count.
+    let order = orders
+        .create_channel_order(payment.instructions[0].id, None, "simbank", 2_093, NOW)
+        .await
+        .unwrap()
+        .into_inner();
+    orders
+        .transition(
+            order.id,
+            ChannelOrderStatus::Created,
+            ChannelOrderStatus::Processing,
+            NOW,
+        )
+        .await
+        .unwrap();
+    orders
+        .set_channel_transaction_id(order.id, "SIMC-STORED", NOW)
+        .await
+        .unwrap();
+    orders
+        .transition(
+            order.id,
+            ChannelOrderStatus::Processing,
+            ChannelOrderStatus::Success,
+            NOW,
+        )
+        .await
+        .unwrap();
+    let finished = service
+        .resume("m-coffee", payment.payment.id, NOW + SECOND)
+        .await
+        .unwrap();
+    assert_eq!(finished.payment.status, PaymentStatus::Success);
+    assert_eq!(finished.trade.status, TradeStatus::Success);
+    assert_eq!(merchant(store).await, 2_093);
+    let again = service
+        .resume("m-coffee", payment.payment.id, NOW + 2 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(again.payment, finished.payment);
+    assert_eq!(merchant(store).await, 2_093);
+    assert_eq!(
+        store
+            .payment_notifications(payment.payment.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_sound(store).await;
 }
