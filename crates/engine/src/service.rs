@@ -1493,7 +1493,6 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         if refund.status != RefundStatus::Processing {
             return self.refund_view(refund).await;
         }
-        let trade = self.refund_view(refund.clone()).await?.trade;
         let payment = self
             .orders
             .payment(&refund.merchant_id, refund.payment_id)
@@ -1523,18 +1522,11 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             } else {
                 RefundStatus::Failed
             };
-            self.orders
-                .transition(refund.id, refund.status, next, now)
-                .await?;
+            // The refund's final status and the trade's refunded total go
+            // in one transaction.
+            self.orders.finish_refund(&refund, next, now).await?;
             refund.status = next;
             refund.updated_at = now;
-            // Only a refund of the payment that paid the trade changes the
-            // trade; a duplicate payment's money was never the trade's.
-            if succeeded && trade.paid_payment_id == Some(refund.payment_id) {
-                self.orders
-                    .record_trade_refund(refund.trade_id, refund.amount_minor, now)
-                    .await?;
-            }
         }
         self.refund_view(refund).await
     }

@@ -4,7 +4,7 @@ use crate::order::{
     PaymentId, PaymentInstruction, PaymentOrder, RefundOrder, TradeId, TradeOrder,
 };
 use crate::order::{REFERENCE_LENGTH_MAX, SUBJECT_LENGTH_MAX, check_text};
-use crate::status::{PaymentStatus, Status};
+use crate::status::{PaymentStatus, RefundStatus, Status};
 use crate::{BankOutage, Initiator, RefundId, RefundPart};
 use ledger::{StoreError, TimestampMicros};
 use std::future::Future;
@@ -217,6 +217,16 @@ pub trait OrderStore: Send + Sync {
         payment: &PaymentOrder,
         to: PaymentStatus,
         event: NotificationEvent,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
+
+    /// Moves a PROCESSING refund to its final status; a success of a refund
+    /// of the payment that paid the trade adds to the trade's refunded total
+    /// in the same transaction, so the trade is never left behind.
+    fn finish_refund(
+        &self,
+        refund: &RefundOrder,
+        to: RefundStatus,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 

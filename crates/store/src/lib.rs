@@ -405,6 +405,15 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.finish_payment(payment, to, event, now))
     }
 
+    async fn finish_refund(
+        &self,
+        refund: &engine::RefundOrder,
+        to: engine::RefundStatus,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.finish_refund(refund, to, now))
+    }
+
     async fn mark_trade_paid(
         &self,
         trade_id: engine::TradeId,

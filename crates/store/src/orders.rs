@@ -1020,6 +1020,64 @@ macro_rules! order_store {
                 }
             }
 
+            async fn finish_refund(
+                &self,
+                refund: &engine::RefundOrder,
+                to: engine::RefundStatus,
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
+                use crate::orders::*;
+                refund.status.transition(to).map_err(engine::OrderError::from)?;
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                let trade: Option<TradeRow> = sqlx::query_as(&format!(
+                    "SELECT {TRADE_COLUMNS} FROM trade_orders WHERE id = $1{}",
+                    $lock
+                ))
+                .bind(refund.trade_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(db)?;
+                let trade = trade
+                    .map(trade_from_row)
+                    .transpose()?
+                    .ok_or(engine::OrderError::NotFound { entity: "trade order", id: refund.trade_id })?;
+                let done = sqlx::query(
+                    "UPDATE refund_orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+                )
+                .bind(to.as_str())
+                .bind(now)
+                .bind(refund.id)
+                .bind(refund.status.as_str())
+                .execute(&mut *transaction)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() != 1 {
+                    return Err(engine::OrderError::ConcurrentChange {
+                        entity: "refund",
+                        id: refund.id,
+                        expected: refund.status.as_str(),
+                    }
+                    .into());
+                }
+                // A duplicate payment's money was never the trade's.
+                if to == engine::RefundStatus::Success && trade.paid_payment_id == Some(refund.payment_id) {
+                    let (next, refunded_minor) = trade.after_refund(refund.amount_minor)?;
+                    sqlx::query(
+                        "UPDATE trade_orders SET status = $1, refunded_minor = $2, updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(next.as_str())
+                    .bind(refunded_minor)
+                    .bind(now)
+                    .bind(trade.id)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(db)?;
+                }
+                transaction.commit().await.map_err(db)?;
+                self.durable().await?;
+                Ok(())
+            }
+
             async fn record_trade_refund(
                 &self,
                 trade_id: engine::TradeId,
