@@ -1615,6 +1615,20 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             id: instruction.id,
         })?;
         let channel = self.channel_by_code(&collected_by.channel)?;
+        // The refund is reserved from the payee before the channel is asked:
+        // a payee that cannot cover it stops the refund before money leaves.
+        let payee = self.payee_account(product, &payment.payment).await?;
+        let clearing = self
+            .source_account(&payment.payment, instruction.source, channel.code())
+            .await?;
+        let hold = Operation::Transfer {
+            key: format!("refund-hold-{}", part.id),
+            legs: Self::two_legs(payee, clearing, part.amount_minor, payment.payment.currency),
+            mode: TransferMode::Pending {
+                timeout_seconds: None,
+            },
+            description: format!("refund {} via {}", refund.id, channel.code()),
+        };
         let existing = self
             .orders
             .channel_orders(instruction.id, Some(refund.id))
@@ -1640,7 +1654,17 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                     )
                     .await?;
                 match created {
-                    Created::New(order) => {
+                    Created::New(mut order) => {
+                        if let Err(refused) = self.post(hold.clone()).await? {
+                            warn!(
+                                refund_id = refund.id,
+                                code = refused.code(),
+                                "refund refused by the ledger"
+                            );
+                            self.close_channel_order(&mut order, ChannelOrderStatus::Failed, now)
+                                .await?;
+                            return self.move_part(part, RefundPartStatus::Failed, now).await;
+                        }
                         let request = Self::refund_request(&payment.payment, &order);
                         let answer = channel.submit(&request, now).await;
                         (order, answer)
@@ -1668,15 +1692,11 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             }) => {
                 self.record_transaction_id(&mut order, &channel_transaction_id, now)
                     .await?;
-                let payee = self.payee_account(product, &payment.payment).await?;
-                let clearing = self
-                    .source_account(&payment.payment, instruction.source, &order.channel)
-                    .await?;
-                self.post(Operation::Transfer {
-                    key: format!("refund-channel-{}", order.id),
-                    legs: Self::two_legs(payee, clearing, order.amount_minor, order.currency),
-                    mode: TransferMode::Posted,
-                    description: format!("refund {} via {}", refund.id, order.channel),
+                let held = self.post(hold).await?.map_err(EngineError::Ledger)?;
+                self.post(Operation::PostPending {
+                    key: format!("refund-post-{}", part.id),
+                    pending_id: held.id,
+                    amount_minor: None,
                 })
                 .await?
                 .map_err(EngineError::Ledger)?;
@@ -1685,6 +1705,14 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 self.move_part(part, RefundPartStatus::Success, now).await
             }
             Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => {
+                if let Ok(held) = self.post(hold).await? {
+                    self.post(Operation::VoidPending {
+                        key: format!("refund-void-{}", part.id),
+                        pending_id: held.id,
+                    })
+                    .await?
+                    .map_err(EngineError::Ledger)?;
+                }
                 self.close_channel_order(&mut order, ChannelOrderStatus::Failed, now)
                     .await?;
                 self.move_part(part, RefundPartStatus::Failed, now).await

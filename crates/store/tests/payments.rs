@@ -33,6 +33,7 @@ contract!(
     payments_member_daily_limit,
     payments_withdrawals_leave_through_the_channel,
     payments_finish_after_a_crash_past_the_channel,
+    payments_refund_the_payee_cannot_cover_moves_nothing,
 );
 
 /// 2026-11-22 10:00:00 UTC+8.
@@ -1137,5 +1138,102 @@ async fn payments_finish_after_a_crash_past_the_channel(fixture: Fixture) {
             .len(),
         1
     );
+    assert_sound(store).await;
+}
+
+async fn account_id(store: &Store, owner: &str, kind: AccountKind) -> i64 {
+    for id in 1..200 {
+        let account = store.account(id).await.unwrap().unwrap();
+        if account.owner_id == owner && account.kind == kind {
+            return id;
+        }
+    }
+    panic!("no {kind:?} account of {owner}");
+}
+
+async fn payments_refund_the_payee_cannot_cover_moves_nothing(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = service(&fixture);
+    service
+        .pay(
+            &request(
+                "T1",
+                "S1",
+                "instant_transfer",
+                &[(FundingSource::Card, 5_000)],
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+    // The merchant's money has moved on (settled out, say): 5.00 is left.
+    let merchant_account = account_id(store, "m-coffee", AccountKind::MerchantPending).await;
+    let outside = store
+        .create_account(&ledger::NewAccount {
+            subject_code: "4001".to_owned(),
+            subject_class: ledger::SubjectClass::Equity,
+            kind: AccountKind::Equity,
+            owner_kind: OwnerKind::Platform,
+            owner_id: "outside".to_owned(),
+            currency: Currency::CNY,
+            overdraft: ledger::Overdraft::Unlimited,
+        })
+        .await
+        .unwrap();
+    let leg = |account_id, side, amount_minor| ledger::Leg {
+        account_id,
+        side,
+        amount_minor,
+        currency: Currency::CNY,
+    };
+    store
+        .commit_batch(
+            &[ledger::BatchItem::single(ledger::Operation::Transfer {
+                key: "settle-out".to_owned(),
+                legs: vec![
+                    leg(merchant_account, ledger::Side::Debit, 4_500),
+                    leg(outside.id, ledger::Side::Credit, 4_500),
+                ],
+                mode: ledger::TransferMode::Posted,
+                description: String::new(),
+            })],
+            NOW,
+        )
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let clearing = balance(
+        store,
+        OwnerKind::Channel,
+        "simbank",
+        AccountKind::ChannelClearing,
+    )
+    .await;
+    let refused = service
+        .refund(&refund("T1", "R1", 1_000, Initiator::Merchant), NOW)
+        .await
+        .unwrap();
+    assert_eq!(refused.refund.status, RefundStatus::Failed);
+    assert_eq!(refused.parts[0].status, RefundPartStatus::Failed);
+    assert_eq!(merchant(store).await, 500);
+    assert_eq!(
+        balance(
+            store,
+            OwnerKind::Channel,
+            "simbank",
+            AccountKind::ChannelClearing
+        )
+        .await,
+        clearing
+    );
+    assert_eq!(refused.trade.refunded_minor, 0);
+    // The failed part gave its share back: 5.00 can still be refunded.
+    let small = service
+        .refund(&refund("T1", "R2", 500, Initiator::Merchant), NOW)
+        .await
+        .unwrap();
+    assert_eq!(small.refund.status, RefundStatus::Success);
+    assert_eq!(merchant(store).await, 0);
     assert_sound(store).await;
 }
