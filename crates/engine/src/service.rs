@@ -27,8 +27,8 @@ use crate::order::{
 use crate::refund::RefundPart;
 use crate::routing::{NoRoute, Route, choose_route};
 use crate::status::{
-    ChannelOrderStatus, InstructionStatus, PaymentStatus, RefundPartStatus, RefundStatus, Status,
-    TradeStatus,
+    ChannelOrderStatus, InstructionStatus, Level, PaymentStatus, RefundPartStatus, RefundStatus,
+    Status, TradeStatus,
 };
 use crate::store::NewRefund;
 use crate::store::{Created, OrderStore, OrderStoreError, PaymentWithInstructions};
@@ -498,11 +498,21 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
     ) -> Result<Vec<Result<PaymentView, EngineError>>, EngineError> {
         let payments = self
             .orders
-            .unfinished_payments(now.saturating_sub(quiet_micros), limit)
+            .unfinished_payments(now.saturating_sub(quiet_micros), now, limit)
             .await?;
         let mut results = Vec::with_capacity(payments.len());
         for payment in payments {
-            results.push(self.resume(&payment.merchant_id, payment.id, now).await);
+            let result = self.resume(&payment.merchant_id, payment.id, now).await;
+            let unfinished = result
+                .as_ref()
+                .map_or(true, |view| !view.payment.status.is_final());
+            if unfinished {
+                // Still waiting: back of the queue, so newer ones are seen.
+                self.orders
+                    .defer_check(Level::Payment, payment.id, now.saturating_add(quiet_micros))
+                    .await?;
+            }
+            results.push(result);
         }
         Ok(results)
     }
@@ -1441,11 +1451,21 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
     ) -> Result<Vec<Result<RefundView, EngineError>>, EngineError> {
         let refunds = self
             .orders
-            .unfinished_refunds(now.saturating_sub(quiet_micros), limit)
+            .unfinished_refunds(now.saturating_sub(quiet_micros), now, limit)
             .await?;
         let mut results = Vec::with_capacity(refunds.len());
         for refund in refunds {
-            results.push(self.advance_refund(refund, now).await);
+            let id = refund.id;
+            let result = self.advance_refund(refund, now).await;
+            let unfinished = result
+                .as_ref()
+                .map_or(true, |view| !view.refund.status.is_final());
+            if unfinished {
+                self.orders
+                    .defer_check(Level::Refund, id, now.saturating_add(quiet_micros))
+                    .await?;
+            }
+            results.push(result);
         }
         Ok(results)
     }

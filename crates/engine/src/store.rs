@@ -106,11 +106,13 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<PaymentWithInstructions>, OrderStoreError>> + Send;
 
     /// Payments still CREATED or PROCESSING whose last change is older than
-    /// `changed_before`, oldest first: the work of the resolver that
+    /// `changed_before` and whose next check is due at `now`, least
+    /// recently deferred first: the work of the resolver that
     /// queries channels and finishes payments after a restart.
     fn unfinished_payments(
         &self,
         changed_before: TimestampMicros,
+        now: TimestampMicros,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<PaymentOrder>, OrderStoreError>> + Send;
 
@@ -169,6 +171,7 @@ pub trait OrderStore: Send + Sync {
     fn unfinished_refunds(
         &self,
         changed_before: TimestampMicros,
+        now: TimestampMicros,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RefundOrder>, OrderStoreError>> + Send;
 
@@ -198,6 +201,16 @@ pub trait OrderStore: Send + Sync {
         payer_id: &str,
         since: TimestampMicros,
     ) -> impl Future<Output = Result<i64, OrderStoreError>> + Send;
+
+    /// Keeps the resolver off a payment or refund until `until`: it is
+    /// still waiting, and newer ones get their turn first. Not a state
+    /// change, so not durable-critical.
+    fn defer_check(
+        &self,
+        level: crate::Level,
+        id: i64,
+        until: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 
     /// Moves an order of any level from `from` to `to`, if the transition
     /// is legal and the order is still in `from`.

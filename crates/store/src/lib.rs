@@ -293,9 +293,10 @@ impl engine::OrderStore for Store {
     async fn unfinished_payments(
         &self,
         changed_before: TimestampMicros,
+        now: TimestampMicros,
         limit: usize,
     ) -> Result<Vec<engine::PaymentOrder>, engine::OrderStoreError> {
-        delegate!(self, store => store.unfinished_payments(changed_before, limit))
+        delegate!(self, store => store.unfinished_payments(changed_before, now, limit))
     }
 
     async fn create_channel_order(
@@ -327,9 +328,19 @@ impl engine::OrderStore for Store {
     async fn unfinished_refunds(
         &self,
         changed_before: TimestampMicros,
+        now: TimestampMicros,
         limit: usize,
     ) -> Result<Vec<engine::RefundOrder>, engine::OrderStoreError> {
-        delegate!(self, store => store.unfinished_refunds(changed_before, limit))
+        delegate!(self, store => store.unfinished_refunds(changed_before, now, limit))
+    }
+
+    async fn defer_check(
+        &self,
+        level: engine::Level,
+        id: i64,
+        until: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.defer_check(level, id, until))
     }
 
     async fn set_channel_transaction_id(

@@ -557,16 +557,18 @@ macro_rules! order_store {
             async fn unfinished_payments(
                 &self,
                 changed_before: ledger::TimestampMicros,
+                now: ledger::TimestampMicros,
                 limit: usize,
             ) -> Result<Vec<engine::PaymentOrder>, engine::OrderStoreError> {
                 use crate::orders::*;
                 let rows: Vec<PaymentRow> = sqlx::query_as(&format!(
                     "SELECT {PAYMENT_COLUMNS} FROM payment_orders \
-                     WHERE status IN ('CREATED', 'PROCESSING') AND updated_at < $1 \
-                     ORDER BY updated_at LIMIT $2"
+                     WHERE status IN ('CREATED', 'PROCESSING') AND updated_at < $1 AND next_check_at <= $3 \
+                     ORDER BY next_check_at, updated_at LIMIT $2"
                 ))
                 .bind(changed_before)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(now)
                 .fetch_all(&self.$reader)
                 .await
                 .map_err(db)?;
@@ -811,15 +813,17 @@ macro_rules! order_store {
             async fn unfinished_refunds(
                 &self,
                 changed_before: ledger::TimestampMicros,
+                now: ledger::TimestampMicros,
                 limit: usize,
             ) -> Result<Vec<engine::RefundOrder>, engine::OrderStoreError> {
                 use crate::orders::*;
                 let rows: Vec<RefundRow> = sqlx::query_as(&format!(
                     "SELECT {REFUND_COLUMNS} FROM refund_orders WHERE status = 'PROCESSING' \
-                     AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+                     AND updated_at < $1 AND next_check_at <= $3 ORDER BY next_check_at, updated_at LIMIT $2"
                 ))
                 .bind(changed_before)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(now)
                 .fetch_all(&self.$reader)
                 .await
                 .map_err(db)?;
@@ -905,6 +909,26 @@ macro_rules! order_store {
                 .await
                 .map_err(db)?;
                 Ok(volume)
+            }
+
+            async fn defer_check(
+                &self,
+                level: engine::Level,
+                id: i64,
+                until: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
+                use crate::orders::*;
+                let table = match level {
+                    engine::Level::Payment | engine::Level::Refund => table(level),
+                    _ => return Ok(()),
+                };
+                sqlx::query(&format!("UPDATE {table} SET next_check_at = $1 WHERE id = $2"))
+                    .bind(until)
+                    .bind(id)
+                    .execute(&self.$writer)
+                    .await
+                    .map_err(db)?;
+                Ok(())
             }
 
             async fn transition<S: engine::Status>(

@@ -65,6 +65,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "one_channel_order",
         sql: include_str!("../migrations/postgres/0009_one_channel_order.sql"),
     },
+    Migration {
+        version: 10,
+        name: "next_check",
+        sql: include_str!("../migrations/postgres/0010_next_check.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

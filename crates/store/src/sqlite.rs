@@ -65,6 +65,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "one_channel_order",
         sql: include_str!("../migrations/sqlite/0008_one_channel_order.sql"),
     },
+    Migration {
+        version: 9,
+        name: "next_check",
+        sql: include_str!("../migrations/sqlite/0009_next_check.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.
