@@ -2,8 +2,11 @@
 
 mod bench;
 mod bench_pay;
+mod bench_recon;
 mod business_day;
 mod demo;
+mod fees;
+mod reconciliation;
 mod signed;
 
 use anyhow::{Context, Result, bail};
@@ -94,6 +97,16 @@ enum Command {
         #[command(subcommand)]
         command: RefundsCommand,
     },
+    /// Reconciliation (对账): import channel statements, run, report.
+    Recon {
+        #[command(subcommand)]
+        command: ReconCommand,
+    },
+    /// The fee service (计费): quote a transaction's fee.
+    Fee {
+        #[command(subcommand)]
+        command: FeeCommand,
+    },
     /// Benchmarks, each against a baseline measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -158,6 +171,77 @@ enum RefundsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReconCommand {
+    /// Import a channel's statement file for a business date: parsed,
+    /// written to reconciliation storage whole or not at all, and refused
+    /// if the same file was imported before.
+    Import {
+        #[command(flatten)]
+        recon: reconciliation::ReconArgs,
+        #[arg(long)]
+        channel: String,
+        /// The channel's business date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// wechat, alipay, unionpay-zm or mapping:<file>; the channel's
+        /// configured format without it.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Reconcile a channel's business date: snapshot our records, match them
+    /// with the imported statements, store discrepancies, resolve carried
+    /// ones that agree now, and apply the error codes' treatments.
+    Run {
+        #[command(flatten)]
+        recon: reconciliation::ReconArgs,
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        date: String,
+        /// Find and store discrepancies but treat none.
+        #[arg(long)]
+        no_treat: bool,
+    },
+    /// The discrepancies of a day as CSV (standard output without --csv)
+    /// and Excel.
+    Report {
+        #[command(flatten)]
+        recon: reconciliation::ReconArgs,
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        date: String,
+        #[arg(long)]
+        csv: Option<std::path::PathBuf>,
+        #[arg(long)]
+        xlsx: Option<std::path::PathBuf>,
+    },
+    /// Write the simulated bank's statement of a day (WeChat Pay bill
+    /// layout) from what it booked.
+    SimulateStatement {
+        #[command(flatten)]
+        recon: reconciliation::ReconArgs,
+        #[arg(long, default_value = "simbank")]
+        channel: String,
+        #[arg(long)]
+        date: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Add one unknown booking, drop one of ours and change one fee.
+        #[arg(long)]
+        inject: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FeeCommand {
+    /// Print the rule that matches one transaction, its method and the fee.
+    Quote(fees::QuoteArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Durable transfer throughput: batched on SQLite and PostgreSQL, one
     /// transfer per request through the HTTP API, and a naive baseline.
@@ -165,6 +249,16 @@ enum BenchCommand {
     /// Signed create-and-pay requests through the HTTP API on SQLite, with
     /// latency percentiles, against plain ledger transfers in the same run.
     Pay(bench_pay::PayBenchArgs),
+    /// Fee quotes per second on one thread against 1,000 rules: the
+    /// specificity index against a linear scan of every rule.
+    Fees(fees::FeeBenchArgs),
+    /// Reconciliation: classify N platform and N channel records with the
+    /// DataFusion engine, against DuckDB on the same files in the same run.
+    Recon(bench_recon::ReconBenchArgs),
+    /// One classification of `bench recon`, in a process of its own so that
+    /// the peak memory it reports is the classification's alone.
+    #[command(hide = true)]
+    ReconRun(bench_recon::ReconRunArgs),
 }
 
 fn main() -> Result<()> {
@@ -225,6 +319,7 @@ async fn run(command: Command) -> Result<()> {
             .await
         }
         Command::Channel { command } => channel(command).await,
+        Command::Recon { command } => recon_command(command).await,
         Command::Refunds { command } => refunds(command).await,
         Command::Bench {
             command: BenchCommand::Ledger(arguments),
@@ -232,6 +327,57 @@ async fn run(command: Command) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Pay(arguments),
         } => bench_pay::run(arguments).await,
+        Command::Fee {
+            command: FeeCommand::Quote(arguments),
+        } => fees::quote(&arguments),
+        Command::Bench {
+            command: BenchCommand::Fees(arguments),
+        } => fees::bench(&arguments),
+        Command::Bench {
+            command: BenchCommand::Recon(arguments),
+        } => bench_recon::run(arguments).await,
+        Command::Bench {
+            command: BenchCommand::ReconRun(arguments),
+        } => bench_recon::run_classification(arguments).await,
+    }
+}
+
+async fn recon_command(command: ReconCommand) -> Result<()> {
+    match command {
+        ReconCommand::Import {
+            recon,
+            channel,
+            date,
+            file,
+            format,
+        } => reconciliation::import(&recon, &channel, &date, &file, format.as_deref()).await,
+        ReconCommand::Run {
+            recon,
+            channel,
+            date,
+            no_treat,
+        } => {
+            let options = reconciliation::RunOptions {
+                channel,
+                date,
+                treat: !no_treat,
+            };
+            reconciliation::run(&recon, &options).await
+        }
+        ReconCommand::Report {
+            recon,
+            channel,
+            date,
+            csv,
+            xlsx,
+        } => reconciliation::report(&recon, &channel, &date, csv.as_deref(), xlsx.as_deref()).await,
+        ReconCommand::SimulateStatement {
+            recon,
+            channel,
+            date,
+            out,
+            inject,
+        } => reconciliation::simulate_statement(&recon, &channel, &date, &out, inject).await,
     }
 }
 

@@ -251,6 +251,9 @@ pub fn default_subject_code(kind: AccountKind) -> &'static str {
 
 type AccountKey = (OwnerKind, String, AccountKind, Currency);
 
+/// The platform owner of the suspense account (挂账) reconciliation posts to.
+pub const SUSPENSE_OWNER: &str = "reconciliation";
+
 /// Runs payments: orders in `orders`, money through `ledger`, external
 /// sources through `channels` (the first one, until routing comes).
 #[derive(Debug)]
@@ -699,14 +702,18 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         let (succeeded, transaction_id) = match answer {
             Ok(ChannelOutcome::Success {
                 channel_transaction_id,
-                ..
-            }) => (true, Some(channel_transaction_id)),
+                business_date,
+                fee_minor,
+            }) => (
+                true,
+                Some((channel_transaction_id, business_date, fee_minor)),
+            ),
             Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => (false, None),
             // No final answer: the reservation stays until a query tells.
             Ok(ChannelOutcome::Processing { .. }) | Err(_) => return Ok(()),
         };
-        if let Some(transaction_id) = transaction_id {
-            self.record_transaction_id(&mut order, &transaction_id, now)
+        if let Some((transaction_id, business_date, fee_minor)) = transaction_id {
+            self.record_transaction_id(&mut order, &transaction_id, &business_date, fee_minor, now)
                 .await?;
         }
         let (operation, channel_status, instruction_status) = if succeeded {
@@ -769,7 +776,13 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
                 owner_kind,
                 owner_id: owner_id.to_owned(),
                 currency,
-                overdraft: Overdraft::default(),
+                // Suspense (挂账) holds differences either way round until
+                // they are explained, so it may go negative.
+                overdraft: if kind == AccountKind::Suspense {
+                    Overdraft::Unlimited
+                } else {
+                    Overdraft::default()
+                },
             })
             .await?;
         self.accounts
@@ -851,6 +864,53 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             return Err(EngineError::Store(StoreError::Closed));
         }
         Ok(results.remove(0))
+    }
+
+    /// 挂账 / 调账 — moves `amount_minor` between a channel's clearing
+    /// account and the platform's suspense account, once per `key`.
+    /// Positive: the channel holds more than we booked (debit clearing,
+    /// credit suspense); negative: the other way round. Reconciliation uses
+    /// it for money it cannot yet explain.
+    pub async fn post_to_suspense(
+        &self,
+        key: String,
+        channel: &str,
+        amount_minor: i64,
+        currency: Currency,
+        description: String,
+    ) -> Result<Transfer, EngineError> {
+        let clearing = self
+            .account(
+                OwnerKind::Channel,
+                channel,
+                AccountKind::ChannelClearing,
+                currency,
+            )
+            .await?;
+        let suspense = self
+            .account(
+                OwnerKind::Platform,
+                SUSPENSE_OWNER,
+                AccountKind::Suspense,
+                currency,
+            )
+            .await?;
+        let (debit, credit) = if amount_minor >= 0 {
+            (clearing, suspense)
+        } else {
+            (suspense, clearing)
+        };
+        let magnitude = amount_minor
+            .checked_abs()
+            .ok_or(EngineError::Ledger(LedgerError::Overflow))?;
+        self.post(Operation::Transfer {
+            key,
+            legs: Self::two_legs(debit, credit, magnitude, currency),
+            mode: TransferMode::Posted,
+            description,
+        })
+        .await?
+        .map_err(EngineError::Ledger)
     }
 
     fn two_legs(
@@ -1057,10 +1117,17 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         match answer {
             Ok(ChannelOutcome::Success {
                 channel_transaction_id,
-                ..
+                business_date,
+                fee_minor,
             }) => {
-                self.record_transaction_id(&mut order, &channel_transaction_id, now)
-                    .await?;
+                self.record_transaction_id(
+                    &mut order,
+                    &channel_transaction_id,
+                    &business_date,
+                    fee_minor,
+                    now,
+                )
+                .await?;
                 let debit = self
                     .source_account(
                         &payment.payment,
@@ -1708,10 +1775,17 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         match answer {
             Ok(ChannelOutcome::Success {
                 channel_transaction_id,
-                ..
+                business_date,
+                fee_minor,
             }) => {
-                self.record_transaction_id(&mut order, &channel_transaction_id, now)
-                    .await?;
+                self.record_transaction_id(
+                    &mut order,
+                    &channel_transaction_id,
+                    &business_date,
+                    fee_minor,
+                    now,
+                )
+                .await?;
                 let held = self.post(hold).await?.map_err(EngineError::Ledger)?;
                 self.post(Operation::PostPending {
                     key: format!("refund-post-{}", part.id),
@@ -1775,16 +1849,22 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         }
     }
 
-    /// Records the institution's id once.
+    /// Records the institution's id once, with its business date and fee.
     async fn record_transaction_id(
         &self,
         order: &mut ChannelOrder,
         transaction_id: &str,
+        business_date: &str,
+        fee_minor: i64,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
         if order.channel_transaction_id.is_none() && !transaction_id.is_empty() {
+            let booking = (!business_date.is_empty()).then_some(crate::ChannelBooking {
+                business_date,
+                fee_minor,
+            });
             self.orders
-                .set_channel_transaction_id(order.id, transaction_id, now)
+                .set_channel_transaction_id(order.id, transaction_id, booking, now)
                 .await?;
             order.channel_transaction_id = Some(transaction_id.to_owned());
         }

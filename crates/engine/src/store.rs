@@ -19,6 +19,15 @@ pub enum OrderStoreError {
     Store(#[from] StoreError),
 }
 
+/// What a channel said when it booked a success: its business date
+/// (`YYYYMMDD`, by its own cutoff) and its fee. Reconciliation snapshots by
+/// that date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelBooking<'a> {
+    pub business_date: &'a str,
+    pub fee_minor: i64,
+}
+
 /// A create that is idempotent by a merchant's reference: the first request
 /// creates, a repeat with the same fields finds what it created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +151,7 @@ pub trait OrderStore: Send + Sync {
         &self,
         channel_order_id: ChannelOrderId,
         channel_transaction_id: &str,
+        booking: Option<ChannelBooking<'_>>,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 

@@ -1,7 +1,7 @@
 //! The OpenAPI document, derived from the handlers' annotations.
 
 use crate::error::ErrorBody;
-use crate::handlers::{accounts, batches, payments, system, transfers};
+use crate::handlers::{accounts, batches, payments, reconciliation, system, transfers};
 use crate::model::*;
 use utoipa::OpenApi;
 
@@ -39,9 +39,19 @@ use utoipa::OpenApi;
         payments::channels,
         payments::set_outage,
         payments::review_queue,
+        reconciliation::list,
+        reconciliation::get,
+        reconciliation::act,
     ),
     components(schemas(
         ErrorBody,
+        SideFiguresResponse,
+        DiscrepancyResponse,
+        DiscrepancyActionResponse,
+        DiscrepancyDetailResponse,
+        OperatorAction,
+        DiscrepancyActionRequest,
+        DiscrepancyActionResult,
         HealthResponse,
         CheckResponse,
         Side,

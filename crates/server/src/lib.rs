@@ -14,6 +14,7 @@
 //! | 409 | `ACCOUNT_EXISTS`, `INSUFFICIENT_FUNDS`, `INSUFFICIENT_FROZEN`, `DUPLICATE_KEY_CONFLICT`, `NOT_PENDING`, `PENDING_ALREADY_RESOLVED`, `PENDING_EXPIRED`, `NOT_REVERSIBLE`, `ALREADY_REVERSED` |
 //! | 413 | `PAYLOAD_TOO_LARGE` |
 //! | 415 | `UNSUPPORTED_MEDIA_TYPE` |
+//! | 422 | `FEE_RULE_NOT_FOUND`, `FEE_CURRENCY_MISMATCH`, `FEE_INVALID_AMOUNT`, `FEE_INVALID_DATE` (`POST /v1/fees/quote`) |
 //! | 422 | every other ledger code (`UNBALANCED_TRANSFER`, `CURRENCY_MISMATCH`, `INVALID_AMOUNT`, `INVALID_LEG_COUNT`, `INVALID_KEY`, ...), `UNKNOWN_CURRENCY`, `UNSUPPORTED_CURRENCY`, `INVALID_ACCOUNT`, `INVALID_OVERDRAFT`, `INVALID_TIMEOUT`, `INVALID_LIMIT`, `BATCH_TOO_LARGE` |
 //! | 500 | `STORE_ERROR`, `INTERNAL_ERROR` |
 //! | 503 | `UNAVAILABLE` (the ledger is shutting down) |
@@ -25,22 +26,24 @@ mod extract;
 mod handlers;
 pub mod model;
 mod notify;
+pub mod reconciliation;
 pub mod signature;
 mod state;
 mod timestamp;
 
 pub use config::{Config, ConfigError};
 pub use error::{ApiError, ErrorBody};
+pub use handlers::fees::{BUILTIN_FEE_RULES, FeeRules};
 pub use notify::deliver_due;
 pub use state::{AppState, Payments};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Request};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use handlers::{accounts, batches, payments, system, transfers};
+use handlers::{accounts, batches, fees, payments, system, transfers};
 use std::time::{Duration, Instant};
 use store::Ledger;
 use tracing::{info, warn};
@@ -84,6 +87,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/channels", get(payments::channels))
         .route("/v1/channels/outages", post(payments::set_outage))
         .route("/v1/review/refunds", get(payments::review_queue))
+        .route(
+            "/v1/recon/discrepancies",
+            get(handlers::reconciliation::list),
+        )
+        .route(
+            "/v1/recon/discrepancies/{id}",
+            get(handlers::reconciliation::get),
+        )
+        .route(
+            "/v1/recon/discrepancies/{id}/actions",
+            post(handlers::reconciliation::act),
+        )
+        .route(
+            "/v1/fees/quote",
+            post(fees::quote).layer(Extension(FeeRules::builtin())),
+        )
         .route(
             "/v1/batches",
             post(batches::submit).layer(DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),
@@ -179,7 +198,7 @@ async fn resolve_forever(state: AppState) {
 
 /// The OpenAPI 3 document served at `GET /openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    doc::ApiDoc::openapi()
+    doc::ApiDoc::openapi().merge_from(fees::FeesDoc::openapi())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

@@ -8,10 +8,12 @@
 
 mod check;
 mod committer;
+mod fees;
 mod merchants;
 mod notifications;
 mod orders;
 mod postgres;
+mod reconciliation;
 mod rows;
 mod sqlite;
 mod wal_sync;
@@ -347,9 +349,10 @@ impl engine::OrderStore for Store {
         &self,
         channel_order_id: engine::ChannelOrderId,
         channel_transaction_id: &str,
+        booking: Option<engine::ChannelBooking<'_>>,
         now: TimestampMicros,
     ) -> Result<(), engine::OrderStoreError> {
-        delegate!(self, store => store.set_channel_transaction_id(channel_order_id, channel_transaction_id, now))
+        delegate!(self, store => store.set_channel_transaction_id(channel_order_id, channel_transaction_id, booking, now))
     }
 
     async fn create_refund(
@@ -506,5 +509,110 @@ impl engine::NotificationStore for Store {
         payment_id: engine::PaymentId,
     ) -> Result<Vec<engine::Notification>, engine::OrderStoreError> {
         delegate!(self, store => store.payment_notifications(payment_id))
+    }
+}
+
+impl recon::ReconStore for Store {
+    async fn record_statement_file(
+        &self,
+        file: &recon::NewStatementFile,
+        now: TimestampMicros,
+    ) -> Result<recon::StatementFile, recon::ReconStoreError> {
+        delegate!(self, store => store.record_statement_file(file, now))
+    }
+
+    async fn statement_files(
+        &self,
+        channel: &str,
+        business_day: i32,
+    ) -> Result<Vec<recon::StatementFile>, recon::ReconStoreError> {
+        delegate!(self, store => store.statement_files(channel, business_day))
+    }
+
+    async fn snapshot_page(
+        &self,
+        channel: &str,
+        business_date: &str,
+        from: TimestampMicros,
+        to: TimestampMicros,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<recon::ChannelOrderRecord>, recon::ReconStoreError> {
+        delegate!(self, store => store.snapshot_page(channel, business_date, from, to, after_id, limit))
+    }
+
+    async fn channel_orders_by_id(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<recon::ChannelOrderRecord>, recon::ReconStoreError> {
+        delegate!(self, store => store.channel_orders_by_id(ids))
+    }
+
+    async fn channel_order_owner(
+        &self,
+        channel_order_id: i64,
+    ) -> Result<Option<recon::ChannelOrderOwner>, recon::ReconStoreError> {
+        delegate!(self, store => store.channel_order_owner(channel_order_id))
+    }
+
+    async fn save_run(&self, run: &recon::ReconRun) -> Result<(), recon::ReconStoreError> {
+        delegate!(self, store => store.save_run(run))
+    }
+
+    async fn runs(&self, channel: &str) -> Result<Vec<recon::ReconRun>, recon::ReconStoreError> {
+        delegate!(self, store => store.runs(channel))
+    }
+
+    async fn upsert_discrepancy(
+        &self,
+        update: &recon::DiscrepancyUpdate<'_>,
+        now: TimestampMicros,
+    ) -> Result<recon::Discrepancy, recon::ReconStoreError> {
+        delegate!(self, store => store.upsert_discrepancy(update, now))
+    }
+
+    async fn discrepancy(
+        &self,
+        id: i64,
+    ) -> Result<Option<recon::Discrepancy>, recon::ReconStoreError> {
+        delegate!(self, store => store.discrepancy(id))
+    }
+
+    async fn discrepancies(
+        &self,
+        query: &recon::DiscrepancyQuery,
+    ) -> Result<Vec<recon::Discrepancy>, recon::ReconStoreError> {
+        delegate!(self, store => store.discrepancies(query))
+    }
+
+    async fn change_discrepancy(
+        &self,
+        action: &recon::DiscrepancyAction,
+    ) -> Result<bool, recon::ReconStoreError> {
+        delegate!(self, store => store.change_discrepancy(action))
+    }
+
+    async fn actions(
+        &self,
+        discrepancy_id: i64,
+    ) -> Result<Vec<recon::DiscrepancyAction>, recon::ReconStoreError> {
+        delegate!(self, store => store.actions(discrepancy_id))
+    }
+}
+
+impl ::fees::FeeCounterStore for Store {
+    async fn fee_counter(
+        &self,
+        key: &::fees::CounterKey,
+    ) -> Result<::fees::PeriodUsage, ::fees::FeeCounterError> {
+        delegate!(self, store => store.fee_counter(key))
+    }
+
+    async fn record_fee_charge(
+        &self,
+        charge: &::fees::FeeCharge,
+        now: TimestampMicros,
+    ) -> Result<::fees::Recorded, ::fees::FeeCounterError> {
+        delegate!(self, store => store.record_fee_charge(charge, now))
     }
 }

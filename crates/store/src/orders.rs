@@ -649,16 +649,21 @@ macro_rules! order_store {
                 &self,
                 channel_order_id: engine::ChannelOrderId,
                 channel_transaction_id: &str,
+                booking: Option<engine::ChannelBooking<'_>>,
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
                 use crate::orders::*;
                 let done = sqlx::query(
-                    "UPDATE channel_orders SET channel_transaction_id = $1, updated_at = $2 WHERE id = $3 \
+                    "UPDATE channel_orders SET channel_transaction_id = $1, updated_at = $2, \
+                     channel_business_date = COALESCE($4, channel_business_date), \
+                     channel_fee_minor = COALESCE($5, channel_fee_minor) WHERE id = $3 \
                      AND (channel_transaction_id IS NULL OR channel_transaction_id = $1)",
                 )
                 .bind(channel_transaction_id)
                 .bind(now)
                 .bind(channel_order_id)
+                .bind(booking.map(|booking| booking.business_date))
+                .bind(booking.map(|booking| booking.fee_minor))
                 .execute(&self.$writer)
                 .await
                 .map_err(db)?;

@@ -70,6 +70,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "next_check",
         sql: include_str!("../migrations/postgres/0010_next_check.sql"),
     },
+    Migration {
+        version: 11,
+        name: "fee_counters",
+        sql: include_str!("../migrations/postgres/0011_fee_counters.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "reconciliation",
+        sql: include_str!("../migrations/postgres/0012_reconciliation.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

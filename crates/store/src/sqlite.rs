@@ -70,6 +70,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "next_check",
         sql: include_str!("../migrations/sqlite/0009_next_check.sql"),
     },
+    Migration {
+        version: 10,
+        name: "fee_counters",
+        sql: include_str!("../migrations/sqlite/0010_fee_counters.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "reconciliation",
+        sql: include_str!("../migrations/sqlite/0011_reconciliation.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -466,15 +466,15 @@ async fn orders_channel_orders(fixture: Fixture) {
         .unwrap();
     assert!(refund_order.is_new());
     store
-        .set_channel_transaction_id(first.id, "BANK-001", NOW)
+        .set_channel_transaction_id(first.id, "BANK-001", None, NOW)
         .await
         .unwrap();
     store
-        .set_channel_transaction_id(first.id, "BANK-001", NOW)
+        .set_channel_transaction_id(first.id, "BANK-001", None, NOW)
         .await
         .unwrap();
     let overwrite = store
-        .set_channel_transaction_id(first.id, "BANK-002", NOW)
+        .set_channel_transaction_id(first.id, "BANK-002", None, NOW)
         .await
         .unwrap_err();
     assert_eq!(code(overwrite), "REFERENCE_CONFLICT");

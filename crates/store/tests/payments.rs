@@ -1105,7 +1105,7 @@ async fn payments_finish_after_a_crash_past_the_channel(fixture: Fixture) {
         .await
         .unwrap();
     orders
-        .set_channel_transaction_id(order.id, "SIMC-STORED", NOW)
+        .set_channel_transaction_id(order.id, "SIMC-STORED", None, NOW)
         .await
         .unwrap();
     orders

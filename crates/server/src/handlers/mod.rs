@@ -2,7 +2,9 @@
 
 pub mod accounts;
 pub mod batches;
+pub mod fees;
 pub mod payments;
+pub mod reconciliation;
 pub mod system;
 pub mod transfers;
 

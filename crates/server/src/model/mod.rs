@@ -3,12 +3,16 @@
 
 mod account;
 mod batch;
+mod fee;
 mod payment;
+mod reconciliation;
 mod transfer;
 
 pub use account::*;
 pub use batch::*;
+pub use fee::*;
 pub use payment::*;
+pub use reconciliation::*;
 pub use transfer::*;
 
 use crate::error::ApiError;

@@ -1,0 +1,176 @@
+//! Fee period counters on both stores, one SQL text for both.
+//!
+//! A charge is recorded in one transaction: its row is inserted first
+//! (`ON CONFLICT (charge_key) DO NOTHING`), and only a new row adds to the
+//! counter, by an upsert that returns the new totals. A concurrent repeat
+//! of the key waits on the first one's unique index entry (PostgreSQL) or
+//! on the single writer (SQLite), then finds its row and answers the values
+//! stored with it. The counter row's upsert locks it until commit, so
+//! concurrent charges of one counter are counted one after another.
+
+use fees::{FeeCharge, FeeCounterError, PeriodUsage, Recorded};
+use ledger::StoreError;
+
+/// rule id, merchant id, period key, amount, count before, volume before.
+pub(crate) type ChargeRow = (String, String, String, i64, i64, i64);
+
+pub(crate) fn db(error: sqlx::Error) -> FeeCounterError {
+    FeeCounterError::Store(crate::rows::database_error(error))
+}
+
+/// The answer to a repeated charge key: the first recording's values, if
+/// the repeat names the same counter and amount.
+pub(crate) fn repeated(charge: &FeeCharge, row: ChargeRow) -> Result<Recorded, FeeCounterError> {
+    let (rule_id, merchant_id, period_key, amount_minor, count, volume_minor) = row;
+    let conflict = |field: &'static str| {
+        Err(FeeCounterError::ChargeKeyConflict {
+            charge_key: charge.charge_key.clone(),
+            field,
+        })
+    };
+    if rule_id != charge.counter.rule_id {
+        return conflict("rule");
+    }
+    if merchant_id != charge.counter.merchant_id {
+        return conflict("merchant");
+    }
+    if period_key != charge.counter.period_key.to_string() {
+        return conflict("period");
+    }
+    if amount_minor != charge.amount_minor {
+        return conflict("amount");
+    }
+    Ok(Recorded {
+        before: PeriodUsage {
+            count,
+            volume_minor,
+        },
+        first_time: false,
+    })
+}
+
+/// The counter before a charge, from the totals that include it.
+pub(crate) fn before(
+    charge: &FeeCharge,
+    after_count: i64,
+    after_volume_minor: i64,
+) -> Result<PeriodUsage, FeeCounterError> {
+    let count = after_count - 1;
+    let volume_minor = after_volume_minor
+        .checked_sub(charge.amount_minor)
+        .ok_or_else(|| StoreError::Corrupt("fee counter volume".to_owned()))?;
+    if count < 0 || volume_minor < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "fee counter {}/{}/{} below its last charge",
+            charge.counter.rule_id, charge.counter.merchant_id, charge.counter.period_key
+        ))
+        .into());
+    }
+    Ok(PeriodUsage {
+        count,
+        volume_minor,
+    })
+}
+
+macro_rules! fee_counter_store {
+    ($store:ty, $writer:ident, $reader:ident) => {
+        impl fees::FeeCounterStore for $store {
+            async fn fee_counter(
+                &self,
+                key: &fees::CounterKey,
+            ) -> Result<fees::PeriodUsage, fees::FeeCounterError> {
+                use crate::fees::db;
+                let row: Option<(i64, i64)> = sqlx::query_as(
+                    "SELECT transaction_count, volume_minor FROM fee_counters \
+                     WHERE rule_id = $1 AND merchant_id = $2 AND period_key = $3",
+                )
+                .bind(&key.rule_id)
+                .bind(&key.merchant_id)
+                .bind(key.period_key.to_string())
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(db)?;
+                Ok(row.map_or_else(fees::PeriodUsage::default, |(count, volume_minor)| {
+                    fees::PeriodUsage {
+                        count,
+                        volume_minor,
+                    }
+                }))
+            }
+
+            async fn record_fee_charge(
+                &self,
+                charge: &fees::FeeCharge,
+                now: ledger::TimestampMicros,
+            ) -> Result<fees::Recorded, fees::FeeCounterError> {
+                use crate::fees::{ChargeRow, before, db, repeated};
+                charge.validate()?;
+                let period_key = charge.counter.period_key.to_string();
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                let inserted = sqlx::query(
+                    "INSERT INTO fee_charges (charge_key, rule_id, merchant_id, period_key, \
+                     amount_minor, count_before, volume_before_minor, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, 0, 0, $6) ON CONFLICT (charge_key) DO NOTHING",
+                )
+                .bind(&charge.charge_key)
+                .bind(&charge.counter.rule_id)
+                .bind(&charge.counter.merchant_id)
+                .bind(&period_key)
+                .bind(charge.amount_minor)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await
+                .map_err(db)?;
+                if inserted.rows_affected() == 0 {
+                    let row: ChargeRow = sqlx::query_as(
+                        "SELECT rule_id, merchant_id, period_key, amount_minor, count_before, \
+                         volume_before_minor FROM fee_charges WHERE charge_key = $1",
+                    )
+                    .bind(&charge.charge_key)
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(db)?;
+                    transaction.commit().await.map_err(db)?;
+                    // The first recording may still be on its way to disk.
+                    self.durable().await?;
+                    return repeated(charge, row);
+                }
+                let (after_count, after_volume_minor): (i64, i64) = sqlx::query_as(
+                    "INSERT INTO fee_counters (rule_id, merchant_id, period_key, \
+                     transaction_count, volume_minor) VALUES ($1, $2, $3, 1, $4) \
+                     ON CONFLICT (rule_id, merchant_id, period_key) DO UPDATE SET \
+                     transaction_count = fee_counters.transaction_count + 1, \
+                     volume_minor = fee_counters.volume_minor + excluded.volume_minor \
+                     RETURNING transaction_count, volume_minor",
+                )
+                .bind(&charge.counter.rule_id)
+                .bind(&charge.counter.merchant_id)
+                .bind(&period_key)
+                .bind(charge.amount_minor)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(db)?;
+                let usage = before(charge, after_count, after_volume_minor)?;
+                sqlx::query(
+                    "UPDATE fee_charges SET count_before = $2, volume_before_minor = $3 \
+                     WHERE charge_key = $1",
+                )
+                .bind(&charge.charge_key)
+                .bind(usage.count)
+                .bind(usage.volume_minor)
+                .execute(&mut *transaction)
+                .await
+                .map_err(db)?;
+                transaction.commit().await.map_err(db)?;
+                self.durable().await?;
+                Ok(fees::Recorded {
+                    before: usage,
+                    first_time: true,
+                })
+            }
+        }
+    };
+}
+
+fee_counter_store!(crate::SqliteStore, writer, readers);
+fee_counter_store!(crate::PostgresStore, pool, pool);
