@@ -967,6 +967,10 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/channels", "get"),
         ("/v1/channels/outages", "post"),
         ("/v1/review/refunds", "get"),
+        ("/v1/fees/quote", "post"),
+        ("/v1/recon/discrepancies", "get"),
+        ("/v1/recon/discrepancies/{id}", "get"),
+        ("/v1/recon/discrepancies/{id}/actions", "post"),
     ];
     let paths = document["paths"].as_object().unwrap();
     assert_eq!(
