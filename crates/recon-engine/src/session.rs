@@ -2,9 +2,11 @@
 
 use crate::EngineError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How much of the machine a run may use.
 #[derive(Debug, Clone)]
@@ -26,7 +28,9 @@ pub struct SessionSettings {
 impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings {
-            partitions: std::thread::available_parallelism().map_or(2, usize::from),
+            // More partitions than cores: smaller hash tables per partition
+            // ran faster in `bench recon` (2 → 8 partitions on 2 cores: 19.5 s → 12.7 s at 10M).
+            partitions: std::thread::available_parallelism().map_or(2, usize::from) * 4,
             memory_limit_bytes: 3 << 30,
             spill_directory: None,
             sort_merge_join: false,
@@ -43,6 +47,13 @@ pub fn session(settings: &SessionSettings) -> Result<SessionContext, EngineError
         .with_repartition_joins(true)
         .with_repartition_aggregations(true);
     config.options_mut().optimizer.prefer_hash_join = !settings.sort_merge_join;
+    // Text read from Parquet as string views is counted several times by the
+    // memory pool; plain strings let a 10M-record day fit in 3 GiB.
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
     // Always hash-partition the join's inputs by key, never collect one side
     // into a single partition: the plan then has the shape a cluster runs.
     config
@@ -59,7 +70,9 @@ pub fn session(settings: &SessionSettings) -> Result<SessionContext, EngineError
         None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
     };
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(settings.memory_limit_bytes, 1.0)
+        // A fair pool shares the limit among the spilling operators, so a
+        // sort-merge join of a day larger than memory spills instead of failing.
+        .with_memory_pool(Arc::new(FairSpillPool::new(settings.memory_limit_bytes)))
         .with_disk_manager_builder(disk)
         .build_arc()?;
     Ok(SessionContext::new_with_config_rt(config, runtime))
