@@ -14,7 +14,12 @@ pub fn parse_day(text: &str) -> Option<i32> {
     let day: u8 = digits[6..8].parse().ok()?;
     let month = time::Month::try_from(month).ok()?;
     let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    Some(date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY)
+    Some(day_of(date))
+}
+
+/// A date as days since 1970-01-01.
+pub fn day_of(date: time::Date) -> i32 {
+    date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY
 }
 
 fn date(day: i32) -> Option<time::Date> {

@@ -88,6 +88,9 @@ pub struct ReconRules {
     pub channels: std::collections::BTreeMap<String, ChannelSettings>,
 }
 
+const MICROS_PER_MINUTE: i64 = 60_000_000;
+const MINUTES_PER_DAY: i64 = 1_440;
+
 /// How one channel keeps its day (渠道日切) and writes its statements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelSettings {
@@ -108,8 +111,6 @@ impl ChannelSettings {
     /// afternoon or evening (23:00) opens the *next* calendar day's business
     /// day; one in the morning (00:00, 03:00) opens the same calendar day's.
     pub fn business_day(&self, at: crate::TimestampMicros) -> i32 {
-        const MICROS_PER_MINUTE: i64 = 60_000_000;
-        const MINUTES_PER_DAY: i64 = 1_440;
         let local_minutes = at.div_euclid(MICROS_PER_MINUTE) + i64::from(self.utc_offset_minutes);
         let cutoff = i64::from(self.cutoff_minute_of_day);
         let opens_next_day = i64::from(cutoff >= MINUTES_PER_DAY / 2);
@@ -119,8 +120,6 @@ impl ChannelSettings {
 
     /// The first instant of a business day.
     pub fn business_day_start(&self, day: i32) -> crate::TimestampMicros {
-        const MICROS_PER_MINUTE: i64 = 60_000_000;
-        const MINUTES_PER_DAY: i64 = 1_440;
         let cutoff = i64::from(self.cutoff_minute_of_day);
         let opens_next_day = i64::from(cutoff >= MINUTES_PER_DAY / 2);
         let local_minutes = (i64::from(day) - opens_next_day) * MINUTES_PER_DAY + cutoff;
@@ -129,8 +128,6 @@ impl ChannelSettings {
 
     /// Minutes from `at` to the end of its business day.
     pub fn minutes_before_cutoff(&self, at: crate::TimestampMicros) -> i64 {
-        const MICROS_PER_MINUTE: i64 = 60_000_000;
-        const MINUTES_PER_DAY: i64 = 1_440;
         let local_minutes = at.div_euclid(MICROS_PER_MINUTE) + i64::from(self.utc_offset_minutes);
         let into_day =
             (local_minutes - i64::from(self.cutoff_minute_of_day)).rem_euclid(MINUTES_PER_DAY);

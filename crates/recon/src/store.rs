@@ -54,6 +54,17 @@ pub struct ChannelOrderOwner {
     pub trade_paid_by: Option<i64>,
 }
 
+impl ChannelOrderOwner {
+    /// A collection whose trade another payment already paid: a success of
+    /// it is a duplicate payment (重复支付).
+    pub fn is_duplicate_payment(&self) -> bool {
+        self.refund_id.is_none()
+            && self
+                .trade_paid_by
+                .is_some_and(|paid| paid != self.payment_id)
+    }
+}
+
 /// Rows a snapshot reads per page.
 pub const SNAPSHOT_PAGE_ROWS_MAX: u32 = 10_000;
 

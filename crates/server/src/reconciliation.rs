@@ -232,10 +232,7 @@ async fn complete_order(
     let final_status = current.first().map(|order| order.status.as_str());
     match final_status {
         Some("SUCCESS") => {
-            let duplicate = owner.refund_id.is_none()
-                && owner
-                    .trade_paid_by
-                    .is_some_and(|paid| paid != owner.payment_id);
+            let duplicate = owner.is_duplicate_payment();
             Ok(Some(if duplicate {
                 format!(
                     "{outcome}; the trade was paid by payment {:?}: a refund waits for review",

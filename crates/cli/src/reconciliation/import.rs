@@ -11,9 +11,6 @@ use std::io::Read;
 use std::path::Path;
 use store::Store;
 
-/// The Julian day number of 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
-
 /// Hex SHA-256 of a file, read in pieces.
 fn sha256_of(path: &Path) -> Result<(String, u64)> {
     let mut file =
@@ -62,7 +59,7 @@ pub fn to_record(record: StatementRecord, utc_offset_minutes: i32) -> ReconRecor
     let offset = time::UtcOffset::from_whole_seconds(utc_offset_minutes * 60)
         .unwrap_or(time::UtcOffset::UTC);
     let occurred = record.occurred_at.assume_offset(offset).unix_timestamp() * 1_000_000;
-    let business_day = record.business_date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY;
+    let business_day = recon::day_of(record.business_date);
     ReconRecord {
         key,
         kind,

@@ -92,9 +92,8 @@ async fn rows(arguments: &ReconArgs, channel: &str, day: i32) -> Result<Vec<Disc
     Ok(found)
 }
 
-fn write_csv(path: &Path, discrepancies: &[Discrepancy]) -> Result<()> {
-    let mut writer =
-        csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+fn write_csv<W: std::io::Write>(output: W, discrepancies: &[Discrepancy]) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(output);
     writer.write_record(HEADER)?;
     for discrepancy in discrepancies {
         writer.write_record(row(discrepancy))?;
@@ -133,7 +132,9 @@ pub async fn report(
     let day = parse_date(date)?;
     let discrepancies = rows(arguments, channel, day).await?;
     if let Some(path) = csv_path {
-        write_csv(path, &discrepancies)?;
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        write_csv(file, &discrepancies)?;
         println!(
             "wrote {} ({} discrepancies)",
             path.display(),
@@ -149,12 +150,7 @@ pub async fn report(
         );
     }
     if csv_path.is_none() && xlsx_path.is_none() {
-        let mut writer = csv::Writer::from_writer(std::io::stdout());
-        writer.write_record(HEADER)?;
-        for discrepancy in &discrepancies {
-            writer.write_record(row(discrepancy))?;
-        }
-        writer.flush()?;
+        write_csv(std::io::stdout(), &discrepancies)?;
     }
     Ok(())
 }

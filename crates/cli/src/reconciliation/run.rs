@@ -185,12 +185,10 @@ async fn duplicate_of_success(store: &store::Store, finding: &Finding) -> Result
     let Ok(id) = finding.key.parse::<i64>() else {
         return Ok(false);
     };
-    Ok(store.channel_order_owner(id).await?.is_some_and(|owner| {
-        owner.refund_id.is_none()
-            && owner
-                .trade_paid_by
-                .is_some_and(|paid| paid != owner.payment_id)
-    }))
+    Ok(store
+        .channel_order_owner(id)
+        .await?
+        .is_some_and(|owner| owner.is_duplicate_payment()))
 }
 
 /// What a run did, for its summary.
