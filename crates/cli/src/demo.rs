@@ -72,6 +72,7 @@ pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool
         .await
         .with_context(|| format!("binding {listen}"))?;
     let address = listener.local_addr()?;
+    let settling = state.clone();
     let server = tokio::spawn(server::serve_state(listener, state));
     let client = Client {
         http: reqwest::Client::new(),
@@ -81,6 +82,7 @@ pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool
     script(&client).await?;
     payments(&client).await?;
     crate::business_day::run(&client.http, &client.base).await?;
+    settle_the_day(&settling).await?;
     if keep_serving {
         println!("serving on http://{address}; press Ctrl-C to stop");
         server
@@ -326,5 +328,73 @@ async fn payments(client: &Client) -> Result<()> {
         );
     }
     println!("  (a PROCESSING payment is queried and finished by the server within seconds)");
+    Ok(())
+}
+
+/// Settles the day's clearing entries as tomorrow's run would, on D+1 terms
+/// (calendar days, so the demo runs on any date), and shows one merchant's
+/// bill summary beside its batch.
+async fn settle_the_day(state: &server::AppState) -> Result<()> {
+    use settlement::SettlementStore;
+    println!();
+    let now = store::now_micros();
+    let today = settlement::parse_date(&engine::business_date(now)?.to_string())?;
+    let tomorrow = today
+        .next_day()
+        .context("the day after today is past the calendar's range")?;
+    let terms = settlement::SettlementConfig::uniform(settlement::MerchantTerms {
+        cycle: settlement::Cycle::D(1),
+        destination: settlement::Destination::Available,
+        minimum_minor: 0,
+        reconciled_only: false,
+    });
+    let report = server::settlement::run(
+        state,
+        &settlement::Calendar::builtin()?,
+        &terms,
+        tomorrow,
+        now,
+        &server::settlement::Quiet,
+    )
+    .await
+    .context("settling the day")?;
+    println!(
+        "settlement as of {tomorrow} (D+1): {} entries into {} batches; {} carried (net negative), \
+         {} held (refunds still in flight at the channel reserve part of the money), {} already settled",
+        report.entries_settled,
+        report.batches_paid,
+        report.batches_carried,
+        report.batches_held,
+        report.batches_existing
+    );
+    for (currency, net) in &report.net_minor {
+        let fees = report.fees_minor.get(currency).copied().unwrap_or(0);
+        println!(
+            "  net to merchants' available balances {}, fees to platform income {}",
+            money::Money::new(*net, *currency),
+            money::Money::new(fees, *currency)
+        );
+    }
+    if !report.failures.is_empty() {
+        bail!("settlement left batches unfinished: {:?}", report.failures);
+    }
+    let batches = state.store().batches(&tomorrow.to_string()).await?;
+    if let Some(batch) = batches.iter().find(|batch| batch.collection_count > 0) {
+        let entries = state
+            .store()
+            .clearing_entries(&batch.merchant_id, &today.to_string())
+            .await?;
+        let bill = settlement::write_bill(&entries, settlement::BillType::All)?;
+        if let Some(totals) = bill.totals.get(&batch.currency) {
+            println!(
+                "  bill of {} on {today}: {} rows, net {}; its batch {}: net {}",
+                batch.merchant_id,
+                bill.rows,
+                money::Money::new(totals.net_minor, batch.currency),
+                batch.id,
+                money::Money::new(batch.net_minor, batch.currency)
+            );
+        }
+    }
     Ok(())
 }

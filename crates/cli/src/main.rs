@@ -3,10 +3,13 @@
 mod bench;
 mod bench_pay;
 mod bench_recon;
+mod bench_settle;
 mod business_day;
 mod demo;
 mod fees;
+mod progress;
 mod reconciliation;
+mod settle;
 mod signed;
 
 use anyhow::{Context, Result, bail};
@@ -107,10 +110,46 @@ enum Command {
         #[command(subcommand)]
         command: FeeCommand,
     },
+    /// Settlement (结算): net merchants' cleared collections, refunds and
+    /// fees into batches, post them and pay them out.
+    Settle {
+        #[command(subcommand)]
+        command: SettleCommand,
+    },
+    /// A merchant's daily trade bill (商户对账单), as `GET /v1/bills`
+    /// serves it.
+    Bill {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        merchant: String,
+        /// The business date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// ALL, SUCCESS (collections) or REFUND.
+        #[arg(long = "type", default_value = "ALL")]
+        bill_type: String,
+        /// Write the CSV here instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Benchmarks, each against a baseline measured in the same run.
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SettleCommand {
+    /// Settle every merchant whose entries are due on a date, by its cycle
+    /// and the business-day calendar. Running a date again is a no-op.
+    Run {
+        #[command(flatten)]
+        settle: settle::SettleArgs,
+        /// The settlement date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
     },
 }
 
@@ -255,6 +294,9 @@ enum BenchCommand {
     /// Reconciliation: classify N platform and N channel records with the
     /// DataFusion engine, against DuckDB on the same files in the same run.
     Recon(bench_recon::ReconBenchArgs),
+    /// Settlement: N clearing entries across M merchants netted into
+    /// batches and posted, against one aggregate scan of the entries.
+    Settle(bench_settle::SettleBenchArgs),
     /// One classification of `bench recon`, in a process of its own so that
     /// the peak memory it reports is the classification's alone.
     #[command(hide = true)]
@@ -320,6 +362,16 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Channel { command } => channel(command).await,
         Command::Recon { command } => recon_command(command).await,
+        Command::Settle {
+            command: SettleCommand::Run { settle, date },
+        } => settle::run(&settle, &date).await,
+        Command::Bill {
+            database,
+            merchant,
+            date,
+            bill_type,
+            out,
+        } => settle::bill(&database, &merchant, &date, &bill_type, out.as_deref()).await,
         Command::Refunds { command } => refunds(command).await,
         Command::Bench {
             command: BenchCommand::Ledger(arguments),
@@ -333,6 +385,9 @@ async fn run(command: Command) -> Result<()> {
         Command::Bench {
             command: BenchCommand::Fees(arguments),
         } => fees::bench(&arguments),
+        Command::Bench {
+            command: BenchCommand::Settle(arguments),
+        } => bench_settle::run(arguments).await,
         Command::Bench {
             command: BenchCommand::Recon(arguments),
         } => bench_recon::run(arguments).await,

@@ -24,6 +24,7 @@ macro_rules! text_enum {
     };
 }
 
+mod clearing;
 mod merchant;
 mod notification;
 mod order;
@@ -33,6 +34,7 @@ mod service;
 pub mod status;
 mod store;
 
+pub use clearing::*;
 pub use merchant::*;
 pub use notification::*;
 pub use order::*;

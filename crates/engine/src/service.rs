@@ -18,10 +18,11 @@
 //! Every ledger key is derived from an order id, so a repeated step replays
 //! its first result and never moves money twice.
 
+use crate::clearing::{ClearingKind, NewClearingEntry};
 use crate::notification::{NotificationEvent, NotificationStore};
 use crate::order::{
     ChannelOrder, Direction, FundingSource, Initiator, NewInstruction, NewPayment, NewTrade,
-    OrderError, PaymentInstruction, PaymentOrder, PaymentSuccess, RefundId, RefundOrder,
+    OrderError, PaymentInstruction, PaymentOrder, PaymentSuccess, RefundId, RefundOrder, TradeId,
     TradeOrder,
 };
 use crate::refund::RefundPart;
@@ -33,13 +34,14 @@ use crate::status::{
 use crate::store::NewRefund;
 use crate::store::{Created, OrderStore, OrderStoreError, PaymentWithInstructions};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
+use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeRequest, FeeSchedule, FeeSide};
 use ledger::{
     AccountId, AccountKind, BatchItem, LedgerError, LedgerWriter, Leg, NewAccount, Operation,
     Overdraft, OwnerKind, Side, StoreError, TimestampMicros, Transfer, TransferMode,
 };
-use money::Currency;
+use money::{Currency, Money};
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use tracing::warn;
 
 /// Who receives the money of a product.
@@ -168,6 +170,8 @@ pub enum EngineError {
     },
     #[error("the ledger refused a step of the flow: {0}")]
     Ledger(LedgerError),
+    #[error("the fee's period counter failed: {0}")]
+    FeeCounter(#[from] fees::FeeCounterError),
 }
 
 impl EngineError {
@@ -175,6 +179,7 @@ impl EngineError {
         match self {
             EngineError::Order(error) => error.code(),
             EngineError::Store(_) => "STORE_ERROR",
+            EngineError::FeeCounter(error) => error.code(),
             EngineError::UnknownProduct(_) => "UNKNOWN_PRODUCT",
             EngineError::SourceNotAllowed { .. } => "SOURCE_NOT_ALLOWED",
             EngineError::TooManyChannelSources => "TOO_MANY_CHANNEL_SOURCES",
@@ -265,6 +270,9 @@ pub struct PaymentService<O, L, C> {
     routes: Vec<Route>,
     /// Most a member may pay per day (UTC+8), all payments not failed.
     member_daily_limit_minor: Option<i64>,
+    /// Prices each merchant collection for its clearing entry; without it
+    /// fees are zero.
+    fees: Option<Arc<FeeSchedule>>,
     accounts: Mutex<HashMap<AccountKey, AccountId>>,
 }
 
@@ -278,7 +286,15 @@ fn day_start(now: TimestampMicros) -> TimestampMicros {
     (now + LIMIT_DAY_OFFSET_MICROS).div_euclid(DAY_MICROS) * DAY_MICROS - LIMIT_DAY_OFFSET_MICROS
 }
 
-impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentService<O, L, C> {
+/// The platform's business date of `now`: its calendar day in UTC+8.
+pub fn business_date(now: TimestampMicros) -> Result<BusinessDate, EngineError> {
+    BusinessDate::from_days_since_epoch((now + LIMIT_DAY_OFFSET_MICROS).div_euclid(DAY_MICROS))
+        .map_err(|_| EngineError::Ledger(LedgerError::Overflow))
+}
+
+impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Channel>
+    PaymentService<O, L, C>
+{
     /// A service whose routes are every channel, for every channel source,
     /// in the order given; see [`PaymentService::with_routes`].
     pub fn new(orders: O, ledger: L, channels: Vec<C>, products: Vec<Product>) -> Self {
@@ -293,6 +309,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             products,
             routes,
             member_daily_limit_minor: None,
+            fees: None,
             accounts: Mutex::new(HashMap::new()),
         }
     }
@@ -306,6 +323,13 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
 
     /// Refuses a payment that would take a member's payments of the day
     /// (UTC+8) over `limit_minor`.
+    /// Prices merchant collections with `schedule` (payee side) for their
+    /// clearing entries.
+    pub fn with_fees(mut self, schedule: Arc<FeeSchedule>) -> Self {
+        self.fees = Some(schedule);
+        self
+    }
+
     pub fn with_member_daily_limit(mut self, limit_minor: i64) -> Self {
         self.member_daily_limit_minor = Some(limit_minor);
         self
@@ -751,7 +775,9 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         }
     }
 
-    async fn account(
+    /// The account of `owner_id`'s `kind` in `currency`, opened on first
+    /// use (with the kind's default subject) and remembered.
+    pub async fn account(
         &self,
         owner_kind: OwnerKind,
         owner_id: &str,
@@ -1209,8 +1235,123 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
         // The trade first: a crash before the payment is final leaves it
         // PROCESSING, and the resolver finishes it; settling is idempotent.
         self.settle_trade(payment, now).await?;
-        self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
-            .await
+        let clearing = self.payment_clearing(product, payment, now).await?;
+        self.orders
+            .finish_payment(
+                &payment.payment,
+                PaymentStatus::Success,
+                NotificationEvent::PaymentSucceeded,
+                clearing.as_ref(),
+                now,
+            )
+            .await?;
+        payment.payment.status = PaymentStatus::Success;
+        payment.payment.updated_at = now;
+        Ok(())
+    }
+
+    /// The clearing entry of a merchant collection that succeeds now, with
+    /// its fee; `None` for products that do not pay a merchant. A duplicate
+    /// payment (the trade was paid by another) is cleared without a fee:
+    /// its refund follows.
+    async fn payment_clearing(
+        &self,
+        product: &Product,
+        paid: &PaymentWithInstructions,
+        now: TimestampMicros,
+    ) -> Result<Option<NewClearingEntry>, EngineError> {
+        if product.payee != Payee::Merchant {
+            return Ok(None);
+        }
+        let payment = &paid.payment;
+        let trade = self
+            .trade_of(&payment.merchant_id, payment.trade_id)
+            .await?;
+        let channel = self.channel_of(paid).await?;
+        let date = business_date(now)?;
+        let duplicate = trade.paid_payment_id != Some(payment.id);
+        let (fee_minor, fee_mode, fee_rule_id) = match (&self.fees, duplicate) {
+            (Some(schedule), false) => {
+                let request = FeeRequest {
+                    side: FeeSide::Payee,
+                    merchant_id: &payment.merchant_id,
+                    product: &payment.product,
+                    issuing_bank: payment.bank.as_deref(),
+                    channel: channel.as_deref(),
+                    business_line: None,
+                    amount: Money::new(payment.amount_minor, payment.currency),
+                    business_date: date,
+                    usage: fees::PeriodUsage::default(),
+                };
+                let key = format!("payment-{}", payment.id);
+                match schedule.charge(&self.orders, &key, &request, now).await {
+                    Ok(quote) => (
+                        quote.fee.amount_minor(),
+                        quote.collection,
+                        Some(quote.rule_id.to_string()),
+                    ),
+                    Err(fees::ChargeError::Counter(error)) => return Err(error.into()),
+                    // A success is a fact; a fee that cannot be priced is
+                    // cleared as zero, loudly, rather than losing it.
+                    Err(fees::ChargeError::Fee(error)) => {
+                        warn!(payment_id = payment.id, code = error.code(), %error, "payment cleared without a fee");
+                        (0, CollectionMode::RealTime, None)
+                    }
+                }
+            }
+            _ => (0, CollectionMode::RealTime, None),
+        };
+        Ok(Some(NewClearingEntry {
+            merchant_id: payment.merchant_id.clone(),
+            kind: ClearingKind::Collection,
+            trade_id: trade.id,
+            out_trade_no: trade.out_trade_no.clone(),
+            payment_id: payment.id,
+            refund_id: None,
+            refund_serial: None,
+            product: payment.product.clone(),
+            reconciled: channel.is_none(),
+            channel,
+            currency: payment.currency,
+            amount_minor: payment.amount_minor,
+            fee_minor,
+            fee_mode,
+            fee_rule_id,
+            business_date: date.to_string(),
+            occurred_at: now,
+        }))
+    }
+
+    /// The trade `trade_id` of `merchant_id`; NOT_FOUND if there is none.
+    async fn trade_of(
+        &self,
+        merchant_id: &str,
+        trade_id: TradeId,
+    ) -> Result<TradeOrder, EngineError> {
+        Ok(self
+            .orders
+            .trade(merchant_id, trade_id)
+            .await?
+            .ok_or(OrderError::NotFound {
+                entity: "trade order",
+                id: trade_id,
+            })?)
+    }
+
+    /// The channel that carried a payment's channel source, if it had one.
+    async fn channel_of(
+        &self,
+        paid: &PaymentWithInstructions,
+    ) -> Result<Option<String>, EngineError> {
+        for instruction in &paid.instructions {
+            if instruction.source.through_channel() {
+                let orders = self.orders.channel_orders(instruction.id, None).await?;
+                if let Some(order) = orders.into_iter().next() {
+                    return Ok(Some(order.channel));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Marks the trade paid by this payment, unless another paid it first.
@@ -1229,13 +1370,8 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             .map(|instruction| instruction.amount_minor)
             .sum();
         let trade = self
-            .orders
-            .trade(&payment.merchant_id, payment.trade_id)
-            .await?
-            .ok_or(OrderError::NotFound {
-                entity: "trade order",
-                id: payment.trade_id,
-            })?;
+            .trade_of(&payment.merchant_id, payment.trade_id)
+            .await?;
         match trade.payment_success(payment.id) {
             PaymentSuccess::Paid => {
                 let marked = self
@@ -1374,7 +1510,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             // transaction that makes it final.
             Some(event) => {
                 self.orders
-                    .finish_payment(payment, next, event, now)
+                    .finish_payment(payment, next, event, None, now)
                     .await?
             }
             None => {
@@ -1554,14 +1690,7 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
 
     async fn refund_view(&self, refund: RefundOrder) -> Result<RefundView, EngineError> {
         let parts = self.orders.refund_parts(refund.id).await?;
-        let trade = self
-            .orders
-            .trade(&refund.merchant_id, refund.trade_id)
-            .await?
-            .ok_or(OrderError::NotFound {
-                entity: "trade order",
-                id: refund.trade_id,
-            })?;
+        let trade = self.trade_of(&refund.merchant_id, refund.trade_id).await?;
         Ok(RefundView {
             refund,
             parts,
@@ -1609,13 +1738,51 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
             } else {
                 RefundStatus::Failed
             };
-            // The refund's final status and the trade's refunded total go
-            // in one transaction.
-            self.orders.finish_refund(&refund, next, now).await?;
+            let clearing = if succeeded && product.payee == Payee::Merchant {
+                Some(self.refund_clearing(&payment, &refund, now).await?)
+            } else {
+                None
+            };
+            // The refund's final status, the trade's refunded total and the
+            // refund's clearing entry go in one transaction.
+            self.orders
+                .finish_refund(&refund, next, clearing.as_ref(), now)
+                .await?;
             refund.status = next;
             refund.updated_at = now;
         }
         self.refund_view(refund).await
+    }
+
+    /// The clearing entry of a merchant refund that succeeds now. Fees are
+    /// not given back on refunds: the entry's fee is zero.
+    async fn refund_clearing(
+        &self,
+        paid: &PaymentWithInstructions,
+        refund: &RefundOrder,
+        now: TimestampMicros,
+    ) -> Result<NewClearingEntry, EngineError> {
+        let trade = self.trade_of(&refund.merchant_id, refund.trade_id).await?;
+        let channel = self.channel_of(paid).await?;
+        Ok(NewClearingEntry {
+            merchant_id: refund.merchant_id.clone(),
+            kind: ClearingKind::Refund,
+            trade_id: trade.id,
+            out_trade_no: trade.out_trade_no,
+            payment_id: refund.payment_id,
+            refund_id: Some(refund.id),
+            refund_serial: Some(refund.refund_serial.clone()),
+            product: paid.payment.product.clone(),
+            reconciled: channel.is_none(),
+            channel,
+            currency: refund.currency,
+            amount_minor: refund.amount_minor,
+            fee_minor: 0,
+            fee_mode: CollectionMode::RealTime,
+            fee_rule_id: None,
+            business_date: business_date(now)?.to_string(),
+            occurred_at: now,
+        })
     }
 
     fn instruction_of<'p>(
@@ -1914,13 +2081,8 @@ impl<O: OrderStore + NotificationStore, L: LedgerWriter, C: Channel> PaymentServ
 
     async fn view(&self, payment: PaymentWithInstructions) -> Result<PaymentView, EngineError> {
         let trade = self
-            .orders
-            .trade(&payment.payment.merchant_id, payment.payment.trade_id)
-            .await?
-            .ok_or(OrderError::NotFound {
-                entity: "trade order",
-                id: payment.payment.trade_id,
-            })?;
+            .trade_of(&payment.payment.merchant_id, payment.payment.trade_id)
+            .await?;
         let duplicate_of = match (
             payment.payment.status,
             trade.payment_success(payment.payment.id),

@@ -1,4 +1,5 @@
 use crate::NotificationEvent;
+use crate::clearing::NewClearingEntry;
 use crate::order::{
     ChannelOrder, ChannelOrderId, InstructionId, NewInstruction, NewPayment, NewTrade, OrderError,
     PaymentId, PaymentInstruction, PaymentOrder, RefundOrder, TradeId, TradeOrder,
@@ -233,23 +234,26 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 
     /// Moves a payment to its final status and records the merchant's
-    /// notification of it, in one transaction: a final payment is never
-    /// left unannounced.
+    /// notification of it and its clearing entry (if given), in one
+    /// transaction: a final payment is never left unannounced or uncleared.
     fn finish_payment(
         &self,
         payment: &PaymentOrder,
         to: PaymentStatus,
         event: NotificationEvent,
+        clearing: Option<&NewClearingEntry>,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 
     /// Moves a PROCESSING refund to its final status; a success of a refund
     /// of the payment that paid the trade adds to the trade's refunded total
-    /// in the same transaction, so the trade is never left behind.
+    /// in the same transaction, so the trade is never left behind; so does
+    /// its clearing entry, if given.
     fn finish_refund(
         &self,
         refund: &RefundOrder,
         to: RefundStatus,
+        clearing: Option<&NewClearingEntry>,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 

@@ -44,7 +44,7 @@ impl FeeSide {
 }
 
 /// How a fee is collected; settlement acts on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum CollectionMode {
     /// 实收: taken from the transaction (collect 100, fee 1, settle 99).
     #[default]

@@ -197,11 +197,17 @@ mod tests {
     #[test]
     fn the_builtin_configuration_is_valid() {
         let config = Config::builtin().unwrap();
-        assert_eq!(config.products.len(), 3);
+        assert_eq!(config.products.len(), 4);
         assert_eq!(
             config.products[2].payee,
             Payee::Bank {
                 from: PayoutFrom::MemberCash
+            }
+        );
+        assert_eq!(
+            config.products[3].payee,
+            Payee::Bank {
+                from: PayoutFrom::MerchantAvailable
             }
         );
         assert_eq!(config.products[1].payee, Payee::PayerCash);

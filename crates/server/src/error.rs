@@ -91,6 +91,12 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
         EngineError::TradeNotPayable { .. } | EngineError::NotRefundable(_) => {
             (StatusCode::CONFLICT, error.code(), error.to_string())
         }
+        EngineError::FeeCounter(fees::FeeCounterError::Store(store)) => store_parts(store),
+        EngineError::FeeCounter(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error.code(),
+            error.to_string(),
+        ),
         EngineError::NoChannel => (
             StatusCode::SERVICE_UNAVAILABLE,
             error.code(),

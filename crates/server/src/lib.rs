@@ -27,6 +27,7 @@ mod handlers;
 pub mod model;
 mod notify;
 pub mod reconciliation;
+pub mod settlement;
 pub mod signature;
 mod state;
 mod timestamp;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/recon/discrepancies/{id}/actions",
             post(handlers::reconciliation::act),
         )
+        .route("/v1/bills", get(handlers::bills::get))
         .route(
             "/v1/fees/quote",
             post(fees::quote).layer(Extension(FeeRules::builtin())),
@@ -198,7 +200,9 @@ async fn resolve_forever(state: AppState) {
 
 /// The OpenAPI 3 document served at `GET /openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    doc::ApiDoc::openapi().merge_from(fees::FeesDoc::openapi())
+    doc::ApiDoc::openapi()
+        .merge_from(fees::FeesDoc::openapi())
+        .merge_from(handlers::bills::BillsDoc::openapi())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

@@ -38,6 +38,9 @@ impl AppState {
             config.products.clone(),
         )
         .with_routes(config.routes.clone());
+        if let Some(schedule) = crate::FeeRules::builtin().shared() {
+            payments = payments.with_fees(schedule);
+        }
         if let Some(limit_minor) = config.member_daily_limit_minor {
             payments = payments.with_member_daily_limit(limit_minor);
         }

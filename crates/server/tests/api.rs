@@ -968,6 +968,7 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/channels/outages", "post"),
         ("/v1/review/refunds", "get"),
         ("/v1/fees/quote", "post"),
+        ("/v1/bills", "get"),
         ("/v1/recon/discrepancies", "get"),
         ("/v1/recon/discrepancies/{id}", "get"),
         ("/v1/recon/discrepancies/{id}/actions", "post"),

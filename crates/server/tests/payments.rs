@@ -554,6 +554,50 @@ async fn a_merchant_refunds_with_signed_requests() {
         .signed(&other, "GET", &format!("/v1/refunds/{id}"), None, |_| {})
         .await;
     assert_eq!(status, 404);
+
+    // The merchant's bill of today lists the collection (the top-up paid
+    // the member, not the merchant) and the refund, with a verifiable hash.
+    let today = engine::business_date(store::now_micros()).unwrap();
+    let path = format!("/v1/bills?date={today}&type=ALL");
+    let (status, bill) = api.signed(&shop, "GET", &path, None, |_| {}).await;
+    assert_eq!(status, 200, "{bill}");
+    assert_eq!(bill["rows"], 2);
+    let csv = bill["csv"].as_str().unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        bill["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(csv.as_bytes()))
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[1].contains(",T1,") && lines[1].contains(",COLLECTION,"));
+    assert!(lines[2].contains(",RF1,") && lines[2].contains(",REFUND,"));
+    assert_eq!(lines[3], settlement::SUMMARY_HEADER.join(","));
+    assert!(
+        lines[4].starts_with("CNY,2,1,30.00,1,25.00,"),
+        "{}",
+        lines[4]
+    );
+    let path = format!("/v1/bills?date={today}&type=REFUND");
+    let (_, refunds) = api.signed(&shop, "GET", &path, None, |_| {}).await;
+    assert_eq!(refunds["rows"], 1);
+    // Another merchant's bill of the same day is its own: empty.
+    let path = format!("/v1/bills?date={today}");
+    let (status, empty) = api.signed(&other, "GET", &path, None, |_| {}).await;
+    assert_eq!((status, empty["rows"].as_u64()), (200, Some(0)));
+    let path = format!("/v1/bills?date={today}&type=DAILY");
+    let (status, refused) = api.signed(&shop, "GET", &path, None, |_| {}).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("BILL_TYPE_INVALID"))
+    );
+    let (status, refused) = api
+        .signed(&shop, "GET", "/v1/bills?date=2026-13-01", None, |_| {})
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("DATE_INVALID"))
+    );
+
     let check: Value = reqwest::get(format!("{}/v1/ledger/check", api.base))
         .await
         .unwrap()

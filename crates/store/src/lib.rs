@@ -7,6 +7,7 @@
 //! both stores.
 
 mod check;
+mod clearing;
 mod committer;
 mod fees;
 mod merchants;
@@ -18,6 +19,7 @@ mod rows;
 mod sqlite;
 mod wal_sync;
 
+pub use clearing::ClearingScan;
 pub use committer::{Ledger, LedgerOptions};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -108,6 +110,47 @@ impl Store {
             let path = database.strip_prefix("sqlite://").unwrap_or(database);
             Ok(Store::Sqlite(SqliteStore::open(path).await?))
         }
+    }
+
+    /// Every account of `kind` in `currency` owned by an owner of
+    /// `owner_kind`, by owner id: one query where a settlement run would
+    /// otherwise look up a hundred thousand merchants one by one.
+    pub async fn accounts_of(
+        &self,
+        owner_kind: ledger::OwnerKind,
+        kind: ledger::AccountKind,
+        currency: money::Currency,
+    ) -> Result<HashMap<String, Account>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM accounts WHERE owner_kind = $1 AND kind = $2 AND currency = $3",
+            rows::ACCOUNT_COLUMNS
+        );
+        let found: Vec<rows::AccountRow> = match self {
+            Store::Sqlite(store) => {
+                sqlx::query_as(&sql)
+                    .bind(owner_kind.as_str())
+                    .bind(kind.as_str())
+                    .bind(currency.code())
+                    .fetch_all(&store.readers)
+                    .await
+            }
+            Store::Postgres(store) => {
+                sqlx::query_as(&sql)
+                    .bind(owner_kind.as_str())
+                    .bind(kind.as_str())
+                    .bind(currency.code())
+                    .fetch_all(&store.pool)
+                    .await
+            }
+        }
+        .map_err(rows::database_error)?;
+        found
+            .into_iter()
+            .map(|row| {
+                let account = rows::account_from_row(row)?;
+                Ok((account.owner_id.clone(), account))
+            })
+            .collect()
     }
 
     /// The durability settings in force, as a sentence.
@@ -414,18 +457,20 @@ impl engine::OrderStore for Store {
         payment: &engine::PaymentOrder,
         to: engine::PaymentStatus,
         event: engine::NotificationEvent,
+        clearing: Option<&engine::NewClearingEntry>,
         now: TimestampMicros,
     ) -> Result<(), engine::OrderStoreError> {
-        delegate!(self, store => store.finish_payment(payment, to, event, now))
+        delegate!(self, store => store.finish_payment(payment, to, event, clearing, now))
     }
 
     async fn finish_refund(
         &self,
         refund: &engine::RefundOrder,
         to: engine::RefundStatus,
+        clearing: Option<&engine::NewClearingEntry>,
         now: TimestampMicros,
     ) -> Result<(), engine::OrderStoreError> {
-        delegate!(self, store => store.finish_refund(refund, to, now))
+        delegate!(self, store => store.finish_refund(refund, to, clearing, now))
     }
 
     async fn mark_trade_paid(
@@ -614,5 +659,57 @@ impl ::fees::FeeCounterStore for Store {
         now: TimestampMicros,
     ) -> Result<::fees::Recorded, ::fees::FeeCounterError> {
         delegate!(self, store => store.record_fee_charge(charge, now))
+    }
+}
+
+impl settlement::SettlementStore for Store {
+    async fn clearing_high_water(&self) -> Result<i64, settlement::SettlementStoreError> {
+        delegate!(self, store => store.clearing_high_water())
+    }
+
+    async fn unsettled_totals(
+        &self,
+        up_to_entry_id: i64,
+    ) -> Result<Vec<settlement::ClearingTotals>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.unsettled_totals(up_to_entry_id))
+    }
+
+    async fn create_batches(
+        &self,
+        batches: &[settlement::NewBatch],
+        now: TimestampMicros,
+    ) -> Result<Vec<settlement::CreatedBatch>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.create_batches(batches, now))
+    }
+
+    async fn clearing_entries(
+        &self,
+        merchant_id: &str,
+        business_date: &str,
+    ) -> Result<Vec<settlement::ClearingEntry>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.clearing_entries(merchant_id, business_date))
+    }
+
+    async fn batches(
+        &self,
+        settle_date: &str,
+    ) -> Result<Vec<settlement::Batch>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.batches(settle_date))
+    }
+
+    async fn batches_in(
+        &self,
+        status: settlement::BatchStatus,
+        limit: usize,
+    ) -> Result<Vec<settlement::Batch>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.batches_in(status, limit))
+    }
+
+    async fn move_batches(
+        &self,
+        moves: &[settlement::BatchMove],
+        now: TimestampMicros,
+    ) -> Result<(), settlement::SettlementStoreError> {
+        delegate!(self, store => store.move_batches(moves, now))
     }
 }

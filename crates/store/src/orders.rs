@@ -981,6 +981,7 @@ macro_rules! order_store {
                 payment: &engine::PaymentOrder,
                 to: engine::PaymentStatus,
                 event: engine::NotificationEvent,
+                clearing: Option<&engine::NewClearingEntry>,
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
                 use crate::orders::*;
@@ -1016,6 +1017,12 @@ macro_rules! order_store {
                 .execute(&mut *transaction)
                 .await
                 .map_err(db)?;
+                if let Some(entry) = clearing {
+                    crate::clearing::bind_clearing!(entry)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db)?;
+                }
                 transaction.commit().await.map_err(db)?;
                 self.durable().await?;
                 Ok(())
@@ -1053,6 +1060,7 @@ macro_rules! order_store {
                 &self,
                 refund: &engine::RefundOrder,
                 to: engine::RefundStatus,
+                clearing: Option<&engine::NewClearingEntry>,
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
                 use crate::orders::*;
@@ -1101,6 +1109,12 @@ macro_rules! order_store {
                     .execute(&mut *transaction)
                     .await
                     .map_err(db)?;
+                }
+                if let Some(entry) = clearing {
+                    crate::clearing::bind_clearing!(entry)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db)?;
                 }
                 transaction.commit().await.map_err(db)?;
                 self.durable().await?;

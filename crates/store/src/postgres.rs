@@ -80,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "reconciliation",
         sql: include_str!("../migrations/postgres/0012_reconciliation.sql"),
     },
+    Migration {
+        version: 13,
+        name: "clearing",
+        sql: include_str!("../migrations/postgres/0013_clearing.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -80,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "reconciliation",
         sql: include_str!("../migrations/sqlite/0011_reconciliation.sql"),
     },
+    Migration {
+        version: 12,
+        name: "clearing",
+        sql: include_str!("../migrations/sqlite/0012_clearing.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

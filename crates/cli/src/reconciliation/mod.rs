@@ -11,6 +11,7 @@ mod report;
 mod run;
 mod simulate;
 
+pub(crate) use crate::progress::progress;
 use anyhow::{Context, Result, anyhow};
 use std::path::PathBuf;
 
@@ -83,15 +84,4 @@ pub fn channel_settings<'a>(
 /// A `YYYY-MM-DD` argument as a business day.
 pub fn parse_date(text: &str) -> Result<i32> {
     recon::parse_day(text).ok_or_else(|| anyhow!("{text:?} is not a date (YYYY-MM-DD)"))
-}
-
-fn progress(length: u64, message: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(length);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(message);
-    bar
 }

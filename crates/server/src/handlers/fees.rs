@@ -22,13 +22,9 @@ use tracing::{error, info};
 /// The fee rules paycore ships with (`config/fees.toml`).
 pub const BUILTIN_FEE_RULES: &str = include_str!("../../../../config/fees.toml");
 
-/// Business days begin at midnight UTC+8, as the payment limits do.
-const BUSINESS_DAY_OFFSET_MICROS: i64 = 8 * 3_600_000_000;
-const DAY_MICROS: i64 = 86_400_000_000;
-
 /// The rule table the server quotes from, shared by every request.
 #[derive(Debug, Clone)]
-pub struct FeeRules(Arc<Result<FeeSchedule, FeeConfigError>>);
+pub struct FeeRules(Result<Arc<FeeSchedule>, Arc<FeeConfigError>>);
 
 impl FeeRules {
     /// The built-in rules, checked once per process. Should they not load
@@ -36,16 +32,27 @@ impl FeeRules {
     pub fn builtin() -> FeeRules {
         static BUILTIN: OnceLock<FeeRules> = OnceLock::new();
         BUILTIN
-            .get_or_init(|| FeeRules(Arc::new(FeeSchedule::from_toml(BUILTIN_FEE_RULES))))
+            .get_or_init(|| {
+                FeeRules(
+                    FeeSchedule::from_toml(BUILTIN_FEE_RULES)
+                        .map(Arc::new)
+                        .map_err(Arc::new),
+                )
+            })
             .clone()
     }
 
     pub fn new(schedule: FeeSchedule) -> FeeRules {
-        FeeRules(Arc::new(Ok(schedule)))
+        FeeRules(Ok(Arc::new(schedule)))
+    }
+
+    /// The table, if it loaded.
+    pub fn shared(&self) -> Option<Arc<FeeSchedule>> {
+        self.0.as_ref().ok().cloned()
     }
 
     fn schedule(&self) -> Result<&FeeSchedule, ApiError> {
-        self.0.as_ref().as_ref().map_err(|load_error| {
+        self.0.as_deref().map_err(|load_error| {
             error!(%load_error, code = load_error.code(), "the fee rules did not load");
             ApiError::Internal(format!("the fee rules did not load: {load_error}"))
         })
@@ -71,8 +78,8 @@ fn counter_error(error: FeeCounterError) -> ApiError {
 
 /// Today in business time (UTC+8).
 fn today() -> Result<BusinessDate, ApiError> {
-    let days = (store::now_micros() + BUSINESS_DAY_OFFSET_MICROS).div_euclid(DAY_MICROS);
-    BusinessDate::from_days_since_epoch(days).map_err(fee_error)
+    engine::business_date(store::now_micros())
+        .map_err(|_| ApiError::Internal("the clock is outside the calendar's range".to_owned()))
 }
 
 /// What a transaction would cost: the fee of the most specific rule for the

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod batches;
+pub mod bills;
 pub mod fees;
 pub mod payments;
 pub mod reconciliation;

@@ -1,0 +1,185 @@
+//! `paycore settle run`: settle every merchant's due clearing entries of a
+//! date, with a progress bar and a summary table.
+
+use crate::progress::progress;
+use crate::{ConfigArgs, DatabaseArgs, open_ledger};
+use anyhow::{Context, Result};
+use server::settlement::{Progress, RunReport, Stage};
+use settlement::{Calendar, SettlementConfig};
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+/// Where settlement reads its terms and its business-day calendar.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettleArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Business-day calendar like config/calendar.toml (holidays and
+    /// make-up working days per year); the built-in copy without it.
+    #[arg(long, env = "PAYCORE_CALENDAR")]
+    pub calendar: Option<PathBuf>,
+    /// Merchants' settlement terms like config/settlement.toml; the
+    /// built-in copy without it.
+    #[arg(long, env = "PAYCORE_SETTLEMENT")]
+    pub settlement: Option<PathBuf>,
+}
+
+impl SettleArgs {
+    pub fn calendar(&self) -> Result<Calendar> {
+        match &self.calendar {
+            None => Ok(Calendar::builtin()?),
+            Some(path) => Calendar::load(path).with_context(|| format!("in {}", path.display())),
+        }
+    }
+
+    pub fn terms(&self) -> Result<SettlementConfig> {
+        match &self.settlement {
+            None => Ok(SettlementConfig::builtin()?),
+            Some(path) => Ok(SettlementConfig::load(path)?),
+        }
+    }
+}
+
+/// Shows each stage of a run as a bar.
+#[derive(Default)]
+struct Bars {
+    current: RefCell<Option<indicatif::ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn start(&self, stage: Stage, total: u64) {
+        let label = match stage {
+            Stage::Netting => "netting",
+            Stage::Batching => "batching",
+            Stage::Posting => "posting",
+            Stage::PayingOut => "paying out",
+        };
+        if let Some(done) = self.current.replace(Some(progress(total, label))) {
+            done.finish();
+        }
+    }
+
+    fn advance(&self, _: Stage, done: u64) {
+        if let Some(bar) = self.current.borrow().as_ref() {
+            bar.inc(done);
+        }
+    }
+}
+
+impl Bars {
+    fn finish(&self) {
+        if let Some(bar) = self.current.take() {
+            bar.finish();
+        }
+    }
+}
+
+pub async fn run(args: &SettleArgs, date: &str) -> Result<()> {
+    let settle_date = settlement::parse_date(date)
+        .with_context(|| format!("{date:?} is not a date (YYYY-MM-DD)"))?;
+    let calendar = args.calendar()?;
+    let terms = args.terms()?;
+    let config = args.config.load()?;
+    let ledger = open_ledger(&args.database.database).await?;
+    let state = server::AppState::with_config(ledger, &config);
+    let bars = Bars::default();
+    let report = server::settlement::run(
+        &state,
+        &calendar,
+        &terms,
+        settle_date,
+        store::now_micros(),
+        &bars,
+    )
+    .await;
+    bars.finish();
+    let report = report.with_context(|| format!("settling {date}"))?;
+    print_report(date, &report);
+    if report.failures.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} batch(es) could not be finished; a later run retries them",
+            report.failures.len()
+        )
+    }
+}
+
+fn print_report(date: &str, report: &RunReport) {
+    println!("settlement of {date}");
+    println!("{:<42} {:>10}", "", "count");
+    for (label, count) in [
+        ("entries settled", report.entries_settled),
+        ("batches paid", report.batches_paid),
+        ("batches carried, net negative", report.batches_carried),
+        ("batches below minimum", report.batches_below_minimum),
+        ("batches held, refunds in flight", report.batches_held),
+        (
+            "batches of this date from an earlier run",
+            report.batches_existing,
+        ),
+        ("batches posted in the ledger", report.posted),
+        ("payouts sent", report.payouts_sent),
+        ("payouts failed", report.payouts_failed),
+    ] {
+        println!("{label:<42} {count:>10}");
+    }
+    for (currency, net) in &report.net_minor {
+        let fees = report.fees_minor.get(currency).copied().unwrap_or(0);
+        println!(
+            "{}: net to merchants {}, fees to platform income {}",
+            currency.code(),
+            money::Money::new(*net, *currency),
+            money::Money::new(fees, *currency)
+        );
+    }
+    for (batch, reason) in &report.failures {
+        println!("batch {batch} NOT FINISHED: {reason}");
+    }
+}
+
+/// `paycore bill`: a merchant's daily trade bill, as `GET /v1/bills` serves
+/// it, to a file or standard output, with its SHA-256 on standard error.
+pub async fn bill(
+    database: &DatabaseArgs,
+    merchant: &str,
+    date: &str,
+    bill_type: &str,
+    out: Option<&std::path::Path>,
+) -> Result<()> {
+    use settlement::SettlementStore;
+    use sha2::Digest;
+    let date = settlement::parse_date(date)
+        .with_context(|| format!("{date:?} is not a date (YYYY-MM-DD)"))?
+        .to_string();
+    let kind = settlement::BillType::parse(bill_type)
+        .with_context(|| format!("unknown bill type {bill_type:?} (ALL, SUCCESS, REFUND)"))?;
+    let store = store::Store::open(&database.database)
+        .await
+        .with_context(|| format!("opening the database {}", database.database))?;
+    let entries = store
+        .clearing_entries(merchant, &date)
+        .await
+        .context("reading clearing entries")?;
+    let bill = settlement::write_bill(&entries, kind)?;
+    let digest = hex::encode(sha2::Sha256::digest(bill.csv.as_bytes()));
+    match out {
+        Some(path) => {
+            std::fs::write(path, &bill.csv)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "bill of {merchant} on {date} ({}): {} rows to {}, sha256 {digest}",
+                kind.as_str(),
+                bill.rows,
+                path.display()
+            );
+        }
+        None => {
+            print!("{}", bill.csv);
+            eprintln!("sha256 {digest}");
+        }
+    }
+    Ok(())
+}

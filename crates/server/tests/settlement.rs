@@ -1,0 +1,430 @@
+//! Clearing and settlement end to end: card payments and refunds through
+//! the engine leave clearing entries with their fees; a settlement run nets
+//! them per merchant, posts the batches in the ledger, pays bank
+//! destinations out, carries negative nets, and does nothing when run
+//! again. Every test runs on SQLite and, when `PAYCORE_TEST_POSTGRES_URL` is
+//! set (always in CI), on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use engine::{FundingSource, Initiator, PayRequest, PaymentStatus, RefundRequest, RefundStatus};
+use ledger::{AccountKind, LedgerStore, OwnerKind};
+use money::Currency;
+use server::AppState;
+use server::settlement::{Quiet, RunReport};
+use settlement::{
+    BatchStatus, Calendar, Cycle, Destination, EntryKind, MerchantTerms, SettlementConfig,
+    SettlementStore,
+};
+use store::{Ledger, LedgerOptions, PostgresStore, SqliteStore, Store};
+
+const POSTGRES_URL_VARIABLE: &str = "PAYCORE_TEST_POSTGRES_URL";
+/// Friday 2026-11-20 10:00:00 UTC+8: business date 2026-11-20, whose T+1 is
+/// Monday 2026-11-23.
+const FRIDAY: i64 = 1_795_140_000_000_000;
+const HOUR: i64 = 3_600_000_000;
+
+struct Fixture {
+    state: AppState,
+    store: Store,
+    _directory: Option<tempfile::TempDir>,
+}
+
+async fn fixtures(test: &str) -> Vec<Fixture> {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("paycore.db");
+    let sqlite = Store::Sqlite(SqliteStore::open(path.to_str().unwrap()).await.unwrap());
+    let mut fixtures = vec![fixture(sqlite, Some(directory))];
+    match std::env::var(POSTGRES_URL_VARIABLE) {
+        Ok(url) => {
+            let schema = format!("settlement_{test}");
+            let mut connection: sqlx::PgConnection = sqlx::Connection::connect(&url).await.unwrap();
+            sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            let postgres = PostgresStore::open_in_schema(&url, Some(&schema))
+                .await
+                .unwrap();
+            fixtures.push(fixture(Store::Postgres(postgres), None));
+        }
+        Err(_) => assert!(
+            std::env::var_os("CI").is_none(),
+            "{POSTGRES_URL_VARIABLE} must be set in CI: the PostgreSQL half may not be skipped"
+        ),
+    }
+    fixtures
+}
+
+fn fixture(store: Store, directory: Option<tempfile::TempDir>) -> Fixture {
+    let ledger = Ledger::start(store.clone(), LedgerOptions::default());
+    let config = server::Config::builtin().unwrap();
+    Fixture {
+        state: AppState::with_config(ledger, &config),
+        store,
+        _directory: directory,
+    }
+}
+
+fn terms(destination: Destination, minimum_minor: i64) -> MerchantTerms {
+    MerchantTerms {
+        cycle: Cycle::T(1),
+        destination,
+        minimum_minor,
+        reconciled_only: false,
+    }
+}
+
+async fn pay(fixture: &Fixture, merchant: &str, trade: &str, amount_minor: i64) {
+    let view = fixture
+        .state
+        .payments()
+        .pay(
+            &PayRequest {
+                merchant_id: merchant.to_owned(),
+                out_trade_no: trade.to_owned(),
+                subject: "goods".to_owned(),
+                amount_minor,
+                currency: Currency::CNY,
+                request_serial: format!("serial-{trade}"),
+                product: "instant_transfer".to_owned(),
+                payer_id: "alice".to_owned(),
+                bank: Some("ICBC".to_owned()),
+                sources: vec![(FundingSource::Card, amount_minor)],
+            },
+            FRIDAY,
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.payment.status, PaymentStatus::Success);
+}
+
+async fn refund(fixture: &Fixture, merchant: &str, trade: &str, amount_minor: i64) {
+    let view = fixture
+        .state
+        .payments()
+        .refund(
+            &RefundRequest {
+                merchant_id: merchant.to_owned(),
+                out_trade_no: trade.to_owned(),
+                refund_serial: format!("refund-{trade}-{amount_minor}"),
+                amount_minor,
+                reason: "returned".to_owned(),
+                initiator: Initiator::Merchant,
+            },
+            FRIDAY + HOUR,
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.refund.status, RefundStatus::Success);
+}
+
+async fn balance(store: &Store, owner_kind: OwnerKind, owner: &str, kind: AccountKind) -> i64 {
+    let accounts = store
+        .accounts_of(owner_kind, kind, Currency::CNY)
+        .await
+        .unwrap();
+    accounts
+        .get(owner)
+        .map_or(0, |account| account.balance().unwrap().ledger_minor)
+}
+
+async fn settle(fixture: &Fixture, config: &SettlementConfig, date: &str) -> RunReport {
+    server::settlement::run(
+        &fixture.state,
+        &Calendar::builtin().unwrap(),
+        config,
+        settlement::parse_date(date).unwrap(),
+        FRIDAY + 72 * HOUR,
+        &Quiet,
+    )
+    .await
+    .unwrap()
+}
+
+async fn assert_sound(store: &Store) {
+    let report = store.check().await.unwrap();
+    assert!(report.is_sound(), "{:?}", report.violations);
+}
+
+#[tokio::test]
+async fn settlement_nets_posts_carries_and_reruns_as_a_no_op() {
+    for fixture in fixtures("nets").await {
+        let store = &fixture.store;
+        // m-shop: 100.00 + 250.00 collected, 50.00 of the first refunded.
+        pay(&fixture, "m-shop", "t1", 10_000).await;
+        pay(&fixture, "m-shop", "t2", 25_000).await;
+        refund(&fixture, "m-shop", "t1", 5_000).await;
+        // m-kiosk: 10.00 collected and refunded whole: net is minus its fee.
+        pay(&fixture, "m-kiosk", "k1", 1_000).await;
+        refund(&fixture, "m-kiosk", "k1", 1_000).await;
+
+        // Clearing: one entry per success, with the fee of the most
+        // specific built-in rule (ICBC cards on simbank: 0.55%, half up) on
+        // collections and none on refunds.
+        let entries = store
+            .clearing_entries("m-shop", "2026-11-20")
+            .await
+            .unwrap();
+        let summary: Vec<_> = entries
+            .iter()
+            .map(|entry| {
+                (
+                    entry.entry.kind,
+                    entry.entry.amount_minor,
+                    entry.entry.fee_minor,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (EntryKind::Collection, 10_000, 55),
+                (EntryKind::Collection, 25_000, 138),
+                (EntryKind::Refund, 5_000, 0),
+            ]
+        );
+        assert!(entries.iter().all(|entry| entry.batch_id.is_none()));
+        assert!(
+            entries
+                .iter()
+                .all(|entry| entry.entry.channel.as_deref() == Some("simbank"))
+        );
+
+        let config = SettlementConfig::uniform(terms(Destination::Available, 0));
+        // Nothing is due before T+1 (Monday).
+        let early = settle(&fixture, &config, "2026-11-22").await;
+        assert_eq!(early.batches_paid + early.batches_carried, 0);
+        assert!(store.batches("2026-11-22").await.unwrap().is_empty());
+
+        let report = settle(&fixture, &config, "2026-11-23").await;
+        assert_eq!(report.batches_paid, 1);
+        assert_eq!(report.batches_carried, 1);
+        assert_eq!(report.entries_settled, 3);
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        let batches = store.batches("2026-11-23").await.unwrap();
+        let shop = batches.iter().find(|b| b.merchant_id == "m-shop").unwrap();
+        assert_eq!(shop.status, BatchStatus::Posted);
+        assert_eq!(shop.net_minor, 35_000 - 5_000 - 193);
+        assert_eq!(shop.fees_minor, 193);
+        let kiosk = batches.iter().find(|b| b.merchant_id == "m-kiosk").unwrap();
+        assert_eq!(kiosk.status, BatchStatus::Carried);
+        assert_eq!(kiosk.net_minor, -6);
+
+        // Settlement-pending → available, fees → platform income.
+        let pending = |owner| {
+            balance(
+                store,
+                OwnerKind::Merchant,
+                owner,
+                AccountKind::MerchantPending,
+            )
+        };
+        let available = |owner| {
+            balance(
+                store,
+                OwnerKind::Merchant,
+                owner,
+                AccountKind::MerchantAvailable,
+            )
+        };
+        assert_eq!(pending("m-shop").await, 0);
+        assert_eq!(available("m-shop").await, 29_807);
+        assert_eq!(
+            balance(
+                store,
+                OwnerKind::Platform,
+                "fees",
+                AccountKind::PlatformIncome
+            )
+            .await,
+            193
+        );
+        // A carried batch moves nothing and leaves its entries unsettled.
+        assert_eq!(available("m-kiosk").await, 0);
+        let kiosk_entries = store
+            .clearing_entries("m-kiosk", "2026-11-20")
+            .await
+            .unwrap();
+        assert!(kiosk_entries.iter().all(|entry| entry.batch_id.is_none()));
+        let shop_entries = store
+            .clearing_entries("m-shop", "2026-11-20")
+            .await
+            .unwrap();
+        assert!(
+            shop_entries
+                .iter()
+                .all(|entry| entry.batch_id == Some(shop.id))
+        );
+
+        // The shop's bill of its business date agrees with its clearing
+        // entries and with its settlement batch, to the cent.
+        let bill = settlement::write_bill(&shop_entries, settlement::BillType::All).unwrap();
+        let totals = bill.totals[&Currency::CNY];
+        assert_eq!(bill.rows, 3);
+        assert_eq!(
+            (
+                totals.collections_minor,
+                totals.refunds_minor,
+                totals.fees_minor
+            ),
+            (shop.collections_minor, shop.refunds_minor, shop.fees_minor)
+        );
+        assert_eq!(totals.net_minor, shop.net_minor);
+        let entry_fees: i64 = shop_entries.iter().map(|e| e.entry.fee_minor).sum();
+        assert_eq!(totals.fees_minor, entry_fees);
+        let summary = bill.csv.lines().last().unwrap();
+        assert_eq!(summary, "CNY,3,2,350.00,1,50.00,1.93,1.93,298.07");
+        assert!(
+            bill.csv
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(&format!(",{}", shop.id))
+        );
+
+        // The same date again: nothing new, nothing moved. The shop has
+        // nothing left to net; the kiosk's carried line finds its batch.
+        let again = settle(&fixture, &config, "2026-11-23").await;
+        assert_eq!(again.batches_existing, 1);
+        assert_eq!(again.batches_paid + again.posted, 0);
+        assert_eq!(available("m-shop").await, 29_807);
+
+        // The next day nets the carried entries again with new business.
+        pay(&fixture, "m-kiosk", "k2", 2_000).await;
+        let tuesday = settle(&fixture, &config, "2026-11-24").await;
+        assert_eq!(tuesday.batches_paid, 1, "{tuesday:?}");
+        assert_eq!(available("m-kiosk").await, 1_000 - 1_000 - 6 + 2_000 - 11);
+        assert_eq!(available("m-shop").await, 29_807);
+        assert_sound(store).await;
+    }
+}
+
+#[tokio::test]
+async fn settlement_pays_bank_destinations_and_respects_minimums() {
+    for fixture in fixtures("bank").await {
+        let store = &fixture.store;
+        pay(&fixture, "m-bank", "b1", 50_000).await;
+        pay(&fixture, "m-small", "s1", 2_000).await;
+        let config = SettlementConfig::from_toml(
+            r#"
+            [defaults]
+            cycle = "T+1"
+            [[merchants]]
+            id = "m-bank"
+            destination = "bank"
+            bank = "ICBC"
+            bank_account = "6222020000000001"
+            [[merchants]]
+            id = "m-small"
+            minimum_minor = 10000
+            "#,
+        )
+        .unwrap();
+        let report = settle(&fixture, &config, "2026-11-23").await;
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        assert_eq!(report.payouts_sent, 1);
+        assert_eq!(report.batches_below_minimum, 1);
+        let batches = store.batches("2026-11-23").await.unwrap();
+        let bank = batches.iter().find(|b| b.merchant_id == "m-bank").unwrap();
+        assert_eq!(bank.status, BatchStatus::Paid);
+        assert!(bank.payout_payment_id.is_some());
+        // Paid out: nothing left waiting or available here; the money went
+        // to the channel's clearing account for the bank transfer.
+        for kind in [AccountKind::MerchantPending, AccountKind::MerchantAvailable] {
+            assert_eq!(balance(store, OwnerKind::Merchant, "m-bank", kind).await, 0);
+        }
+        let small = batches.iter().find(|b| b.merchant_id == "m-small").unwrap();
+        assert_eq!(small.status, BatchStatus::BelowMinimum);
+        assert_eq!(
+            balance(
+                store,
+                OwnerKind::Merchant,
+                "m-small",
+                AccountKind::MerchantPending
+            )
+            .await,
+            2_000
+        );
+        // Run again: the payout is not sent twice.
+        let again = settle(&fixture, &config, "2026-11-23").await;
+        assert_eq!(again.payouts_sent, 0);
+        assert_sound(store).await;
+    }
+}
+
+#[tokio::test]
+async fn settlement_outside_the_calendar_is_an_error() {
+    for fixture in fixtures("outside").await {
+        pay(&fixture, "m-shop", "t1", 10_000).await;
+        let config = SettlementConfig::uniform(terms(Destination::Available, 0));
+        let calendar = Calendar::from_toml("[years.2025]\nholidays = []\nworkdays = []\n").unwrap();
+        let error = server::settlement::run(
+            &fixture.state,
+            &calendar,
+            &config,
+            settlement::parse_date("2026-11-23").unwrap(),
+            FRIDAY,
+            &Quiet,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.code(), "OUTSIDE_CALENDAR");
+        assert!(
+            fixture
+                .store
+                .batches("2026-11-23")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn money_reserved_for_a_refund_in_flight_is_not_settled() {
+    for fixture in fixtures("held").await {
+        let store = &fixture.store;
+        pay(&fixture, "m-shop", "t1", 10_000).await;
+        pay(&fixture, "m-shop", "t2", 20_000).await;
+        // A refund the channel answers PROCESSING (amounts ending in 92):
+        // its money is reserved in the merchant's settlement-pending account
+        // until the channel says how it ended.
+        let view = fixture
+            .state
+            .payments()
+            .refund(
+                &RefundRequest {
+                    merchant_id: "m-shop".to_owned(),
+                    out_trade_no: "t2".to_owned(),
+                    refund_serial: "slow-1".to_owned(),
+                    amount_minor: 5_092,
+                    reason: "returned".to_owned(),
+                    initiator: Initiator::Merchant,
+                },
+                FRIDAY + HOUR,
+            )
+            .await
+            .unwrap();
+        assert_eq!(view.refund.status, RefundStatus::Processing);
+        let config = SettlementConfig::uniform(terms(Destination::Available, 0));
+        let report = settle(&fixture, &config, "2026-11-23").await;
+        assert_eq!((report.batches_held, report.batches_paid), (1, 0));
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        let batches = store.batches("2026-11-23").await.unwrap();
+        assert_eq!(batches[0].status, BatchStatus::Held);
+        let entries = store
+            .clearing_entries("m-shop", "2026-11-20")
+            .await
+            .unwrap();
+        assert!(entries.iter().all(|entry| entry.batch_id.is_none()));
+        let pending = balance(
+            store,
+            OwnerKind::Merchant,
+            "m-shop",
+            AccountKind::MerchantPending,
+        )
+        .await;
+        assert_eq!(pending, 30_000);
+        assert_sound(store).await;
+    }
+}

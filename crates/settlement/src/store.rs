@@ -1,0 +1,216 @@
+//! Where clearing entries and settlement batches live: the
+//! [`SettlementStore`] trait, implemented by the `store` crate for SQLite
+//! and PostgreSQL.
+
+use crate::{ClearingEntry, ClearingTotals, SettlementLine};
+use ledger::{StoreError, TimestampMicros};
+use money::Currency;
+use std::future::Future;
+
+/// Why a settlement store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SettlementStoreError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("settlement batch {id} is not {expected}")]
+    ConcurrentChange { id: i64, expected: &'static str },
+    #[error(
+        "settlement batch of merchant {merchant_id} on {settle_date}: expected {expected} \
+         entries, marked {marked}; nothing was changed"
+    )]
+    EntriesChanged {
+        merchant_id: String,
+        settle_date: String,
+        expected: u64,
+        marked: u64,
+    },
+    #[error("settlement batch {0} not found")]
+    NotFound(i64),
+}
+
+impl SettlementStoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SettlementStoreError::Store(_) => "STORE_ERROR",
+            SettlementStoreError::ConcurrentChange { .. } => "CONCURRENT_CHANGE",
+            SettlementStoreError::EntriesChanged { .. } => "SETTLEMENT_ENTRIES_CHANGED",
+            SettlementStoreError::NotFound(_) => "SETTLEMENT_BATCH_NOT_FOUND",
+        }
+    }
+}
+
+/// Where a batch stands.
+///
+/// `CARRIED` (net negative), `BELOW_MINIMUM` and `HELD` (part of the
+/// merchant's settlement-pending money is reserved for refunds still in
+/// flight, such as those waiting for review) batches hold no entries and
+/// post nothing: their entries stay unsettled and are netted again by the
+/// next run. A paying batch goes `PENDING` (entries marked) → `POSTED`
+/// (settlement-pending → available, fees → income, in the ledger) and, for a
+/// bank destination, → `PAYING` → `PAID` or `PAYOUT_FAILED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BatchStatus {
+    Carried,
+    BelowMinimum,
+    Held,
+    Pending,
+    Posted,
+    Paying,
+    Paid,
+    PayoutFailed,
+}
+
+impl BatchStatus {
+    pub const ALL: [BatchStatus; 8] = [
+        BatchStatus::Carried,
+        BatchStatus::BelowMinimum,
+        BatchStatus::Held,
+        BatchStatus::Pending,
+        BatchStatus::Posted,
+        BatchStatus::Paying,
+        BatchStatus::Paid,
+        BatchStatus::PayoutFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchStatus::Carried => "CARRIED",
+            BatchStatus::BelowMinimum => "BELOW_MINIMUM",
+            BatchStatus::Held => "HELD",
+            BatchStatus::Pending => "PENDING",
+            BatchStatus::Posted => "POSTED",
+            BatchStatus::Paying => "PAYING",
+            BatchStatus::Paid => "PAID",
+            BatchStatus::PayoutFailed => "PAYOUT_FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<BatchStatus> {
+        BatchStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+
+    /// Whether the batch holds entries (and so its money moved or will).
+    pub fn holds_entries(self) -> bool {
+        !matches!(
+            self,
+            BatchStatus::Carried | BatchStatus::BelowMinimum | BatchStatus::Held
+        )
+    }
+}
+
+/// A batch to create, with which unsettled entries it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    pub settle_date: String,
+    pub cycle: String,
+    pub destination: String,
+    pub status: BatchStatus,
+    pub line: SettlementLine,
+    /// The entries taken: the merchant's unsettled ones in `line.currency`
+    /// with `business_date <= up_to_business_date` and `id <= up_to_entry_id`
+    /// (and reconciled, if `reconciled_only`).
+    pub up_to_business_date: String,
+    pub up_to_entry_id: i64,
+    pub reconciled_only: bool,
+}
+
+/// A stored batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub id: i64,
+    pub merchant_id: String,
+    pub currency: Currency,
+    pub settle_date: String,
+    pub cycle: String,
+    pub destination: String,
+    pub status: BatchStatus,
+    pub collection_count: u64,
+    pub collections_minor: i64,
+    pub refund_count: u64,
+    pub refunds_minor: i64,
+    pub fees_minor: i64,
+    pub fees_not_deducted_minor: i64,
+    pub net_minor: i64,
+    pub first_business_date: String,
+    pub last_business_date: String,
+    pub transfer_id: Option<i64>,
+    pub payout_payment_id: Option<i64>,
+    pub created_at: TimestampMicros,
+    pub updated_at: TimestampMicros,
+}
+
+/// A batch as [`SettlementStore::create_batches`] left it: created now, or
+/// found from an earlier run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedBatch {
+    pub batch: Batch,
+    pub created: bool,
+}
+
+/// Clearing entries and settlement batches.
+pub trait SettlementStore: Send + Sync {
+    /// The highest clearing entry id so far (0 for none): a run nets the
+    /// entries up to it, so entries cleared while it runs wait for the next.
+    fn clearing_high_water(&self)
+    -> impl Future<Output = Result<i64, SettlementStoreError>> + Send;
+
+    /// The unsettled entries up to `up_to_entry_id`, summed by merchant,
+    /// currency, business date, kind, fee mode and whether reconciled.
+    fn unsettled_totals(
+        &self,
+        up_to_entry_id: i64,
+    ) -> impl Future<Output = Result<Vec<ClearingTotals>, SettlementStoreError>> + Send;
+
+    /// Creates the batches in one transaction, marking each paying batch's
+    /// entries with its id. A batch whose merchant, currency and date exist
+    /// already is left as it is and returned (a re-run is a no-op). A
+    /// paying batch whose entries no longer match its counts is refused
+    /// and nothing is written.
+    fn create_batches(
+        &self,
+        batches: &[NewBatch],
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<Vec<CreatedBatch>, SettlementStoreError>> + Send;
+
+    /// A merchant's clearing entries of one business date (`YYYY-MM-DD`),
+    /// in the order they were cleared: what its daily bill lists.
+    fn clearing_entries(
+        &self,
+        merchant_id: &str,
+        business_date: &str,
+    ) -> impl Future<Output = Result<Vec<ClearingEntry>, SettlementStoreError>> + Send;
+
+    /// The batches of one settlement date, by merchant.
+    fn batches(
+        &self,
+        settle_date: &str,
+    ) -> impl Future<Output = Result<Vec<Batch>, SettlementStoreError>> + Send;
+
+    /// Batches in `status`, oldest first: what a run must finish.
+    fn batches_in(
+        &self,
+        status: BatchStatus,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Batch>, SettlementStoreError>> + Send;
+
+    /// Compare-and-set of batches' statuses, all in one transaction: each
+    /// must still be in its `from`, or nothing changes.
+    fn move_batches(
+        &self,
+        moves: &[BatchMove],
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), SettlementStoreError>> + Send;
+}
+
+/// One status change of a batch, recording its transfer or payout when
+/// given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMove {
+    pub id: i64,
+    pub from: BatchStatus,
+    pub to: BatchStatus,
+    pub transfer_id: Option<i64>,
+    pub payout_payment_id: Option<i64>,
+}
