@@ -428,3 +428,125 @@ async fn money_reserved_for_a_refund_in_flight_is_not_settled() {
         assert_sound(store).await;
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One payment: merchant, day after Friday (0-2), amount in yuan, and
+    /// whether half of it is refunded on the same day.
+    type Plan = (usize, i64, i64, bool);
+
+    fn plans() -> impl Strategy<Value = Vec<Plan>> {
+        proptest::collection::vec((0usize..3, 0i64..3, 1i64..500, any::<bool>()), 1..12)
+    }
+
+    fn settle_dates() -> impl Strategy<Value = Vec<&'static str>> {
+        proptest::collection::vec(
+            proptest::sample::select(vec!["2026-11-20", "2026-11-23", "2026-11-24", "2026-11-25"]),
+            1..5,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// Whatever the payments, refunds and order of runs: every entry
+        /// settles at most once, each batch holds exactly the entries that
+        /// name it, and what the merchants received is collections − refunds
+        /// − fees of their settled entries, to the cent.
+        #[test]
+        fn entries_settle_once_and_nets_add_up(plans in plans(), dates in settle_dates()) {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(check(plans, dates));
+        }
+    }
+
+    async fn check(plans: Vec<Plan>, dates: Vec<&'static str>) {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("paycore.db");
+        let store = Store::Sqlite(SqliteStore::open(path.to_str().unwrap()).await.unwrap());
+        let fixture = fixture(store, Some(directory));
+        let merchants = ["m-a", "m-b", "m-c"];
+        for (index, (merchant, day, yuan, refund_half)) in plans.iter().enumerate() {
+            let at = FRIDAY + day * 24 * HOUR;
+            let trade = format!("p{index}");
+            let amount = yuan * 100;
+            let request = PayRequest {
+                merchant_id: merchants[*merchant].to_owned(),
+                out_trade_no: trade.clone(),
+                subject: "goods".to_owned(),
+                amount_minor: amount,
+                currency: Currency::CNY,
+                request_serial: format!("serial-{trade}"),
+                product: "instant_transfer".to_owned(),
+                payer_id: "alice".to_owned(),
+                bank: Some("ICBC".to_owned()),
+                sources: vec![(FundingSource::Card, amount)],
+            };
+            fixture.state.payments().pay(&request, at).await.unwrap();
+            if *refund_half && amount >= 200 {
+                let refund = RefundRequest {
+                    merchant_id: merchants[*merchant].to_owned(),
+                    out_trade_no: trade.clone(),
+                    refund_serial: format!("r{index}"),
+                    amount_minor: amount / 200 * 100,
+                    reason: "returned".to_owned(),
+                    initiator: Initiator::Merchant,
+                };
+                fixture
+                    .state
+                    .payments()
+                    .refund(&refund, at + HOUR)
+                    .await
+                    .unwrap();
+            }
+        }
+        let config = SettlementConfig::uniform(terms(Destination::Available, 0));
+        for date in dates {
+            settle(&fixture, &config, date).await;
+        }
+        let store = &fixture.store;
+        let mut batches = Vec::new();
+        for date in ["2026-11-20", "2026-11-23", "2026-11-24", "2026-11-25"] {
+            batches.extend(store.batches(date).await.unwrap());
+        }
+        for merchant in merchants {
+            let mut entries = Vec::new();
+            for day in ["2026-11-20", "2026-11-21", "2026-11-22"] {
+                entries.extend(store.clearing_entries(merchant, day).await.unwrap());
+            }
+            let mut received = 0;
+            for batch in batches.iter().filter(|b| b.merchant_id == merchant) {
+                let mine: Vec<_> = entries
+                    .iter()
+                    .filter(|e| e.batch_id == Some(batch.id))
+                    .collect();
+                let count = (batch.collection_count + batch.refund_count) as usize;
+                if batch.status.holds_entries() {
+                    assert_eq!(mine.len(), count, "batch {batch:?}");
+                    let net: i64 = mine
+                        .iter()
+                        .map(|e| match e.entry.kind {
+                            EntryKind::Collection => e.entry.amount_minor - e.entry.fee_minor,
+                            EntryKind::Refund => -e.entry.amount_minor + e.entry.fee_minor,
+                        })
+                        .sum();
+                    assert_eq!(net, batch.net_minor, "batch {batch:?}");
+                    received += batch.net_minor;
+                } else {
+                    assert!(mine.is_empty(), "a {:?} batch holds entries", batch.status);
+                }
+            }
+            let available = balance(
+                store,
+                OwnerKind::Merchant,
+                merchant,
+                AccountKind::MerchantAvailable,
+            )
+            .await;
+            assert_eq!(available, received, "merchant {merchant}");
+        }
+        assert_sound(store).await;
+    }
+}

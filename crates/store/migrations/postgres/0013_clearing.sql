@@ -24,11 +24,12 @@ CREATE TABLE clearing_entries (
     reconciled BOOLEAN NOT NULL,
     batch_id BIGINT
 );
--- Netting reads what no batch has paid yet; bills read a merchant's day.
-CREATE INDEX clearing_entries_unsettled ON clearing_entries (merchant_id, currency, business_date)
-    WHERE batch_id IS NULL;
+-- Netting reads what no batch has paid yet through a narrow partial index
+-- (settling an entry removes one id from it); marking a batch's entries
+-- and bills find a merchant's days through merchant_day, which settling
+-- does not touch.
+CREATE INDEX clearing_entries_unsettled ON clearing_entries (id) WHERE batch_id IS NULL;
 CREATE INDEX clearing_entries_merchant_day ON clearing_entries (merchant_id, business_date);
-CREATE INDEX clearing_entries_batch ON clearing_entries (batch_id) WHERE batch_id IS NOT NULL;
 
 -- 结算批次: one per merchant, currency and settlement date. A batch is
 -- created with its entries marked (one transaction), then posted in the
