@@ -314,7 +314,7 @@ async fn processing_payments_are_finished_by_the_server() {
     assert_eq!(started["status"], "PROCESSING");
     let id = started["id"].as_i64().unwrap();
     let mut finished = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..300 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (_, read) = api
             .signed(&shop, "GET", &format!("/v1/payments/{id}"), None, |_| {})
@@ -719,7 +719,7 @@ async fn duplicate_payments_wait_in_the_review_queue() {
     assert_eq!(first["status"], "PROCESSING");
     assert_eq!(second["status"], "PROCESSING");
     let mut queue = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..300 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         queue = reqwest::get(format!("{}/v1/review/refunds", api.base))
             .await
