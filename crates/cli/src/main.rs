@@ -11,6 +11,7 @@ mod progress;
 mod reconciliation;
 mod settle;
 mod signed;
+mod tables;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -150,6 +151,21 @@ enum SettleCommand {
         /// The settlement date, YYYY-MM-DD.
         #[arg(long)]
         date: String,
+    },
+    /// The settlement statement of a date: one row per merchant batch
+    /// (paid, carried, held, below minimum), as CSV or Excel.
+    Report {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The settlement date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// Write CSV here.
+        #[arg(long)]
+        csv: Option<std::path::PathBuf>,
+        /// Write an Excel workbook here.
+        #[arg(long)]
+        xlsx: Option<std::path::PathBuf>,
     },
 }
 
@@ -365,6 +381,15 @@ async fn run(command: Command) -> Result<()> {
         Command::Settle {
             command: SettleCommand::Run { settle, date },
         } => settle::run(&settle, &date).await,
+        Command::Settle {
+            command:
+                SettleCommand::Report {
+                    database,
+                    date,
+                    csv,
+                    xlsx,
+                },
+        } => settle::report(&database, &date, csv.as_deref(), xlsx.as_deref()).await,
         Command::Bill {
             database,
             merchant,

@@ -183,3 +183,68 @@ pub async fn bill(
     }
     Ok(())
 }
+
+const REPORT_HEADER: [&str; 16] = [
+    "batch",
+    "merchant_id",
+    "currency",
+    "settle_date",
+    "cycle",
+    "destination",
+    "status",
+    "first_business_date",
+    "last_business_date",
+    "collection_count",
+    "collections",
+    "refund_count",
+    "refunds",
+    "fees",
+    "net",
+    "payout_payment",
+];
+
+/// `paycore settle report`: the settlement statement of a date, one row per
+/// merchant batch, as CSV or Excel.
+pub async fn report(
+    database: &DatabaseArgs,
+    date: &str,
+    csv_path: Option<&std::path::Path>,
+    xlsx_path: Option<&std::path::Path>,
+) -> Result<()> {
+    use settlement::SettlementStore;
+    let date = settlement::parse_date(date)
+        .with_context(|| format!("{date:?} is not a date (YYYY-MM-DD)"))?
+        .to_string();
+    let store = store::Store::open(&database.database)
+        .await
+        .with_context(|| format!("opening the database {}", database.database))?;
+    let batches = store.batches(&date).await.context("reading batches")?;
+    let rows: Vec<Vec<String>> = batches
+        .iter()
+        .map(|batch| {
+            let major = |minor: i64| money::Money::new(minor, batch.currency).format_major();
+            vec![
+                batch.id.to_string(),
+                batch.merchant_id.clone(),
+                batch.currency.code().to_owned(),
+                batch.settle_date.clone(),
+                batch.cycle.clone(),
+                batch.destination.clone(),
+                batch.status.as_str().to_owned(),
+                batch.first_business_date.clone(),
+                batch.last_business_date.clone(),
+                batch.collection_count.to_string(),
+                major(batch.collections_minor),
+                batch.refund_count.to_string(),
+                major(batch.refunds_minor),
+                major(batch.fees_minor),
+                major(batch.net_minor),
+                batch
+                    .payout_payment_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    crate::tables::write_report(csv_path, xlsx_path, "batches", &REPORT_HEADER, &rows)
+}

@@ -92,36 +92,6 @@ async fn rows(arguments: &ReconArgs, channel: &str, day: i32) -> Result<Vec<Disc
     Ok(found)
 }
 
-fn write_csv<W: std::io::Write>(output: W, discrepancies: &[Discrepancy]) -> Result<()> {
-    let mut writer = csv::Writer::from_writer(output);
-    writer.write_record(HEADER)?;
-    for discrepancy in discrepancies {
-        writer.write_record(row(discrepancy))?;
-    }
-    writer.flush()?;
-    Ok(())
-}
-
-fn write_xlsx(path: &Path, discrepancies: &[Discrepancy]) -> Result<()> {
-    let mut workbook = rust_xlsxwriter::Workbook::new();
-    let sheet = workbook.add_worksheet();
-    sheet.set_name("discrepancies")?;
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    for (column, name) in HEADER.iter().enumerate() {
-        sheet.write_string_with_format(0, column as u16, *name, &bold)?;
-    }
-    for (index, discrepancy) in discrepancies.iter().enumerate() {
-        let line = index as u32 + 1;
-        for (column, value) in row(discrepancy).iter().enumerate() {
-            sheet.write_string(line, column as u16, value)?;
-        }
-    }
-    workbook
-        .save(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
 pub async fn report(
     arguments: &ReconArgs,
     channel: &str,
@@ -131,26 +101,9 @@ pub async fn report(
 ) -> Result<()> {
     let day = parse_date(date)?;
     let discrepancies = rows(arguments, channel, day).await?;
-    if let Some(path) = csv_path {
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        write_csv(file, &discrepancies)?;
-        println!(
-            "wrote {} ({} discrepancies)",
-            path.display(),
-            discrepancies.len()
-        );
-    }
-    if let Some(path) = xlsx_path {
-        write_xlsx(path, &discrepancies)?;
-        println!(
-            "wrote {} ({} discrepancies)",
-            path.display(),
-            discrepancies.len()
-        );
-    }
-    if csv_path.is_none() && xlsx_path.is_none() {
-        write_csv(std::io::stdout(), &discrepancies)?;
-    }
-    Ok(())
+    let table: Vec<Vec<String>> = discrepancies
+        .iter()
+        .map(|discrepancy| row(discrepancy).to_vec())
+        .collect();
+    crate::tables::write_report(csv_path, xlsx_path, "discrepancies", &HEADER, &table)
 }
