@@ -205,7 +205,10 @@ pub async fn run(
         progress.advance(Stage::Batching, chunk.len() as u64);
     }
     // Batches an earlier run created but did not post.
-    for batch in store.batches_in(BatchStatus::Pending, usize::MAX).await? {
+    for batch in store
+        .batches_in(BatchStatus::Pending, None, usize::MAX)
+        .await?
+    {
         if !pending.iter().any(|known| known.id == batch.id) {
             pending.push(batch);
         }
@@ -482,17 +485,20 @@ async fn pay_out(
     progress: &dyn Progress,
     report: &mut RunReport,
 ) -> Result<(), SettlementRunError> {
+    // Only bank destinations wait after POSTED: payment-account batches
+    // are final there and are not read again.
+    let bank = Some(Destination::BANK);
     let posted = state
         .store()
-        .batches_in(BatchStatus::Posted, usize::MAX)
+        .batches_in(BatchStatus::Posted, bank, usize::MAX)
         .await?;
     let paying = state
         .store()
-        .batches_in(BatchStatus::Paying, usize::MAX)
+        .batches_in(BatchStatus::Paying, bank, usize::MAX)
         .await?;
     let to_pay: Vec<Batch> = posted
         .into_iter()
-        .filter(|batch| batch.destination == "bank" && batch.net_minor > 0)
+        .filter(|batch| batch.net_minor > 0)
         .chain(paying)
         .collect();
     progress.start(Stage::PayingOut, to_pay.len() as u64);
@@ -504,18 +510,6 @@ async fn pay_out(
             ));
             continue;
         };
-        let request = PayRequest {
-            merchant_id: batch.merchant_id.clone(),
-            out_trade_no: format!("settle-{}", batch.id),
-            subject: format!("settlement of {}", batch.settle_date),
-            amount_minor: batch.net_minor,
-            currency: batch.currency,
-            request_serial: format!("settle-{}", batch.id),
-            product: PAYOUT_PRODUCT.to_owned(),
-            payer_id: batch.merchant_id.clone(),
-            bank: Some(bank.clone()),
-            sources: vec![(FundingSource::BankAccount, batch.net_minor)],
-        };
         // A payout already sent is finished (queried), never sent again.
         let answer = match batch.payout_payment_id {
             Some(payment_id) => {
@@ -524,7 +518,21 @@ async fn pay_out(
                     .resume(&batch.merchant_id, payment_id, now)
                     .await
             }
-            None => state.payments().pay(&request, now).await,
+            None => {
+                let request = PayRequest {
+                    merchant_id: batch.merchant_id.clone(),
+                    out_trade_no: format!("settle-{}", batch.id),
+                    subject: format!("settlement of {}", batch.settle_date),
+                    amount_minor: batch.net_minor,
+                    currency: batch.currency,
+                    request_serial: format!("settle-{}", batch.id),
+                    product: PAYOUT_PRODUCT.to_owned(),
+                    payer_id: batch.merchant_id.clone(),
+                    bank: Some(bank.clone()),
+                    sources: vec![(FundingSource::BankAccount, batch.net_minor)],
+                };
+                state.payments().pay(&request, now).await
+            }
         };
         let view = match answer {
             Ok(view) => view,

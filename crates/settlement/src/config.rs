@@ -27,10 +27,13 @@ pub enum Destination {
 }
 
 impl Destination {
+    /// The stored name of a bank destination.
+    pub const BANK: &'static str = "bank";
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Destination::Available => "available",
-            Destination::Bank { .. } => "bank",
+            Destination::Bank { .. } => Destination::BANK,
         }
     }
 }

@@ -188,10 +188,12 @@ pub trait SettlementStore: Send + Sync {
         settle_date: &str,
     ) -> impl Future<Output = Result<Vec<Batch>, SettlementStoreError>> + Send;
 
-    /// Batches in `status`, oldest first: what a run must finish.
+    /// Batches in `status` (and with `destination`, if given), oldest
+    /// first: what a run must finish.
     fn batches_in(
         &self,
         status: BatchStatus,
+        destination: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Batch>, SettlementStoreError>> + Send;
 

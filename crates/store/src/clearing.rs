@@ -325,17 +325,34 @@ macro_rules! settlement_store {
             async fn batches_in(
                 &self,
                 status: settlement::BatchStatus,
+                destination: Option<&str>,
                 limit: usize,
             ) -> Result<Vec<settlement::Batch>, settlement::SettlementStoreError> {
                 use crate::clearing::*;
-                let rows = sqlx::query(&format!(
-                    "SELECT {BATCH_COLUMNS} FROM settlement_batches WHERE status = $1 \
-                     ORDER BY id LIMIT $2"
-                ))
-                .bind(status.as_str())
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.$reader)
-                .await
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows = match destination {
+                    None => {
+                        sqlx::query(&format!(
+                            "SELECT {BATCH_COLUMNS} FROM settlement_batches WHERE status = $1 \
+                             ORDER BY id LIMIT $2"
+                        ))
+                        .bind(status.as_str())
+                        .bind(limit)
+                        .fetch_all(&self.$reader)
+                        .await
+                    }
+                    Some(destination) => {
+                        sqlx::query(&format!(
+                            "SELECT {BATCH_COLUMNS} FROM settlement_batches \
+                             WHERE status = $1 AND destination = $2 ORDER BY id LIMIT $3"
+                        ))
+                        .bind(status.as_str())
+                        .bind(destination)
+                        .bind(limit)
+                        .fetch_all(&self.$reader)
+                        .await
+                    }
+                }
                 .map_err(db)?;
                 rows.iter().map(batch_from_row).collect()
             }

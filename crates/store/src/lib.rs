@@ -700,9 +700,10 @@ impl settlement::SettlementStore for Store {
     async fn batches_in(
         &self,
         status: settlement::BatchStatus,
+        destination: Option<&str>,
         limit: usize,
     ) -> Result<Vec<settlement::Batch>, settlement::SettlementStoreError> {
-        delegate!(self, store => store.batches_in(status, limit))
+        delegate!(self, store => store.batches_in(status, destination, limit))
     }
 
     async fn move_batches(

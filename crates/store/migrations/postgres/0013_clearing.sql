@@ -58,3 +58,5 @@ CREATE TABLE settlement_batches (
     UNIQUE (merchant_id, currency, settle_date)
 );
 CREATE INDEX settlement_batches_date ON settlement_batches (settle_date, status);
+-- What a run must finish: unposted batches and bank payouts in flight.
+CREATE INDEX settlement_batches_status ON settlement_batches (status, destination);
