@@ -6,6 +6,7 @@ mod bench_recon;
 mod bench_settle;
 mod business_day;
 mod demo;
+mod fee_bills;
 mod fees;
 mod progress;
 mod reconciliation;
@@ -294,6 +295,14 @@ enum ReconCommand {
 enum FeeCommand {
     /// Print the rule that matches one transaction, its method and the fee.
     Quote(fees::QuoteArgs),
+    /// Bill a month's post-paid fees (后收), once it is over: one bill per
+    /// merchant and currency, collected from its available balance. A bill
+    /// it cannot collect stays outstanding for the next run; running a
+    /// month again creates nothing.
+    Bill(fee_bills::BillArgs),
+    /// Record money a merchant wired in for its prepaid fee account
+    /// (预充实扣); a repeated reference is the same deposit.
+    Deposit(fee_bills::DepositArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -407,6 +416,12 @@ async fn run(command: Command) -> Result<()> {
         Command::Fee {
             command: FeeCommand::Quote(arguments),
         } => fees::quote(&arguments),
+        Command::Fee {
+            command: FeeCommand::Bill(arguments),
+        } => fee_bills::bill(&arguments).await,
+        Command::Fee {
+            command: FeeCommand::Deposit(arguments),
+        } => fee_bills::deposit(&arguments).await,
         Command::Bench {
             command: BenchCommand::Fees(arguments),
         } => fees::bench(&arguments),

@@ -25,6 +25,8 @@ macro_rules! text_enum {
 }
 
 mod clearing;
+mod fee;
+mod fee_steps;
 mod merchant;
 mod notification;
 mod order;
@@ -35,6 +37,7 @@ pub mod status;
 mod store;
 
 pub use clearing::*;
+pub use fee::*;
 pub use merchant::*;
 pub use notification::*;
 pub use order::*;
@@ -42,7 +45,7 @@ pub use refund::*;
 pub use routing::*;
 pub use service::*;
 pub use status::{
-    ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, PaymentStatus,
-    RefundPartStatus, RefundStatus, Status, TradeStatus,
+    ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, PaymentFeeStatus,
+    PaymentStatus, RefundPartStatus, RefundStatus, Status, TradeStatus,
 };
 pub use store::*;

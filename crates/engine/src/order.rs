@@ -213,6 +213,8 @@ pub struct PaymentOrder {
     pub amount_minor: i64,
     pub currency: Currency,
     pub status: PaymentStatus,
+    /// Why it failed, once FAILED.
+    pub failure: Option<crate::FailureReason>,
     pub created_at: TimestampMicros,
     pub updated_at: TimestampMicros,
 }

@@ -19,6 +19,7 @@
 //! its first result and never moves money twice.
 
 use crate::clearing::{ClearingKind, NewClearingEntry};
+use crate::fee_steps::Reservation;
 use crate::notification::{NotificationEvent, NotificationStore};
 use crate::order::{
     ChannelOrder, Direction, FundingSource, Initiator, NewInstruction, NewPayment, NewTrade,
@@ -32,14 +33,15 @@ use crate::status::{
     Status, TradeStatus,
 };
 use crate::store::NewRefund;
-use crate::store::{Created, OrderStore, OrderStoreError, PaymentWithInstructions};
+use crate::store::{Created, OrderStore, OrderStoreError, PaymentFinish, PaymentWithInstructions};
+use crate::{FailureReason, NewPaymentFee, PaymentFee, PaymentFeeStore};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
-use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeRequest, FeeSchedule, FeeSide};
+use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeSchedule};
 use ledger::{
     AccountId, AccountKind, BatchItem, LedgerError, LedgerWriter, Leg, NewAccount, Operation,
     Overdraft, OwnerKind, Side, StoreError, TimestampMicros, Transfer, TransferMode,
 };
-use money::{Currency, Money};
+use money::Currency;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tracing::warn;
@@ -172,6 +174,9 @@ pub enum EngineError {
     Ledger(LedgerError),
     #[error("the fee's period counter failed: {0}")]
     FeeCounter(#[from] fees::FeeCounterError),
+    /// A bug: a state the engine's own checks should have made impossible.
+    #[error("engine invariant broken: {0}")]
+    Invariant(&'static str),
 }
 
 impl EngineError {
@@ -189,6 +194,7 @@ impl EngineError {
             EngineError::NotRefundable(_) => "NOT_REFUNDABLE",
             EngineError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             EngineError::Ledger(error) => error.code(),
+            EngineError::Invariant(_) => "ENGINE_INVARIANT",
         }
     }
 }
@@ -231,6 +237,8 @@ pub struct PaymentView {
     /// Set when the payment succeeded after another had paid the trade
     /// (重复支付): its money must go back.
     pub duplicate_of: Option<i64>,
+    /// The fees charged on it, per side (计费).
+    pub fees: Vec<PaymentFee>,
 }
 
 /// The refund serial of the automatic refund of a duplicate payment.
@@ -258,12 +266,37 @@ type AccountKey = (OwnerKind, String, AccountKind, Currency);
 
 /// The platform owner of the suspense account (挂账) reconciliation posts to.
 pub const SUSPENSE_OWNER: &str = "reconciliation";
+/// The platform owner of the fee income account fees are paid to.
+pub const FEE_INCOME_OWNER: &str = "fees";
+
+/// A debit of `debit` and a credit of `credit` of one amount.
+pub fn two_legs(
+    debit: AccountId,
+    credit: AccountId,
+    amount_minor: i64,
+    currency: Currency,
+) -> Vec<Leg> {
+    vec![
+        Leg {
+            account_id: debit,
+            side: Side::Debit,
+            amount_minor,
+            currency,
+        },
+        Leg {
+            account_id: credit,
+            side: Side::Credit,
+            amount_minor,
+            currency,
+        },
+    ]
+}
 
 /// Runs payments: orders in `orders`, money through `ledger`, external
 /// sources through `channels` (the first one, until routing comes).
 #[derive(Debug)]
 pub struct PaymentService<O, L, C> {
-    orders: O,
+    pub(crate) orders: O,
     ledger: L,
     channels: Vec<C>,
     products: Vec<Product>,
@@ -272,7 +305,7 @@ pub struct PaymentService<O, L, C> {
     member_daily_limit_minor: Option<i64>,
     /// Prices each merchant collection for its clearing entry; without it
     /// fees are zero.
-    fees: Option<Arc<FeeSchedule>>,
+    pub(crate) fees: Option<Arc<FeeSchedule>>,
     accounts: Mutex<HashMap<AccountKey, AccountId>>,
 }
 
@@ -292,8 +325,11 @@ pub fn business_date(now: TimestampMicros) -> Result<BusinessDate, EngineError> 
         .map_err(|_| EngineError::Ledger(LedgerError::Overflow))
 }
 
-impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Channel>
-    PaymentService<O, L, C>
+impl<
+    O: OrderStore + NotificationStore + FeeCounterStore + PaymentFeeStore,
+    L: LedgerWriter,
+    C: Channel,
+> PaymentService<O, L, C>
 {
     /// A service whose routes are every channel, for every channel source,
     /// in the order given; see [`PaymentService::with_routes`].
@@ -551,7 +587,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         now: TimestampMicros,
     ) -> Result<PaymentView, EngineError> {
         if payment.payment.status == PaymentStatus::Created {
-            self.move_payment(&mut payment.payment, PaymentStatus::Processing, now)
+            self.move_payment(&mut payment.payment, PaymentStatus::Processing, now, None)
                 .await?;
         }
         if payment.payment.status == PaymentStatus::Processing {
@@ -567,6 +603,11 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         payment: &mut PaymentWithInstructions,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
+        // The fees paid from a balance are reserved before any money moves:
+        // a fee account that cannot cover its fee stops the payment here.
+        if let Reservation::Failed(reason) = self.reserve_fees(product, payment, now).await? {
+            return self.fail(product, payment, reason, now).await;
+        }
         if let Payee::Bank { from } = product.payee {
             return self.payout_steps(from, payment, now).await;
         }
@@ -575,14 +616,16 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
                 continue;
             }
             if !self.hold(product, payment, index, now).await? {
-                return self.fail(product, payment, now).await;
+                let reason = Some(FailureReason::BalanceInsufficient);
+                return self.fail(product, payment, reason, now).await;
             }
         }
         for index in 0..payment.instructions.len() {
-            if payment.instructions[index].source.through_channel()
-                && !self.collect(product, payment, index, now).await?
-            {
-                return self.fail(product, payment, now).await;
+            if !payment.instructions[index].source.through_channel() {
+                continue;
+            }
+            if let Some(reason) = self.collect(product, payment, index, now).await? {
+                return self.fail(product, payment, Some(reason), now).await;
             }
         }
         let all_done = payment.instructions.iter().all(|instruction| {
@@ -615,12 +658,9 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         if instruction.status.is_final() {
             // An earlier run got this far and stopped before the payment.
             return if instruction.status == InstructionStatus::Success {
-                self.settle_trade(payment, now).await?;
-                self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
-                    .await
+                self.payout_succeeded(payment, now).await
             } else {
-                self.move_payment(&mut payment.payment, PaymentStatus::Failed, now)
-                    .await
+                self.payout_failed(payment, None, now).await
             };
         }
         let existing = self.orders.channel_orders(instruction.id, None).await?;
@@ -645,9 +685,8 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
                     warn!(payment_id = payment.payment.id, %no_route, "no route for a payout");
                     self.move_instruction(instruction, InstructionStatus::Failed, now)
                         .await?;
-                    return self
-                        .move_payment(&mut payment.payment, PaymentStatus::Failed, now)
-                        .await;
+                    let reason = Some(FailureReason::NoRoute);
+                    return self.payout_failed(payment, reason, now).await;
                 }
             },
         };
@@ -682,7 +721,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         let hold = self
             .post(Operation::Transfer {
                 key: format!("hold-{}", instruction.id),
-                legs: Self::two_legs(debit, clearing, instruction.amount_minor, order.currency),
+                legs: two_legs(debit, clearing, instruction.amount_minor, order.currency),
                 mode: TransferMode::Pending {
                     timeout_seconds: None,
                 },
@@ -701,9 +740,8 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
                     .await?;
                 self.move_instruction(instruction, InstructionStatus::Failed, now)
                     .await?;
-                return self
-                    .move_payment(&mut payment.payment, PaymentStatus::Failed, now)
-                    .await;
+                let reason = Some(FailureReason::PayoutRefused);
+                return self.payout_failed(payment, reason, now).await;
             }
         };
         let channel = self.channel_by_code(&order.channel)?;
@@ -766,13 +804,35 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         self.move_instruction(instruction, instruction_status, now)
             .await?;
         if succeeded {
-            self.settle_trade(payment, now).await?;
-            self.move_payment(&mut payment.payment, PaymentStatus::Success, now)
-                .await
+            self.payout_succeeded(payment, now).await
         } else {
-            self.move_payment(&mut payment.payment, PaymentStatus::Failed, now)
-                .await
+            let reason = Some(FailureReason::ChannelRefused);
+            self.payout_failed(payment, reason, now).await
         }
+    }
+
+    /// A payout the channel paid: its fees are taken, then it succeeds.
+    async fn payout_succeeded(
+        &self,
+        payment: &mut PaymentWithInstructions,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        self.settle_fees(&payment.payment, true, now).await?;
+        self.settle_trade(payment, now).await?;
+        self.move_payment(&mut payment.payment, PaymentStatus::Success, now, None)
+            .await
+    }
+
+    /// A payout that did not leave: its fees go back, then it fails.
+    async fn payout_failed(
+        &self,
+        payment: &mut PaymentWithInstructions,
+        reason: Option<FailureReason>,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        self.settle_fees(&payment.payment, false, now).await?;
+        self.move_payment(&mut payment.payment, PaymentStatus::Failed, now, reason)
+            .await
     }
 
     /// The account of `owner_id`'s `kind` in `currency`, opened on first
@@ -878,7 +938,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
 
     /// Submits one ledger operation and returns its transfer, or the
     /// ledger's refusal.
-    async fn post(
+    pub(crate) async fn post(
         &self,
         operation: Operation,
     ) -> Result<Result<Transfer, LedgerError>, EngineError> {
@@ -931,34 +991,12 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             .ok_or(EngineError::Ledger(LedgerError::Overflow))?;
         self.post(Operation::Transfer {
             key,
-            legs: Self::two_legs(debit, credit, magnitude, currency),
+            legs: two_legs(debit, credit, magnitude, currency),
             mode: TransferMode::Posted,
             description,
         })
         .await?
         .map_err(EngineError::Ledger)
-    }
-
-    fn two_legs(
-        debit: AccountId,
-        credit: AccountId,
-        amount_minor: i64,
-        currency: Currency,
-    ) -> Vec<Leg> {
-        vec![
-            Leg {
-                account_id: debit,
-                side: Side::Debit,
-                amount_minor,
-                currency,
-            },
-            Leg {
-                account_id: credit,
-                side: Side::Credit,
-                amount_minor,
-                currency,
-            },
-        ]
     }
 
     /// The pending transfer that reserves an internal source for the payee;
@@ -973,7 +1011,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         let credit = self.payee_account(product, payment).await?;
         self.post(Operation::Transfer {
             key: format!("hold-{}", instruction.id),
-            legs: Self::two_legs(debit, credit, instruction.amount_minor, payment.currency),
+            legs: two_legs(debit, credit, instruction.amount_minor, payment.currency),
             mode: TransferMode::Pending {
                 timeout_seconds: None,
             },
@@ -1007,7 +1045,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         Ok(held.is_ok())
     }
 
-    fn channel_by_code(&self, code: &str) -> Result<&C, EngineError> {
+    pub(crate) fn channel_by_code(&self, code: &str) -> Result<&C, EngineError> {
         self.channels
             .iter()
             .find(|channel| channel.code() == code)
@@ -1016,7 +1054,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
 
     /// The channel for a new channel order of `instruction`, by the routes
     /// and the banks marked down.
-    async fn route(
+    pub(crate) async fn route(
         &self,
         payment: &PaymentOrder,
         instruction: &PaymentInstruction,
@@ -1045,17 +1083,21 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         }
     }
 
-    /// Step 2 for the channel source. False when it failed for good.
+    /// Step 2 for the channel source. Why it failed, when it failed for
+    /// good.
     async fn collect(
         &self,
         product: &Product,
         payment: &mut PaymentWithInstructions,
         index: usize,
         now: TimestampMicros,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Option<FailureReason>, EngineError> {
         let status = payment.instructions[index].status;
         if status.is_final() {
-            return Ok(status == InstructionStatus::Success);
+            // Failed before: the reason was recorded by the run that saw it.
+            return Ok(
+                (status == InstructionStatus::Failed).then_some(FailureReason::ChannelRefused)
+            );
         }
         let instruction_id = payment.instructions[index].id;
         let existing = self.orders.channel_orders(instruction_id, None).await?;
@@ -1085,7 +1127,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
                             now,
                         )
                         .await?;
-                        return Ok(false);
+                        return Ok(Some(FailureReason::NoRoute));
                     }
                 };
                 let amount_minor = payment.instructions[index].amount_minor;
@@ -1139,7 +1181,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         mut order: ChannelOrder,
         answer: Result<ChannelOutcome, ChannelError>,
         now: TimestampMicros,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Option<FailureReason>, EngineError> {
         match answer {
             Ok(ChannelOutcome::Success {
                 channel_transaction_id,
@@ -1165,7 +1207,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
                 let collected = self
                     .post(Operation::Transfer {
                         key: format!("collect-{}", order.id),
-                        legs: Self::two_legs(debit, credit, order.amount_minor, order.currency),
+                        legs: two_legs(debit, credit, order.amount_minor, order.currency),
                         mode: TransferMode::Posted,
                         description: format!(
                             "payment {} via {}",
@@ -1182,7 +1224,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
                     now,
                 )
                 .await?;
-                Ok(true)
+                Ok(None)
             }
             Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => {
                 self.close_channel_order(&mut order, ChannelOrderStatus::Failed, now)
@@ -1193,10 +1235,10 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
                     now,
                 )
                 .await?;
-                Ok(false)
+                Ok(Some(FailureReason::ChannelRefused))
             }
             // No final answer yet: query first, then act; never guess.
-            Ok(ChannelOutcome::Processing { .. }) | Err(_) => Ok(true),
+            Ok(ChannelOutcome::Processing { .. }) | Err(_) => Ok(None),
         }
     }
 
@@ -1235,15 +1277,22 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         // The trade first: a crash before the payment is final leaves it
         // PROCESSING, and the resolver finishes it; settling is idempotent.
         self.settle_trade(payment, now).await?;
-        let clearing = self.payment_clearing(product, payment, now).await?;
+        let trade = self
+            .trade_of(&payment.payment.merchant_id, payment.payment.trade_id)
+            .await?;
+        // A duplicate payment's fees go back with its money.
+        let duplicate = trade.paid_payment_id != Some(payment.payment.id);
+        self.settle_fees(&payment.payment, !duplicate, now).await?;
+        let (clearing, fee) = self.payment_clearing(product, payment, &trade, now).await?;
+        let finish = PaymentFinish {
+            to: PaymentStatus::Success,
+            event: NotificationEvent::PaymentSucceeded,
+            failure: None,
+            clearing: clearing.as_ref(),
+            fee: fee.as_ref(),
+        };
         self.orders
-            .finish_payment(
-                &payment.payment,
-                PaymentStatus::Success,
-                NotificationEvent::PaymentSucceeded,
-                clearing.as_ref(),
-                now,
-            )
+            .finish_payment(&payment.payment, &finish, now)
             .await?;
         payment.payment.status = PaymentStatus::Success;
         payment.payment.updated_at = now;
@@ -1251,57 +1300,35 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
     }
 
     /// The clearing entry of a merchant collection that succeeds now, with
-    /// its fee; `None` for products that do not pay a merchant. A duplicate
-    /// payment (the trade was paid by another) is cleared without a fee:
-    /// its refund follows.
+    /// its fee, and the fee to record with it if it was priced now; `None`
+    /// for products that do not pay a merchant. A duplicate payment (the
+    /// trade was paid by another) is cleared without a fee: its refund
+    /// follows.
     async fn payment_clearing(
         &self,
         product: &Product,
         paid: &PaymentWithInstructions,
+        trade: &TradeOrder,
         now: TimestampMicros,
-    ) -> Result<Option<NewClearingEntry>, EngineError> {
+    ) -> Result<(Option<NewClearingEntry>, Option<NewPaymentFee>), EngineError> {
         if product.payee != Payee::Merchant {
-            return Ok(None);
+            return Ok((None, None));
         }
         let payment = &paid.payment;
-        let trade = self
-            .trade_of(&payment.merchant_id, payment.trade_id)
-            .await?;
         let channel = self.channel_of(paid).await?;
         let date = business_date(now)?;
         let duplicate = trade.paid_payment_id != Some(payment.id);
-        let (fee_minor, fee_mode, fee_rule_id) = match (&self.fees, duplicate) {
-            (Some(schedule), false) => {
-                let request = FeeRequest {
-                    side: FeeSide::Payee,
-                    merchant_id: &payment.merchant_id,
-                    product: &payment.product,
-                    issuing_bank: payment.bank.as_deref(),
-                    channel: channel.as_deref(),
-                    business_line: None,
-                    amount: Money::new(payment.amount_minor, payment.currency),
-                    business_date: date,
-                    usage: fees::PeriodUsage::default(),
-                };
-                let key = format!("payment-{}", payment.id);
-                match schedule.charge(&self.orders, &key, &request, now).await {
-                    Ok(quote) => (
-                        quote.fee.amount_minor(),
-                        quote.collection,
-                        Some(quote.rule_id.to_string()),
-                    ),
-                    Err(fees::ChargeError::Counter(error)) => return Err(error.into()),
-                    // A success is a fact; a fee that cannot be priced is
-                    // cleared as zero, loudly, rather than losing it.
-                    Err(fees::ChargeError::Fee(error)) => {
-                        warn!(payment_id = payment.id, code = error.code(), %error, "payment cleared without a fee");
-                        (0, CollectionMode::RealTime, None)
-                    }
-                }
-            }
-            _ => (0, CollectionMode::RealTime, None),
+        let (charged, new_fee) = if duplicate {
+            (None, None)
+        } else {
+            self.collection_fee(payment, channel.as_deref(), date, now)
+                .await?
         };
-        Ok(Some(NewClearingEntry {
+        let (fee_minor, fee_mode, fee_rule_id) = match charged {
+            Some(fee) => (fee.fee_minor, fee.collection, Some(fee.rule_id)),
+            None => (0, CollectionMode::RealTime, None),
+        };
+        let entry = NewClearingEntry {
             merchant_id: payment.merchant_id.clone(),
             kind: ClearingKind::Collection,
             trade_id: trade.id,
@@ -1319,7 +1346,8 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             fee_rule_id,
             business_date: date.to_string(),
             occurred_at: now,
-        }))
+        };
+        Ok((Some(entry), new_fee))
     }
 
     /// The trade `trade_id` of `merchant_id`; NOT_FOUND if there is none.
@@ -1446,11 +1474,13 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         Ok(())
     }
 
-    /// Step 3, failure: release every hold and fail what is not final.
+    /// Step 3, failure: release every hold and fee and fail what is not
+    /// final.
     async fn fail(
         &self,
         product: &Product,
         payment: &mut PaymentWithInstructions,
+        reason: Option<FailureReason>,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
         for index in 0..payment.instructions.len() {
@@ -1490,15 +1520,17 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
                 .await?;
             }
         }
-        self.move_payment(&mut payment.payment, PaymentStatus::Failed, now)
+        self.settle_fees(&payment.payment, false, now).await?;
+        self.move_payment(&mut payment.payment, PaymentStatus::Failed, now, reason)
             .await
     }
 
-    async fn move_payment(
+    pub(crate) async fn move_payment(
         &self,
         payment: &mut PaymentOrder,
         next: PaymentStatus,
         now: TimestampMicros,
+        failure: Option<FailureReason>,
     ) -> Result<(), EngineError> {
         let event = match next {
             PaymentStatus::Success => Some(NotificationEvent::PaymentSucceeded),
@@ -1509,9 +1541,14 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             // The merchant is told of every final result, in the same
             // transaction that makes it final.
             Some(event) => {
-                self.orders
-                    .finish_payment(payment, next, event, None, now)
-                    .await?
+                let finish = PaymentFinish {
+                    to: next,
+                    event,
+                    failure,
+                    clearing: None,
+                    fee: None,
+                };
+                self.orders.finish_payment(payment, &finish, now).await?
             }
             None => {
                 self.orders
@@ -1520,6 +1557,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             }
         }
         payment.status = next;
+        payment.failure = failure;
         payment.updated_at = now;
         Ok(())
     }
@@ -1821,12 +1859,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             items.push(BatchItem {
                 operation: Operation::Transfer {
                     key: format!("refund-part-{}", part.id),
-                    legs: Self::two_legs(
-                        payee,
-                        source,
-                        part.amount_minor,
-                        payment.payment.currency,
-                    ),
+                    legs: two_legs(payee, source, part.amount_minor, payment.payment.currency),
                     mode: TransferMode::Posted,
                     description: format!("refund {} of payment {}", refund.id, payment.payment.id),
                 },
@@ -1877,7 +1910,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             .await?;
         let hold = Operation::Transfer {
             key: format!("refund-hold-{}", part.id),
-            legs: Self::two_legs(payee, clearing, part.amount_minor, payment.payment.currency),
+            legs: two_legs(payee, clearing, part.amount_minor, payment.payment.currency),
             mode: TransferMode::Pending {
                 timeout_seconds: None,
             },
@@ -2090,11 +2123,13 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             (PaymentStatus::Success, PaymentSuccess::Duplicate { paid_by }) => Some(paid_by),
             _ => None,
         };
+        let fees = self.orders.payment_fees(payment.payment.id).await?;
         Ok(PaymentView {
             trade,
             payment: payment.payment,
             instructions: payment.instructions,
             duplicate_of,
+            fees,
         })
     }
 }

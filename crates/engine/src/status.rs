@@ -21,6 +21,7 @@ pub enum Level {
     ChannelOrder,
     Refund,
     RefundPart,
+    PaymentFee,
 }
 
 /// A status of one order level: its names and its legal transitions.
@@ -167,6 +168,20 @@ status_enum! {
     }
 }
 
+status_enum! {
+    /// A fee charged on a payment (计费): reserved when the payment is
+    /// accepted, then charged or voided with it.
+    PaymentFeeStatus, "payment fee", PaymentFee {
+        /// Held from the paying account by a pending transfer (or, for a
+        /// post-paid payout fee, only priced) until the payment is final.
+        Reserved = "RESERVED" => [Charged, Voided],
+        /// Taken: the payment succeeded.
+        Charged = "CHARGED" => [],
+        /// Given back: the payment failed, or was a duplicate.
+        Voided = "VOIDED" => [],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +209,7 @@ mod tests {
         check_table::<ChannelOrderStatus>();
         check_table::<RefundStatus>();
         check_table::<RefundPartStatus>();
+        check_table::<PaymentFeeStatus>();
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::order::{
 };
 use crate::order::{REFERENCE_LENGTH_MAX, SUBJECT_LENGTH_MAX, check_text};
 use crate::status::{PaymentStatus, RefundStatus, Status};
-use crate::{BankOutage, Initiator, RefundId, RefundPart};
+use crate::{BankOutage, FailureReason, Initiator, NewPaymentFee, RefundId, RefundPart};
 use ledger::{StoreError, TimestampMicros};
 use std::future::Future;
 
@@ -47,6 +47,19 @@ impl<T> Created<T> {
     pub fn is_new(&self) -> bool {
         matches!(self, Created::New(_))
     }
+}
+
+/// What is written with a payment's final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentFinish<'a> {
+    pub to: PaymentStatus,
+    pub event: NotificationEvent,
+    /// Why it failed (FAILED only).
+    pub failure: Option<FailureReason>,
+    /// A merchant collection's clearing entry (SUCCESS only).
+    pub clearing: Option<&'a NewClearingEntry>,
+    /// The merchant's fee priced with the success, written CHARGED.
+    pub fee: Option<&'a NewPaymentFee>,
 }
 
 /// A payment with its instructions.
@@ -234,14 +247,13 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 
     /// Moves a payment to its final status and records the merchant's
-    /// notification of it and its clearing entry (if given), in one
-    /// transaction: a final payment is never left unannounced or uncleared.
+    /// notification of it, its failure reason, its clearing entry and the
+    /// fee priced with its success (if given), in one transaction: a final
+    /// payment is never left unannounced or uncleared.
     fn finish_payment(
         &self,
         payment: &PaymentOrder,
-        to: PaymentStatus,
-        event: NotificationEvent,
-        clearing: Option<&NewClearingEntry>,
+        finish: &PaymentFinish<'_>,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 

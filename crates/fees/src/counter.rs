@@ -117,4 +117,16 @@ pub trait FeeCounterStore: Send + Sync {
         charge: &FeeCharge,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<Recorded, FeeCounterError>> + Send;
+
+    /// Takes a recorded charge back out of its counter, once: the
+    /// transaction it counted did not happen (a payment priced when it was
+    /// accepted, then failed). Later charges are priced without it; those
+    /// priced meanwhile keep their price. True when this call released it;
+    /// false when it was released before or never recorded. The key stays
+    /// used: recording it again adds nothing.
+    fn release_fee_charge(
+        &self,
+        charge_key: &str,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<bool, FeeCounterError>> + Send;
 }

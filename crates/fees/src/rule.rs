@@ -371,6 +371,17 @@ impl FeeRule {
             }
         }
         self.validate_method()?;
+        // A member pays its own fee with the payment, from its balance:
+        // members keep no fee account and receive no monthly bill.
+        if self.side == FeeSide::Payer && self.collection != CollectionMode::RealTime {
+            return Err(invalid(
+                "collection",
+                format!(
+                    "a payer-side rule is collected real_time, not {}",
+                    self.collection.as_str()
+                ),
+            ));
+        }
         let check_bound = |field: &str, bound: Option<i64>| match bound {
             Some(value) if value < 0 => Err(invalid(field, "is negative".to_owned())),
             _ => Ok(()),

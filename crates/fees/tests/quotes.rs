@@ -584,6 +584,15 @@ fn table_errors_are_refused_whole() {
         matches!(same_id, fees::FeeConfigError::Invalid { ref field, .. } if field == "id"),
         "{same_id}"
     );
+    // A member pays its own fee with the payment: never prepaid or billed.
+    let payer_billed = FeeSchedule::from_toml(&two(
+        "id = \"second\"\nside = \"payer\"\nproduct = \"q\"\ncollection = \"post_paid\"",
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(payer_billed, fees::FeeConfigError::Invalid { ref rule, ref field, .. } if rule == "second" && field == "collection"),
+        "{payer_billed}"
+    );
     let no_currency =
         FeeSchedule::from_toml("[[rules]]\nid = \"x\"\nmethod = \"fixed\"\nfee = \"1.00\"")
             .unwrap_err();

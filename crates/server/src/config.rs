@@ -197,19 +197,21 @@ mod tests {
     #[test]
     fn the_builtin_configuration_is_valid() {
         let config = Config::builtin().unwrap();
-        assert_eq!(config.products.len(), 4);
+        assert_eq!(config.products.len(), 5);
         assert_eq!(
             config.products[2].payee,
             Payee::Bank {
                 from: PayoutFrom::MemberCash
             }
         );
-        assert_eq!(
-            config.products[3].payee,
-            Payee::Bank {
-                from: PayoutFrom::MerchantAvailable
-            }
-        );
+        for payout in &config.products[3..5] {
+            assert_eq!(
+                payout.payee,
+                Payee::Bank {
+                    from: PayoutFrom::MerchantAvailable
+                }
+            );
+        }
         assert_eq!(config.products[1].payee, Payee::PayerCash);
         assert_eq!(config.routes[0].channel, "simbank");
         assert_eq!(config.routes[1].amount_minor_max, 20_000_000);

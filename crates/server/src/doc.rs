@@ -92,6 +92,7 @@ use utoipa::OpenApi;
         TradeResponse,
         InstructionResponse,
         PaymentResponse,
+        PaymentFeeResponse,
         RefundRequestBody,
         ReviewRequest,
         RefundPartResponse,

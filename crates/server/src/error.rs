@@ -92,7 +92,7 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
             (StatusCode::CONFLICT, error.code(), error.to_string())
         }
         EngineError::FeeCounter(fees::FeeCounterError::Store(store)) => store_parts(store),
-        EngineError::FeeCounter(_) => (
+        EngineError::FeeCounter(_) | EngineError::Invariant(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             error.code(),
             error.to_string(),

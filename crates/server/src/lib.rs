@@ -23,6 +23,7 @@ pub mod config;
 mod doc;
 mod error;
 mod extract;
+pub mod fee_billing;
 mod handlers;
 pub mod model;
 mod notify;
@@ -101,6 +102,16 @@ pub fn router(state: AppState) -> Router {
             post(handlers::reconciliation::act),
         )
         .route("/v1/bills", get(handlers::bills::get))
+        .route("/v1/fee-account", get(handlers::fee_accounts::get_account))
+        .route(
+            "/v1/fee-account/deposits",
+            post(handlers::fee_accounts::deposit),
+        )
+        .route(
+            "/v1/merchants/{id}/fee-account/deposits",
+            post(handlers::fee_accounts::operator_deposit),
+        )
+        .route("/v1/fee-bills", get(handlers::fee_accounts::bills))
         .route(
             "/v1/fees/quote",
             post(fees::quote).layer(Extension(FeeRules::builtin())),
@@ -203,6 +214,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc::ApiDoc::openapi()
         .merge_from(fees::FeesDoc::openapi())
         .merge_from(handlers::bills::BillsDoc::openapi())
+        .merge_from(handlers::fee_accounts::FeeAccountsDoc::openapi())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

@@ -25,9 +25,9 @@ use settlement::{
 use std::collections::{BTreeMap, HashMap};
 
 /// The platform owner of the fee income account settlement posts to.
-pub const FEE_INCOME_OWNER: &str = "fees";
+pub use engine::FEE_INCOME_OWNER;
 /// The product a bank destination is paid out with.
-pub const PAYOUT_PRODUCT: &str = "merchant_payout";
+pub const PAYOUT_PRODUCT: &str = "settlement_payout";
 /// Batches created, posted or moved per store transaction. (Marking all
 /// batches' entries in one transaction was measured twice as slow on
 /// SQLite: the dirty pages outgrow the cache; see BENCHMARKS.md.)

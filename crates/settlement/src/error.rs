@@ -29,6 +29,8 @@ pub enum SettlementError {
     OutsideCalendar { date: Date },
     #[error("invalid date {0:?} (expected YYYY-MM-DD)")]
     DateInvalid(String),
+    #[error("invalid month {0:?} (expected YYYY-MM)")]
+    MonthInvalid(String),
     #[error("the bill could not be written: {0}")]
     BillWrite(String),
     #[error("invalid settlement cycle {text:?}: {reason}")]
@@ -70,6 +72,7 @@ impl SettlementError {
             SettlementError::CalendarInvalid { .. } => "CALENDAR_INVALID",
             SettlementError::OutsideCalendar { .. } => "OUTSIDE_CALENDAR",
             SettlementError::DateInvalid(_) => "DATE_INVALID",
+            SettlementError::MonthInvalid(_) => "MONTH_INVALID",
             SettlementError::BillWrite(_) => "BILL_WRITE_FAILED",
             SettlementError::CycleInvalid { .. } => "CYCLE_INVALID",
             SettlementError::DateOutOfRange { .. } => "SETTLEMENT_DATE_OUT_OF_RANGE",

@@ -53,6 +53,9 @@
 //! where entries and batches live; the `store` crate implements it, and
 //! `server::settlement` runs a settlement with both.
 //!
+//! [`FeeBillStore`] and [`FeeMonth`] are the month-end bills of post-paid
+//! fees (后收); `server::fee_billing` makes and collects them.
+//!
 //! **Architecture Invariant:** `settlement` does no I/O beyond reading its
 //! configuration files, knows nothing of HTTP, and posts nothing itself.
 //! [`FeeMode`] is the fee service's `fees::CollectionMode`.
@@ -63,6 +66,7 @@ mod clearing;
 mod config;
 mod cycle;
 mod error;
+mod fee_bill;
 mod netting;
 mod store;
 
@@ -74,6 +78,10 @@ pub use config::{
 };
 pub use cycle::{CYCLE_DAYS_MAX, Cycle};
 pub use error::{CalendarProblem, SettlementError};
+pub use fee_bill::{
+    CreatedFeeBill, FeeBill, FeeBillLine, FeeBillStatus, FeeBillStore, FeeMonth, NewFeeBill,
+    UnbilledFees,
+};
 pub use netting::{
     ClearingTotals, Decision, EntryKind, FeeMode, SettlementLine, SettlementPosting, decide, net,
 };

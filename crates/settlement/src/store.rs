@@ -26,6 +26,18 @@ pub enum SettlementStoreError {
     },
     #[error("settlement batch {0} not found")]
     NotFound(i64),
+    #[error(
+        "fee bill of merchant {merchant_id} for {month}: expected {expected} fees, marked \
+         {marked}; nothing was changed"
+    )]
+    FeesChanged {
+        merchant_id: String,
+        month: String,
+        expected: u64,
+        marked: u64,
+    },
+    #[error("fee bill {id} is not {expected}")]
+    FeeBillConcurrentChange { id: i64, expected: &'static str },
 }
 
 impl SettlementStoreError {
@@ -35,6 +47,8 @@ impl SettlementStoreError {
             SettlementStoreError::ConcurrentChange { .. } => "CONCURRENT_CHANGE",
             SettlementStoreError::EntriesChanged { .. } => "SETTLEMENT_ENTRIES_CHANGED",
             SettlementStoreError::NotFound(_) => "SETTLEMENT_BATCH_NOT_FOUND",
+            SettlementStoreError::FeesChanged { .. } => "FEE_BILL_FEES_CHANGED",
+            SettlementStoreError::FeeBillConcurrentChange { .. } => "CONCURRENT_CHANGE",
         }
     }
 }

@@ -168,6 +168,46 @@ macro_rules! fee_counter_store {
                     first_time: true,
                 })
             }
+
+            async fn release_fee_charge(
+                &self,
+                charge_key: &str,
+                now: ledger::TimestampMicros,
+            ) -> Result<bool, fees::FeeCounterError> {
+                use crate::fees::db;
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                // Only the call that marks the charge released takes it out
+                // of its counter, so a repeat releases nothing.
+                let released: Option<(String, String, String, i64)> = sqlx::query_as(
+                    "UPDATE fee_charges SET released_at = $2 \
+                     WHERE charge_key = $1 AND released_at IS NULL \
+                     RETURNING rule_id, merchant_id, period_key, amount_minor",
+                )
+                .bind(charge_key)
+                .bind(now)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(db)?;
+                let Some((rule_id, merchant_id, period_key, amount_minor)) = released else {
+                    transaction.commit().await.map_err(db)?;
+                    return Ok(false);
+                };
+                sqlx::query(
+                    "UPDATE fee_counters SET transaction_count = transaction_count - 1, \
+                     volume_minor = volume_minor - $4 \
+                     WHERE rule_id = $1 AND merchant_id = $2 AND period_key = $3",
+                )
+                .bind(&rule_id)
+                .bind(&merchant_id)
+                .bind(&period_key)
+                .bind(amount_minor)
+                .execute(&mut *transaction)
+                .await
+                .map_err(db)?;
+                transaction.commit().await.map_err(db)?;
+                self.durable().await?;
+                Ok(true)
+            }
         }
     };
 }

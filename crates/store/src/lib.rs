@@ -9,10 +9,12 @@
 mod check;
 mod clearing;
 mod committer;
+mod fee_bills;
 mod fees;
 mod merchants;
 mod notifications;
 mod orders;
+mod payment_fees;
 mod postgres;
 mod reconciliation;
 mod rows;
@@ -455,12 +457,10 @@ impl engine::OrderStore for Store {
     async fn finish_payment(
         &self,
         payment: &engine::PaymentOrder,
-        to: engine::PaymentStatus,
-        event: engine::NotificationEvent,
-        clearing: Option<&engine::NewClearingEntry>,
+        finish: &engine::PaymentFinish<'_>,
         now: TimestampMicros,
     ) -> Result<(), engine::OrderStoreError> {
-        delegate!(self, store => store.finish_payment(payment, to, event, clearing, now))
+        delegate!(self, store => store.finish_payment(payment, finish, now))
     }
 
     async fn finish_refund(
@@ -645,6 +645,23 @@ impl recon::ReconStore for Store {
     }
 }
 
+impl engine::PaymentFeeStore for Store {
+    async fn reserve_payment_fee(
+        &self,
+        fee: &engine::NewPaymentFee,
+        now: TimestampMicros,
+    ) -> Result<engine::Created<engine::PaymentFee>, engine::OrderStoreError> {
+        delegate!(self, store => store.reserve_payment_fee(fee, now))
+    }
+
+    async fn payment_fees(
+        &self,
+        payment_id: i64,
+    ) -> Result<Vec<engine::PaymentFee>, engine::OrderStoreError> {
+        delegate!(self, store => store.payment_fees(payment_id))
+    }
+}
+
 impl ::fees::FeeCounterStore for Store {
     async fn fee_counter(
         &self,
@@ -659,6 +676,14 @@ impl ::fees::FeeCounterStore for Store {
         now: TimestampMicros,
     ) -> Result<::fees::Recorded, ::fees::FeeCounterError> {
         delegate!(self, store => store.record_fee_charge(charge, now))
+    }
+
+    async fn release_fee_charge(
+        &self,
+        charge_key: &str,
+        now: TimestampMicros,
+    ) -> Result<bool, ::fees::FeeCounterError> {
+        delegate!(self, store => store.release_fee_charge(charge_key, now))
     }
 }
 
@@ -712,5 +737,58 @@ impl settlement::SettlementStore for Store {
         now: TimestampMicros,
     ) -> Result<(), settlement::SettlementStoreError> {
         delegate!(self, store => store.move_batches(moves, now))
+    }
+}
+
+impl settlement::FeeBillStore for Store {
+    async fn payment_fee_high_water(&self) -> Result<i64, settlement::SettlementStoreError> {
+        delegate!(self, store => store.payment_fee_high_water())
+    }
+
+    async fn unbilled_fees(
+        &self,
+        up_to_business_date: settlement::Date,
+        up_to_fee_id: i64,
+    ) -> Result<Vec<settlement::UnbilledFees>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.unbilled_fees(up_to_business_date, up_to_fee_id))
+    }
+
+    async fn create_fee_bills(
+        &self,
+        bills: &[settlement::NewFeeBill],
+        now: TimestampMicros,
+    ) -> Result<Vec<settlement::CreatedFeeBill>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.create_fee_bills(bills, now))
+    }
+
+    async fn fee_bills(
+        &self,
+        month: settlement::FeeMonth,
+    ) -> Result<Vec<settlement::FeeBill>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.fee_bills(month))
+    }
+
+    async fn fee_bills_in(
+        &self,
+        status: settlement::FeeBillStatus,
+        limit: usize,
+    ) -> Result<Vec<settlement::FeeBill>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.fee_bills_in(status, limit))
+    }
+
+    async fn fee_bill_lines(
+        &self,
+        bill_id: i64,
+    ) -> Result<Vec<settlement::FeeBillLine>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.fee_bill_lines(bill_id))
+    }
+
+    async fn mark_fee_bill_paid(
+        &self,
+        bill_id: i64,
+        transfer_id: Option<i64>,
+        now: TimestampMicros,
+    ) -> Result<(), settlement::SettlementStoreError> {
+        delegate!(self, store => store.mark_fee_bill_paid(bill_id, transfer_id, now))
     }
 }

@@ -39,11 +39,12 @@ pub(crate) type PaymentRow = (
     i64,
     String,
     String,
+    Option<String>,
     i64,
     i64,
 );
 pub(crate) const PAYMENT_COLUMNS: &str = "id, trade_id, merchant_id, request_serial, product, \
-     payer_id, bank, amount_minor, currency, status, created_at, updated_at";
+     payer_id, bank, amount_minor, currency, status, failure_code, created_at, updated_at";
 
 pub(crate) type InstructionRow = (i64, i64, String, String, i64, String, String, i64, i64);
 pub(crate) const INSTRUCTION_COLUMNS: &str =
@@ -96,6 +97,7 @@ pub(crate) fn table(level: Level) -> &'static str {
         Level::ChannelOrder => "channel_orders",
         Level::Refund => "refund_orders",
         Level::RefundPart => "refund_parts",
+        Level::PaymentFee => "payment_fees",
     }
 }
 
@@ -142,9 +144,16 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         amount_minor,
         currency_code,
         status_text,
+        failure_code,
         created_at,
         updated_at,
     ) = row;
+    let failure = match failure_code {
+        None => None,
+        Some(code) => Some(
+            engine::FailureReason::parse(&code).ok_or_else(|| corrupt("failure code", &code))?,
+        ),
+    };
     Ok(PaymentOrder {
         id,
         trade_id,
@@ -156,6 +165,7 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         amount_minor,
         currency: currency(&currency_code)?,
         status: status::<PaymentStatus>(&status_text)?,
+        failure,
         created_at,
         updated_at,
     })
@@ -979,21 +989,26 @@ macro_rules! order_store {
             async fn finish_payment(
                 &self,
                 payment: &engine::PaymentOrder,
-                to: engine::PaymentStatus,
-                event: engine::NotificationEvent,
-                clearing: Option<&engine::NewClearingEntry>,
+                finish: &engine::PaymentFinish<'_>,
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
                 use crate::orders::*;
+                let to = finish.to;
+                let event = finish.event;
                 payment.status.transition(to).map_err(engine::OrderError::from)?;
+                if let Some(fee) = finish.fee {
+                    fee.validate()?;
+                }
                 let mut transaction = self.$writer.begin().await.map_err(db)?;
                 let done = sqlx::query(
-                    "UPDATE payment_orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+                    "UPDATE payment_orders SET status = $1, updated_at = $2, failure_code = $5 \
+                     WHERE id = $3 AND status = $4",
                 )
                 .bind(to.as_str())
                 .bind(now)
                 .bind(payment.id)
                 .bind(payment.status.as_str())
+                .bind(finish.failure.map(engine::FailureReason::as_str))
                 .execute(&mut *transaction)
                 .await
                 .map_err(db)?;
@@ -1017,8 +1032,14 @@ macro_rules! order_store {
                 .execute(&mut *transaction)
                 .await
                 .map_err(db)?;
-                if let Some(entry) = clearing {
+                if let Some(entry) = finish.clearing {
                     crate::clearing::bind_clearing!(entry)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db)?;
+                }
+                if let Some(fee) = finish.fee {
+                    crate::payment_fees::bind_fee!(fee, engine::PaymentFeeStatus::Charged, now)
                         .execute(&mut *transaction)
                         .await
                         .map_err(db)?;

@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "clearing",
         sql: include_str!("../migrations/postgres/0013_clearing.sql"),
     },
+    Migration {
+        version: 18,
+        name: "payment_fees",
+        sql: include_str!("../migrations/postgres/0018_payment_fees.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -16,6 +16,7 @@ contract!(
     fees_concurrent_records_are_exact,
     fees_a_repeated_charge_key_adds_nothing,
     fees_charges_are_priced_on_their_place_in_the_period,
+    fees_a_released_charge_gives_its_place_back_once,
 );
 
 const NOW: i64 = 1_700_000_000_000_000;
@@ -280,4 +281,38 @@ async fn fees_charges_are_priced_on_their_place_in_the_period(fixture: Fixture) 
         .unwrap()
         .unwrap();
     assert_eq!(fixture.store.fee_counter(&key).await.unwrap().count, 3);
+}
+
+async fn fees_a_released_charge_gives_its_place_back_once(fixture: Fixture) {
+    let store = &fixture.store;
+    let march = counter("r1", "m1", "2025-03-15");
+    for (key, amount) in [("a", 100), ("b", 250), ("c", 1_000)] {
+        store
+            .record_fee_charge(&charge(key, &march, amount), NOW)
+            .await
+            .unwrap();
+    }
+    assert!(store.release_fee_charge("b", NOW).await.unwrap());
+    let after = PeriodUsage {
+        count: 2,
+        volume_minor: 1_100,
+    };
+    assert_eq!(store.fee_counter(&march).await.unwrap(), after);
+    // Once only, and a key never recorded releases nothing.
+    assert!(!store.release_fee_charge("b", NOW).await.unwrap());
+    assert!(!store.release_fee_charge("never", NOW).await.unwrap());
+    assert_eq!(store.fee_counter(&march).await.unwrap(), after);
+    // The key stays used: recording it again adds nothing.
+    let again = store
+        .record_fee_charge(&charge("b", &march, 250), NOW)
+        .await
+        .unwrap();
+    assert!(!again.first_time);
+    assert_eq!(store.fee_counter(&march).await.unwrap(), after);
+    // The next charge is priced without the released one.
+    let next = store
+        .record_fee_charge(&charge("d", &march, 10), NOW)
+        .await
+        .unwrap();
+    assert_eq!(next.before, after);
 }

@@ -194,6 +194,49 @@ pub struct PaymentResponse {
     /// Set when this payment succeeded after another had paid the trade
     /// (重复支付): its money is to be refunded.
     pub duplicate_of: Option<i64>,
+    /// Why it failed (FAILED only): `BALANCE_INSUFFICIENT`,
+    /// `CHANNEL_REFUSED`, `NO_ROUTE`, `PAYOUT_REFUSED`,
+    /// `FEE_ACCOUNT_INSUFFICIENT` (the merchant's prepaid fee account holds
+    /// less than the fee), `FEE_BALANCE_INSUFFICIENT` (the balance its fee is
+    /// paid from holds less) or `FEE_NOT_PRICED`.
+    #[schema(example = "FEE_ACCOUNT_INSUFFICIENT")]
+    pub failure_code: Option<String>,
+    /// The fees charged on it (计费), one per side.
+    pub fees: Vec<PaymentFeeResponse>,
+}
+
+/// A fee charged on a payment, on one side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentFeeResponse {
+    /// `payee` (the merchant's fee) or `payer` (the member's).
+    #[schema(example = "payee")]
+    pub side: String,
+    /// Who pays it: the merchant or the member.
+    pub party_id: String,
+    pub rule_id: String,
+    /// `real_time`, `post_paid` or `prepaid`.
+    pub collection: String,
+    /// How it is paid: `settlement` (deducted when the merchant is settled),
+    /// `bill` (billed at month end), `fee_account` (the merchant's prepaid
+    /// fee account), `merchant_available` or `member_cash`.
+    pub funding: String,
+    pub fee_minor: i64,
+    /// RESERVED (held until the payment is final), CHARGED or VOIDED.
+    pub status: String,
+}
+
+impl From<engine::PaymentFee> for PaymentFeeResponse {
+    fn from(fee: engine::PaymentFee) -> Self {
+        PaymentFeeResponse {
+            side: fee.fee.side.as_str().to_owned(),
+            party_id: fee.fee.party_id,
+            rule_id: fee.fee.rule_id,
+            collection: fee.fee.collection.as_str().to_owned(),
+            funding: fee.fee.funding.as_str().to_owned(),
+            fee_minor: fee.fee.fee_minor,
+            status: fee.status.as_str().to_owned(),
+        }
+    }
 }
 
 impl TryFrom<PaymentView> for PaymentResponse {
@@ -224,6 +267,12 @@ impl TryFrom<PaymentView> for PaymentResponse {
                 .collect(),
             trade: TradeResponse::try_from(view.trade)?,
             duplicate_of: view.duplicate_of,
+            failure_code: payment.failure.map(|reason| reason.as_str().to_owned()),
+            fees: view
+                .fees
+                .into_iter()
+                .map(PaymentFeeResponse::from)
+                .collect(),
         })
     }
 }
