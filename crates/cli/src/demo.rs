@@ -80,9 +80,10 @@ pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool
     };
     println!("paycore API on http://{address} (OpenAPI at /openapi.json)");
     script(&client).await?;
-    payments(&client).await?;
+    let shop = payments(&client).await?;
     crate::business_day::run(&client.http, &client.base).await?;
     settle_the_day(&settling).await?;
+    fees(&client, &shop).await?;
     if keep_serving {
         println!("serving on http://{address}; press Ctrl-C to stop");
         server
@@ -240,8 +241,8 @@ async fn script(client: &Client) -> Result<()> {
 }
 
 /// A merchant's day in miniature: signed payments of every kind through the
-/// simulator channel.
-async fn payments(client: &Client) -> Result<()> {
+/// simulator channel. The merchant is returned for the fee step.
+async fn payments(client: &Client) -> Result<MerchantClient> {
     let run = store::now_micros();
     let merchant_id = format!("m-coffee-{run}");
     let shop =
@@ -328,6 +329,54 @@ async fn payments(client: &Client) -> Result<()> {
         );
     }
     println!("  (a PROCESSING payment is queried and finished by the server within seconds)");
+    Ok(shop)
+}
+
+/// Fees as money, once the shop is settled: a 代付 payout takes its fee
+/// beside it from the available balance, and the merchant's prepaid fee
+/// account is filled by a wired deposit and from its available balance.
+async fn fees(client: &Client, shop: &MerchantClient) -> Result<()> {
+    println!();
+    let merchant = &shop.merchant_id;
+    let fee_account =
+        |answer: &Value| yuan(answer["balance"]["available_minor"].as_i64().unwrap_or(0));
+    let body = json!({
+        "out_trade_no": "P1", "subject": "supplier invoice", "amount_minor": 1_000,
+        "currency": "CNY", "request_serial": "serial-P1", "product": "merchant_payout",
+        "payer_id": merchant, "bank": "ICBC",
+        "sources": [{"source": "bank_account", "amount_minor": 1_000}],
+    });
+    let (status, payout) = shop.send("POST", "/v1/payments", Some(&body)).await?;
+    if status != 200 {
+        bail!("POST /v1/payments answered {status}: {payout}");
+    }
+    let fee = payout["fees"][0]["fee_minor"].as_i64().unwrap_or(0);
+    println!(
+        "fees: 代付 of {} to a bank account: {} with its fee {} taken from the available balance ({})",
+        yuan(1_000),
+        payout["status"].as_str().unwrap_or("?"),
+        yuan(fee),
+        payout["fees"][0]["funding"].as_str().unwrap_or("?"),
+    );
+    let wired = client
+        .create(
+            &format!("/v1/merchants/{merchant}/fee-account/deposits"),
+            json!({"reference": "WIRE-1", "amount_minor": 5_000, "currency": "CNY", "channel": "simbank"}),
+        )
+        .await?;
+    let body = json!({"reference": "TOPUP-1", "amount_minor": 1_000, "currency": "CNY"});
+    let (status, moved) = shop
+        .send("POST", "/v1/fee-account/deposits", Some(&body))
+        .await?;
+    if status != 200 {
+        bail!("POST /v1/fee-account/deposits answered {status}: {moved}");
+    }
+    println!(
+        "  prepaid fee account (预充实扣): {} wired in (operator), then {} from the available balance: {} available",
+        fee_account(&wired["account"]),
+        yuan(1_000),
+        fee_account(&moved["account"]),
+    );
     Ok(())
 }
 

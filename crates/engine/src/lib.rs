@@ -24,6 +24,7 @@ macro_rules! text_enum {
     };
 }
 
+mod bonus_steps;
 mod clearing;
 mod fee;
 mod fee_steps;
@@ -35,7 +36,9 @@ mod routing;
 mod service;
 pub mod status;
 mod store;
+mod stored_value;
 
+pub use bonus_steps::BONUS_OWNER;
 pub use clearing::*;
 pub use fee::*;
 pub use merchant::*;
@@ -49,3 +52,4 @@ pub use status::{
     PaymentStatus, RefundPartStatus, RefundStatus, Status, TradeStatus,
 };
 pub use store::*;
+pub use stored_value::*;

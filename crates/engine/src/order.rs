@@ -25,6 +25,8 @@ pub const SUBJECT_LENGTH_MAX: usize = 256;
 pub enum OrderError {
     #[error("{field} must be 1 to {max} characters")]
     InvalidText { field: &'static str, max: usize },
+    #[error("{0} cannot be the source of a stored instruction")]
+    InvalidSource(&'static str),
     #[error("amount must be positive, got {0}")]
     InvalidAmount(i64),
     #[error(transparent)]
@@ -58,7 +60,7 @@ impl OrderError {
     /// The stable, machine-readable code of this error.
     pub fn code(&self) -> &'static str {
         match self {
-            OrderError::InvalidText { .. } => "INVALID_ORDER",
+            OrderError::InvalidText { .. } | OrderError::InvalidSource(_) => "INVALID_ORDER",
             OrderError::InvalidAmount(_) => "INVALID_AMOUNT",
             OrderError::IllegalTransition(_) => "ILLEGAL_TRANSITION",
             OrderError::RefundExceedsRefundable { .. } => "REFUND_EXCEEDS_REFUNDABLE",
@@ -215,6 +217,10 @@ pub struct PaymentOrder {
     pub status: PaymentStatus,
     /// Why it failed, once FAILED.
     pub failure: Option<crate::FailureReason>,
+    /// The top-up campaign (充值送) it takes part in, and the bonus it
+    /// grants the payer when it succeeds.
+    pub campaign: Option<String>,
+    pub bonus_minor: i64,
     pub created_at: TimestampMicros,
     pub updated_at: TimestampMicros,
 }
@@ -229,6 +235,9 @@ pub struct NewPayment {
     pub bank: Option<String>,
     pub amount_minor: i64,
     pub currency: Currency,
+    pub campaign: Option<String>,
+    /// The campaign's bonus (0 without one).
+    pub bonus_minor: i64,
 }
 
 impl NewPayment {
@@ -239,6 +248,12 @@ impl NewPayment {
         check_text("payer_id", &self.payer_id, REFERENCE_LENGTH_MAX)?;
         if let Some(bank) = &self.bank {
             check_text("bank", bank, REFERENCE_LENGTH_MAX)?;
+        }
+        if let Some(campaign) = &self.campaign {
+            check_text("campaign", campaign, REFERENCE_LENGTH_MAX)?;
+        }
+        if self.bonus_minor < 0 {
+            return Err(OrderError::InvalidAmount(self.bonus_minor));
         }
         check_amount(self.amount_minor)
     }
@@ -256,6 +271,8 @@ impl NewPayment {
             Some("amount_minor")
         } else if self.currency != payment.currency {
             Some("currency")
+        } else if self.campaign != payment.campaign {
+            Some("campaign")
         } else {
             None
         }
@@ -276,7 +293,14 @@ pub enum FundingSource {
     Balance,
     /// The member's bonus balance (赠送余额).
     Bonus,
+    /// The member's stored value as it sees it, one balance (储值): split
+    /// into a `balance` and a `bonus` part by the merchant's draw rule when
+    /// the payment is created. Never the source of a stored instruction.
+    StoredValue,
     Coupon,
+    /// A discount card's discount (折扣卡): a share of the trade the
+    /// platform's marketing pays. A refund gives its share back to it first.
+    Discount,
     /// A bank card through a channel (quick pay, debit).
     Card,
     /// A bank account through a channel (transfer, payout).
@@ -289,7 +313,9 @@ text_enum!(Direction { Collect = "collect", Payout = "payout" });
 text_enum!(FundingSource {
     Balance = "balance",
     Bonus = "bonus",
+    StoredValue = "stored_value",
     Coupon = "coupon",
+    Discount = "discount",
     Card = "card",
     BankAccount = "bank_account",
     Wallet = "wallet",
@@ -365,6 +391,9 @@ pub struct RefundOrder {
     pub status: RefundStatus,
     pub initiator: Initiator,
     pub reason: String,
+    /// Bonus voided with it: a refund of a top-up that granted a bonus
+    /// takes bonus back in proportion to what is left.
+    pub bonus_void_minor: i64,
     pub created_at: TimestampMicros,
     pub updated_at: TimestampMicros,
 }
@@ -388,6 +417,10 @@ pub fn check_instructions(
     let mut total: i128 = 0;
     for instruction in instructions {
         check_amount(instruction.amount_minor)?;
+        if instruction.source == FundingSource::StoredValue {
+            // Split into balance and bonus before it is stored.
+            return Err(OrderError::InvalidSource(instruction.source.as_str()));
+        }
         total += i128::from(instruction.amount_minor);
     }
     if instructions.is_empty() || total != i128::from(amount_minor) {

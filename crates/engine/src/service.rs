@@ -34,6 +34,7 @@ use crate::status::{
 };
 use crate::store::NewRefund;
 use crate::store::{Created, OrderStore, OrderStoreError, PaymentFinish, PaymentWithInstructions};
+use crate::{Campaign, RefundOrdering, StoredValueError, StoredValueRules};
 use crate::{FailureReason, NewPaymentFee, PaymentFee, PaymentFeeStore};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
 use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeSchedule};
@@ -134,6 +135,8 @@ pub struct PayRequest {
     pub bank: Option<String>,
     /// How much each source pays; they must sum to the amount.
     pub sources: Vec<(FundingSource, i64)>,
+    /// A top-up campaign (充值送) the top-up takes part in.
+    pub campaign: Option<String>,
 }
 
 /// Why a payment could not be started or advanced.
@@ -174,6 +177,8 @@ pub enum EngineError {
     Ledger(LedgerError),
     #[error("the fee's period counter failed: {0}")]
     FeeCounter(#[from] fees::FeeCounterError),
+    #[error(transparent)]
+    StoredValue(#[from] StoredValueError),
     /// A bug: a state the engine's own checks should have made impossible.
     #[error("engine invariant broken: {0}")]
     Invariant(&'static str),
@@ -195,6 +200,7 @@ impl EngineError {
             EngineError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             EngineError::Ledger(error) => error.code(),
             EngineError::Invariant(_) => "ENGINE_INVARIANT",
+            EngineError::StoredValue(error) => error.code(),
         }
     }
 }
@@ -225,6 +231,8 @@ pub struct RefundRequest {
 pub struct RefundView {
     pub refund: RefundOrder,
     pub parts: Vec<RefundPart>,
+    /// The funding source each part goes back to, in the order of `parts`.
+    pub part_sources: Vec<FundingSource>,
     pub trade: TradeOrder,
 }
 
@@ -259,6 +267,7 @@ pub fn default_subject_code(kind: AccountKind) -> &'static str {
         AccountKind::Equity => "4001",
         AccountKind::PlatformIncome => "6001",
         AccountKind::PlatformMarketing => "6601",
+        AccountKind::BonusDeferred => "1801",
     }
 }
 
@@ -306,6 +315,12 @@ pub struct PaymentService<O, L, C> {
     /// Prices each merchant collection for its clearing entry; without it
     /// fees are zero.
     pub(crate) fees: Option<Arc<FeeSchedule>>,
+    /// How stored-value payments draw on cash and bonus, per merchant.
+    pub(crate) stored_value: StoredValueRules,
+    /// Top-up campaigns (充值送).
+    pub(crate) campaigns: Vec<Campaign>,
+    /// How refunds are split over the paying sources.
+    pub(crate) refund_ordering: RefundOrdering,
     accounts: Mutex<HashMap<AccountKey, AccountId>>,
 }
 
@@ -346,6 +361,9 @@ impl<
             routes,
             member_daily_limit_minor: None,
             fees: None,
+            stored_value: StoredValueRules::default(),
+            campaigns: Vec::new(),
+            refund_ordering: RefundOrdering::default(),
             accounts: Mutex::new(HashMap::new()),
         }
     }
@@ -366,6 +384,24 @@ impl<
         self
     }
 
+    /// Draws stored-value payments by `rules`.
+    pub fn with_stored_value(mut self, rules: StoredValueRules) -> Self {
+        self.stored_value = rules;
+        self
+    }
+
+    /// Offers these top-up campaigns.
+    pub fn with_campaigns(mut self, campaigns: Vec<Campaign>) -> Self {
+        self.campaigns = campaigns;
+        self
+    }
+
+    /// Splits refunds in this order.
+    pub fn with_refund_ordering(mut self, ordering: RefundOrdering) -> Self {
+        self.refund_ordering = ordering;
+        self
+    }
+
     pub fn with_member_daily_limit(mut self, limit_minor: i64) -> Self {
         self.member_daily_limit_minor = Some(limit_minor);
         self
@@ -377,6 +413,10 @@ impl<
 
     pub fn orders(&self) -> &O {
         &self.orders
+    }
+
+    pub(crate) fn ledger(&self) -> &L {
+        &self.ledger
     }
 
     pub fn channels(&self) -> &[C] {
@@ -432,6 +472,7 @@ impl<
     ) -> Result<PaymentView, EngineError> {
         let product = self.product(&request.product)?;
         Self::check_sources(product, &request.sources)?;
+        let bonus_minor = self.campaign_bonus(product, request)?;
         let trade = self
             .orders
             .create_trade(
@@ -455,6 +496,8 @@ impl<
             bank: request.bank.clone(),
             amount_minor: request.amount_minor,
             currency: request.currency,
+            campaign: request.campaign.clone(),
+            bonus_minor,
         };
         // A repeated request serial is the same request: it gets the same
         // payment, as it stands now, and starts nothing.
@@ -491,8 +534,8 @@ impl<
                 });
             }
         }
-        let instructions: Vec<NewInstruction> = request
-            .sources
+        let sources = self.split_sources(request).await?;
+        let instructions: Vec<NewInstruction> = sources
             .iter()
             .map(|(source, amount_minor)| NewInstruction {
                 direction: match product.payee {
@@ -863,8 +906,10 @@ impl<
                 owner_id: owner_id.to_owned(),
                 currency,
                 // Suspense (挂账) holds differences either way round until
-                // they are explained, so it may go negative.
-                overdraft: if kind == AccountKind::Suspense {
+                // they are explained, so it may go negative; so may the
+                // deferred bonus, should bonus reach members otherwise
+                // than by a campaign.
+                overdraft: if matches!(kind, AccountKind::Suspense | AccountKind::BonusDeferred) {
                     Overdraft::Unlimited
                 } else {
                     Overdraft::default()
@@ -923,11 +968,16 @@ impl<
                 payment.payer_id.as_str(),
                 AccountKind::MemberBonus,
             ),
-            FundingSource::Coupon => (
+            FundingSource::Coupon | FundingSource::Discount => (
                 OwnerKind::Platform,
-                "marketing",
+                crate::BONUS_OWNER,
                 AccountKind::PlatformMarketing,
             ),
+            FundingSource::StoredValue => {
+                return Err(EngineError::Invariant(
+                    "a stored-value part is split before it is stored",
+                ));
+            }
             FundingSource::Card | FundingSource::BankAccount | FundingSource::Wallet => {
                 (OwnerKind::Channel, channel, AccountKind::ChannelClearing)
             }
@@ -1283,6 +1333,7 @@ impl<
         // A duplicate payment's fees go back with its money.
         let duplicate = trade.paid_payment_id != Some(payment.payment.id);
         self.settle_fees(&payment.payment, !duplicate, now).await?;
+        self.book_bonus(product, payment, !duplicate).await?;
         let (clearing, fee) = self.payment_clearing(product, payment, &trade, now).await?;
         let finish = PaymentFinish {
             to: PaymentStatus::Success,
@@ -1467,6 +1518,9 @@ impl<
                     amount_minor,
                     initiator: Initiator::Platform,
                     reason,
+                    ordering: self.refund_ordering,
+                    // A duplicate top-up granted no bonus.
+                    bonus_void_minor: 0,
                 },
                 now,
             )
@@ -1592,6 +1646,7 @@ impl<
                 entity: "trade order",
                 id: 0,
             })?;
+        let mut bonus_void_minor = 0;
         if let Some(paid_by) = trade.paid_payment_id {
             let paid = self
                 .orders
@@ -1607,6 +1662,10 @@ impl<
             ) {
                 return Err(EngineError::NotRefundable(paid.payment.product));
             }
+            // A repeated serial keeps the void of its first request.
+            bonus_void_minor = self
+                .bonus_void_for_refund(&paid.payment, request.amount_minor)
+                .await?;
         }
         let created = self
             .orders
@@ -1619,6 +1678,8 @@ impl<
                     amount_minor: request.amount_minor,
                     initiator: request.initiator,
                     reason: request.reason.clone(),
+                    ordering: self.refund_ordering,
+                    bonus_void_minor,
                 },
                 now,
             )
@@ -1729,9 +1790,22 @@ impl<
     async fn refund_view(&self, refund: RefundOrder) -> Result<RefundView, EngineError> {
         let parts = self.orders.refund_parts(refund.id).await?;
         let trade = self.trade_of(&refund.merchant_id, refund.trade_id).await?;
+        let paid = self
+            .orders
+            .payment(&refund.merchant_id, refund.payment_id)
+            .await?
+            .ok_or(OrderError::NotFound {
+                entity: "payment order",
+                id: refund.payment_id,
+            })?;
+        let part_sources = parts
+            .iter()
+            .map(|part| Self::instruction_of(&paid, part).map(|instruction| instruction.source))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(RefundView {
             refund,
             parts,
+            part_sources,
             trade,
         })
     }
@@ -1760,6 +1834,22 @@ impl<
             return Err(EngineError::NotRefundable(product.code));
         }
         let mut parts = self.orders.refund_parts(refund.id).await?;
+        // The bonus a top-up's refund voids is taken back before any money
+        // goes: a member who spent it meanwhile stops the refund here.
+        if refund.bonus_void_minor > 0
+            && let Err(refused) = self.hold_bonus_void(&payment.payment, &refund).await?
+        {
+            warn!(
+                refund_id = refund.id,
+                code = refused.code(),
+                "the bonus to void is spent; the refund fails"
+            );
+            for part in &mut parts {
+                if part.status == RefundPartStatus::Created {
+                    self.move_part(part, RefundPartStatus::Failed, now).await?;
+                }
+            }
+        }
         self.refund_internal_parts(&product, &payment, &refund, &mut parts, now)
             .await?;
         for part in &mut parts {
@@ -1776,6 +1866,8 @@ impl<
             } else {
                 RefundStatus::Failed
             };
+            self.settle_bonus_void(&payment.payment, &refund, succeeded)
+                .await?;
             let clearing = if succeeded && product.payee == Payee::Merchant {
                 Some(self.refund_clearing(&payment, &refund, now).await?)
             } else {
@@ -1865,6 +1957,9 @@ impl<
                 },
                 linked: true,
             });
+            if instruction.source == FundingSource::Bonus {
+                items.push(self.bonus_cost_back(&payment.payment, part).await?);
+            }
             indexes.push(index);
         }
         let Some(last) = items.last_mut() else {

@@ -80,6 +80,10 @@ pub struct NewRefund {
     pub amount_minor: i64,
     pub initiator: Initiator,
     pub reason: String,
+    /// How the refund is split over the payment's sources.
+    pub ordering: crate::RefundOrdering,
+    /// Bonus to void with it (a top-up's refund); never negative.
+    pub bonus_void_minor: i64,
 }
 
 /// Where orders live. Every read is scoped by merchant: a merchant never
@@ -300,6 +304,9 @@ pub fn check_refund_request(refund: &NewRefund) -> Result<(), OrderError> {
     }
     if refund.amount_minor <= 0 {
         return Err(OrderError::InvalidAmount(refund.amount_minor));
+    }
+    if refund.bonus_void_minor < 0 {
+        return Err(OrderError::InvalidAmount(refund.bonus_void_minor));
     }
     Ok(())
 }

@@ -132,6 +132,9 @@ pub enum AccountKind {
     PlatformIncome,
     /// Platform marketing expense (coupons, bonuses).
     PlatformMarketing,
+    /// 赠送金待摊 — bonus granted to members and not spent yet: a deferred
+    /// marketing expense, booked as marketing expense as members spend it.
+    BonusDeferred,
     /// Money held at or in flight from a channel (备付金 / 渠道在途).
     ChannelClearing,
     /// 挂账 — suspense for money not yet explained.
@@ -141,7 +144,7 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 10] = [
+    pub const ALL: [AccountKind; 11] = [
         AccountKind::MemberCash,
         AccountKind::MemberBonus,
         AccountKind::MerchantPending,
@@ -149,6 +152,7 @@ impl AccountKind {
         AccountKind::MerchantFee,
         AccountKind::PlatformIncome,
         AccountKind::PlatformMarketing,
+        AccountKind::BonusDeferred,
         AccountKind::ChannelClearing,
         AccountKind::Suspense,
         AccountKind::Equity,
@@ -163,6 +167,7 @@ impl AccountKind {
             AccountKind::MerchantFee => "merchant_fee",
             AccountKind::PlatformIncome => "platform_income",
             AccountKind::PlatformMarketing => "platform_marketing",
+            AccountKind::BonusDeferred => "bonus_deferred",
             AccountKind::ChannelClearing => "channel_clearing",
             AccountKind::Suspense => "suspense",
             AccountKind::Equity => "equity",
@@ -186,7 +191,7 @@ impl AccountKind {
             | AccountKind::Suspense => SubjectClass::Liability,
             AccountKind::PlatformIncome => SubjectClass::Income,
             AccountKind::PlatformMarketing => SubjectClass::Expense,
-            AccountKind::ChannelClearing => SubjectClass::Asset,
+            AccountKind::ChannelClearing | AccountKind::BonusDeferred => SubjectClass::Asset,
             AccountKind::Equity => SubjectClass::Equity,
         }
     }

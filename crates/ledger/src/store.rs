@@ -138,4 +138,12 @@ pub trait LedgerWriter: Send + Sync {
         &self,
         items: Vec<BatchItem>,
     ) -> impl Future<Output = Result<Vec<Result<Transfer, LedgerError>>, StoreError>> + Send;
+
+    /// An account's balances as committed now; `None` when there is no
+    /// such account. What a flow reads to decide a split (a stored-value
+    /// draw); the ledger still checks every posting.
+    fn balance(
+        &self,
+        account_id: AccountId,
+    ) -> impl Future<Output = Result<Option<crate::BalanceView>, StoreError>> + Send;
 }

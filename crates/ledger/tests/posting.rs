@@ -43,6 +43,7 @@ fn subject_code(kind: AccountKind) -> &'static str {
         AccountKind::MerchantFee => "2204",
         AccountKind::PlatformIncome => "6001",
         AccountKind::PlatformMarketing => "6601",
+        AccountKind::BonusDeferred => "1801",
         AccountKind::ChannelClearing => "1002",
         AccountKind::Suspense => "2501",
         AccountKind::Equity => "4001",

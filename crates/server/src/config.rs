@@ -3,7 +3,10 @@
 //! converts them to the engine's types, refusing anything it does not know.
 
 use channels::Simulator;
-use engine::{FundingSource, Payee, PayoutFrom, Product, Route};
+use engine::{
+    CAMPAIGNS_MAX, Campaign, DrawRule, FundingSource, Payee, PayoutFrom, Product, RefundOrdering,
+    Route, StoredValueRules,
+};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -25,6 +28,48 @@ struct File {
     limits: Limits,
     products: Vec<ProductEntry>,
     channels: Vec<ChannelEntry>,
+    #[serde(default)]
+    stored_value: Option<StoredValueEntry>,
+    #[serde(default)]
+    campaigns: Vec<CampaignEntry>,
+    #[serde(default)]
+    refunds: Option<RefundsEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredValueEntry {
+    draw: String,
+    cash_weight: Option<u32>,
+    bonus_weight: Option<u32>,
+    #[serde(default)]
+    merchants: Vec<MerchantDrawEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MerchantDrawEntry {
+    id: String,
+    draw: String,
+    cash_weight: Option<u32>,
+    bonus_weight: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignEntry {
+    code: String,
+    #[serde(default)]
+    description: String,
+    currency: String,
+    pay_minor: i64,
+    bonus_minor: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundsEntry {
+    order: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +107,99 @@ pub struct Config {
     /// The simulated channels to run, by code.
     pub simulators: Vec<String>,
     pub member_daily_limit_minor: Option<i64>,
+    /// How stored-value payments draw on cash and bonus.
+    pub stored_value: StoredValueRules,
+    /// Top-up campaigns (充值送).
+    pub campaigns: Vec<Campaign>,
+    /// How refunds are split over the paying sources.
+    pub refund_ordering: RefundOrdering,
+}
+
+fn draw_rule(
+    owner: &str,
+    draw: &str,
+    weights: (Option<u32>, Option<u32>),
+) -> Result<DrawRule, ConfigError> {
+    let weights_given = weights.0.is_some() || weights.1.is_some();
+    let rule = match draw {
+        "cash_first" => DrawRule::CashFirst,
+        "bonus_first" => DrawRule::BonusFirst,
+        "balance_ratio" => DrawRule::BalanceRatio,
+        "fixed_ratio" => {
+            let (Some(cash_weight), Some(bonus_weight)) = weights else {
+                return Err(invalid(format!(
+                    "{owner}: fixed_ratio needs cash_weight and bonus_weight"
+                )));
+            };
+            if cash_weight == 0 && bonus_weight == 0 {
+                return Err(invalid(format!("{owner}: the weights are both zero")));
+            }
+            return Ok(DrawRule::FixedRatio {
+                cash_weight,
+                bonus_weight,
+            });
+        }
+        other => {
+            return Err(invalid(format!(
+                "{owner}: unknown draw {other:?} (cash_first, bonus_first, balance_ratio, fixed_ratio)"
+            )));
+        }
+    };
+    if weights_given {
+        return Err(invalid(format!(
+            "{owner}: cash_weight and bonus_weight belong to fixed_ratio only"
+        )));
+    }
+    Ok(rule)
+}
+
+fn stored_value_rules(entry: Option<&StoredValueEntry>) -> Result<StoredValueRules, ConfigError> {
+    let Some(entry) = entry else {
+        return Ok(StoredValueRules::default());
+    };
+    unique(
+        "stored_value merchant",
+        entry.merchants.iter().map(|merchant| merchant.id.as_str()),
+    )?;
+    let mut merchants = Vec::with_capacity(entry.merchants.len());
+    for merchant in &entry.merchants {
+        let owner = format!("stored_value merchant {}", merchant.id);
+        let weights = (merchant.cash_weight, merchant.bonus_weight);
+        merchants.push((
+            merchant.id.clone(),
+            draw_rule(&owner, &merchant.draw, weights)?,
+        ));
+    }
+    let weights = (entry.cash_weight, entry.bonus_weight);
+    Ok(StoredValueRules {
+        default: draw_rule("stored_value", &entry.draw, weights)?,
+        merchants,
+    })
+}
+
+fn campaigns(entries: &[CampaignEntry]) -> Result<Vec<Campaign>, ConfigError> {
+    if entries.len() > CAMPAIGNS_MAX {
+        return Err(invalid(format!("at most {CAMPAIGNS_MAX} campaigns")));
+    }
+    unique("campaign", entries.iter().map(|entry| entry.code.as_str()))?;
+    entries
+        .iter()
+        .map(|entry| {
+            let owner = format!("campaign {}", entry.code);
+            let currency = money::Currency::from_code(&entry.currency)
+                .map_err(|_| invalid(format!("{owner}: unknown currency {:?}", entry.currency)))?;
+            let campaign = Campaign {
+                code: entry.code.clone(),
+                description: entry.description.clone(),
+                currency,
+                pay_minor: entry.pay_minor,
+                bonus_minor: entry.bonus_minor,
+            };
+            engine::validate_campaign(&campaign)
+                .map_err(|error| invalid(format!("{owner}: {error}")))?;
+            Ok(campaign)
+        })
+        .collect()
 }
 
 fn invalid(message: String) -> ConfigError {
@@ -77,7 +215,7 @@ fn sources(owner: &str, names: &[String]) -> Result<Vec<FundingSource>, ConfigEr
         .map(|name| {
             FundingSource::parse(name).ok_or_else(|| {
                 invalid(format!(
-                    "{owner}: unknown source {name:?} (balance, bonus, coupon, card, bank_account, wallet)"
+                    "{owner}: unknown source {name:?} (balance, bonus, stored_value, coupon, discount, card, bank_account, wallet)"
                 ))
             })
         })
@@ -169,11 +307,23 @@ impl Config {
                 "limits.member_daily_minor must be positive".to_owned(),
             ));
         }
+        let refund_ordering = match &file.refunds {
+            None => RefundOrdering::default(),
+            Some(refunds) => RefundOrdering::parse(&refunds.order).ok_or_else(|| {
+                invalid(format!(
+                    "refunds: unknown order {:?} (third_party_first, stored_value_first)",
+                    refunds.order
+                ))
+            })?,
+        };
         Ok(Config {
             products,
             simulators: routes.iter().map(|route| route.channel.clone()).collect(),
             routes,
             member_daily_limit_minor: file.limits.member_daily_minor,
+            stored_value: stored_value_rules(file.stored_value.as_ref())?,
+            campaigns: campaigns(&file.campaigns)?,
+            refund_ordering,
         })
     }
 

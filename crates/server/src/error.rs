@@ -78,6 +78,7 @@ fn order_status(error: &OrderError) -> StatusCode {
         | OrderError::ReferenceConflict { .. }
         | OrderError::ConcurrentChange { .. } => StatusCode::CONFLICT,
         OrderError::InvalidText { .. }
+        | OrderError::InvalidSource(_)
         | OrderError::InvalidAmount(_)
         | OrderError::InstructionsDoNotCoverPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
     }
@@ -103,6 +104,7 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
             error.to_string(),
         ),
         EngineError::UnknownProduct(_)
+        | EngineError::StoredValue(_)
         | EngineError::SourceNotAllowed { .. }
         | EngineError::TooManyChannelSources
         | EngineError::NoRoute(_)

@@ -37,7 +37,10 @@ impl AppState {
             config.channels(),
             config.products.clone(),
         )
-        .with_routes(config.routes.clone());
+        .with_routes(config.routes.clone())
+        .with_stored_value(config.stored_value.clone())
+        .with_campaigns(config.campaigns.clone())
+        .with_refund_ordering(config.refund_ordering);
         if let Some(schedule) = crate::FeeRules::builtin().shared() {
             payments = payments.with_fees(schedule);
         }

@@ -15,62 +15,25 @@ use engine::{
 use fees::{BusinessDate, CounterKey, FeeCounterStore, FeeSide, Period};
 use ledger::{AccountKind, LedgerStore, OwnerKind, StatementQuery};
 use money::Currency;
-use server::AppState;
 use server::fee_billing::FeeBillRunError;
 use server::settlement::Quiet;
 use settlement::{
     Calendar, Cycle, Destination, EntryKind, FeeBillStatus, FeeBillStore, FeeMode, FeeMonth,
     MerchantTerms, SettlementConfig, SettlementStore,
 };
-use store::{Ledger, LedgerOptions, PostgresStore, SqliteStore, Store};
+use store::Store;
 
-const POSTGRES_URL_VARIABLE: &str = "PAYCORE_TEST_POSTGRES_URL";
 /// Friday 2026-11-20 10:00:00 UTC+8; its T+1 is Monday 2026-11-23.
 const FRIDAY: i64 = 1_795_140_000_000_000;
 const HOUR: i64 = 3_600_000_000;
 /// Tuesday 2026-12-01 10:00:00 UTC+8: November is over.
 const DECEMBER_FIRST: i64 = FRIDAY + 11 * 24 * HOUR;
 
-struct Fixture {
-    state: AppState,
-    store: Store,
-    _directory: Option<tempfile::TempDir>,
-}
+mod common;
+use common::{Fixture, assert_sound, balance};
 
 async fn fixtures(test: &str) -> Vec<Fixture> {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("paycore.db");
-    let sqlite = Store::Sqlite(SqliteStore::open(path.to_str().unwrap()).await.unwrap());
-    let mut fixtures = vec![fixture(sqlite, Some(directory))];
-    match std::env::var(POSTGRES_URL_VARIABLE) {
-        Ok(url) => {
-            let schema = format!("fee_collection_{test}");
-            let mut connection: sqlx::PgConnection = sqlx::Connection::connect(&url).await.unwrap();
-            sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                .execute(&mut connection)
-                .await
-                .unwrap();
-            let postgres = PostgresStore::open_in_schema(&url, Some(&schema))
-                .await
-                .unwrap();
-            fixtures.push(fixture(Store::Postgres(postgres), None));
-        }
-        Err(_) => assert!(
-            std::env::var_os("CI").is_none(),
-            "{POSTGRES_URL_VARIABLE} must be set in CI: the PostgreSQL half may not be skipped"
-        ),
-    }
-    fixtures
-}
-
-fn fixture(store: Store, directory: Option<tempfile::TempDir>) -> Fixture {
-    let ledger = Ledger::start(store.clone(), LedgerOptions::default());
-    let config = server::Config::builtin().unwrap();
-    Fixture {
-        state: AppState::with_config(ledger, &config),
-        store,
-        _directory: directory,
-    }
+    common::fixtures("fee_collection", test).await
 }
 
 fn request(
@@ -92,6 +55,7 @@ fn request(
         payer_id: payer.to_owned(),
         bank: Some("ICBC".to_owned()),
         sources: vec![(source, amount_minor)],
+        campaign: None,
     }
 }
 
@@ -135,22 +99,6 @@ async fn payout(
         amount_minor,
     );
     fixture.state.payments().pay(&request, now).await.unwrap()
-}
-
-async fn balance(
-    store: &Store,
-    owner_kind: OwnerKind,
-    owner: &str,
-    kind: AccountKind,
-) -> (i64, i64) {
-    let accounts = store
-        .accounts_of(owner_kind, kind, Currency::CNY)
-        .await
-        .unwrap();
-    accounts.get(owner).map_or((0, 0), |account| {
-        let view = account.balance().unwrap();
-        (view.ledger_minor, view.available_minor)
-    })
 }
 
 async fn fee_account(fixture: &Fixture, merchant: &str) -> (i64, i64) {
@@ -219,11 +167,6 @@ async fn settle(fixture: &Fixture) {
     .await
     .unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-}
-
-async fn assert_sound(store: &Store) {
-    let report = store.check().await.unwrap();
-    assert!(report.is_sound(), "{:?}", report.violations);
 }
 
 /// The month-to-date count of RideNow's prepaid rule.

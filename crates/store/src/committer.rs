@@ -4,8 +4,8 @@
 
 use crate::{Store, now_micros};
 use ledger::{
-    AccountError, AccountId, BATCH_OPERATIONS_MAX, BatchItem, LedgerError, LedgerStore,
-    LedgerWriter, NewAccount, Operation, StoreError, TimestampMicros, Transfer,
+    AccountError, AccountId, BATCH_OPERATIONS_MAX, BalanceView, BatchItem, LedgerError,
+    LedgerStore, LedgerWriter, NewAccount, Operation, StoreError, TimestampMicros, Transfer,
 };
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -108,6 +108,14 @@ impl LedgerWriter for Ledger {
 
     async fn submit(&self, items: Vec<BatchItem>) -> BatchResults {
         Ledger::submit(self, items).await
+    }
+
+    async fn balance(&self, account_id: AccountId) -> Result<Option<BalanceView>, StoreError> {
+        Ok(self
+            .store
+            .account(account_id)
+            .await?
+            .and_then(|account| account.balance()))
     }
 }
 

@@ -40,11 +40,14 @@ pub(crate) type PaymentRow = (
     String,
     String,
     Option<String>,
+    Option<String>,
+    i64,
     i64,
     i64,
 );
 pub(crate) const PAYMENT_COLUMNS: &str = "id, trade_id, merchant_id, request_serial, product, \
-     payer_id, bank, amount_minor, currency, status, failure_code, created_at, updated_at";
+     payer_id, bank, amount_minor, currency, status, failure_code, campaign, bonus_minor, \
+     created_at, updated_at";
 
 pub(crate) type InstructionRow = (i64, i64, String, String, i64, String, String, i64, i64);
 pub(crate) const INSTRUCTION_COLUMNS: &str =
@@ -77,9 +80,10 @@ pub(crate) type RefundRow = (
     String,
     i64,
     i64,
+    i64,
 );
 pub(crate) const REFUND_COLUMNS: &str = "id, trade_id, payment_id, merchant_id, refund_serial, \
-     amount_minor, currency, status, initiator, reason, created_at, updated_at";
+     amount_minor, currency, status, initiator, reason, bonus_void_minor, created_at, updated_at";
 
 fn corrupt(what: &str, value: &str) -> OrderStoreError {
     OrderStoreError::Store(StoreError::Corrupt(format!("unknown {what} {value:?}")))
@@ -145,6 +149,8 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         currency_code,
         status_text,
         failure_code,
+        campaign,
+        bonus_minor,
         created_at,
         updated_at,
     ) = row;
@@ -166,6 +172,8 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         currency: currency(&currency_code)?,
         status: status::<PaymentStatus>(&status_text)?,
         failure,
+        campaign,
+        bonus_minor,
         created_at,
         updated_at,
     })
@@ -237,6 +245,7 @@ pub(crate) fn refund_from_row(row: RefundRow) -> Result<RefundOrder, OrderStoreE
         status_text,
         initiator,
         reason,
+        bonus_void_minor,
         created_at,
         updated_at,
     ) = row;
@@ -251,6 +260,7 @@ pub(crate) fn refund_from_row(row: RefundRow) -> Result<RefundOrder, OrderStoreE
         status: status::<RefundStatus>(&status_text)?,
         initiator: Initiator::parse(&initiator).ok_or_else(|| corrupt("initiator", &initiator))?,
         reason,
+        bonus_void_minor,
         created_at,
         updated_at,
     })
@@ -313,6 +323,7 @@ macro_rules! refund_allocation_fn {
             trade_id: i64,
             payment_id: i64,
             amount_minor: i64,
+            ordering: engine::RefundOrdering,
         ) -> Result<Vec<engine::NewRefundPart>, OrderStoreError> {
             let rows: Vec<InstructionRow> = sqlx::query_as(&format!(
                 "SELECT {INSTRUCTION_COLUMNS} FROM payment_instructions WHERE payment_id = $1 ORDER BY id"
@@ -335,7 +346,7 @@ macro_rules! refund_allocation_fn {
             .await
             .map_err(db)?;
             let refunded = taken.into_iter().collect();
-            Ok(engine::allocate_refund(&instructions, &refunded, amount_minor)?)
+            Ok(engine::allocate_refund(&instructions, &refunded, amount_minor, ordering)?)
         }
     };
 }
@@ -461,8 +472,8 @@ macro_rules! order_store {
                 // the unique key decides, and the loser finds the winner's.
                 let row: Option<PaymentRow> = sqlx::query_as(&format!(
                     "INSERT INTO payment_orders (trade_id, merchant_id, request_serial, product, payer_id, bank, \
-                     amount_minor, currency, status, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'CREATED', $9, $9) \
+                     amount_minor, currency, status, campaign, bonus_minor, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'CREATED', $10, $11, $9, $9) \
                      ON CONFLICT (merchant_id, request_serial) DO NOTHING RETURNING {PAYMENT_COLUMNS}"
                 ))
                 .bind(payment.trade_id)
@@ -474,6 +485,8 @@ macro_rules! order_store {
                 .bind(payment.amount_minor)
                 .bind(payment.currency.code())
                 .bind(now)
+                .bind(payment.campaign.as_deref())
+                .bind(payment.bonus_minor)
                 .fetch_optional(&mut *transaction)
                 .await
                 .map_err(db)?;
@@ -756,11 +769,11 @@ macro_rules! order_store {
                     }
                 }
                 let parts =
-                    $allocation::refund_allocation(&mut transaction, trade.id, payment_id, refund.amount_minor).await?;
+                    $allocation::refund_allocation(&mut transaction, trade.id, payment_id, refund.amount_minor, refund.ordering).await?;
                 let row: RefundRow = sqlx::query_as(&format!(
                     "INSERT INTO refund_orders (trade_id, payment_id, merchant_id, refund_serial, amount_minor, \
-                     currency, status, initiator, reason, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {REFUND_COLUMNS}"
+                     currency, status, initiator, reason, bonus_void_minor, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10) RETURNING {REFUND_COLUMNS}"
                 ))
                 .bind(refund.trade_id)
                 .bind(payment_id)
@@ -772,6 +785,7 @@ macro_rules! order_store {
                 .bind(refund.initiator.as_str())
                 .bind(&refund.reason)
                 .bind(now)
+                .bind(refund.bonus_void_minor)
                 .fetch_one(&mut *transaction)
                 .await
                 .map_err(db)?;

@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "payment_fees",
         sql: include_str!("../migrations/postgres/0018_payment_fees.sql"),
     },
+    Migration {
+        version: 19,
+        name: "stored_value",
+        sql: include_str!("../migrations/postgres/0019_stored_value.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

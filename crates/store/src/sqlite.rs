@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "payment_fees",
         sql: include_str!("../migrations/sqlite/0017_payment_fees.sql"),
     },
+    Migration {
+        version: 18,
+        name: "stored_value",
+        sql: include_str!("../migrations/sqlite/0018_stored_value.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -55,6 +55,8 @@ fn new_payment(trade_id: i64, merchant: &str, serial: &str, amount_minor: i64) -
         bank: Some("ICBC".to_owned()),
         amount_minor,
         currency: Currency::CNY,
+        campaign: None,
+        bonus_minor: 0,
     }
 }
 
@@ -338,6 +340,8 @@ fn refund(trade_id: i64, serial: &str, amount_minor: i64, initiator: Initiator) 
         amount_minor,
         initiator,
         reason: "customer returned it".to_owned(),
+        ordering: engine::RefundOrdering::ThirdPartyFirst,
+        bonus_void_minor: 0,
     }
 }
 

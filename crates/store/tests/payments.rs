@@ -73,6 +73,7 @@ fn request(
         payer_id: "alice".to_owned(),
         bank: Some("ICBC".to_owned()),
         sources: sources.to_vec(),
+        campaign: None,
     }
 }
 
@@ -588,6 +589,8 @@ async fn payments_resolver_finishes_interrupted_payments(fixture: Fixture) {
                 bank: None,
                 amount_minor: 700,
                 currency: Currency::CNY,
+                campaign: None,
+                bonus_minor: 0,
             },
             &[NewInstruction {
                 direction: Direction::Collect,
@@ -1077,6 +1080,8 @@ async fn payments_finish_after_a_crash_past_the_channel(fixture: Fixture) {
                 bank: None,
                 amount_minor: 2_093,
                 currency: Currency::CNY,
+                campaign: None,
+                bonus_minor: 0,
             },
             &[NewInstruction {
                 direction: Direction::Collect,

@@ -257,6 +257,8 @@ async fn recon_snapshot_reads_the_channels_day(fixture: Fixture) {
                 bank: None,
                 amount_minor: 3_000,
                 currency: Currency::CNY,
+                campaign: None,
+                bonus_minor: 0,
             },
             &instructions,
             NOW,

@@ -74,6 +74,7 @@ mirror_enum! {
         MerchantFee,
         PlatformIncome,
         PlatformMarketing,
+        BonusDeferred,
         ChannelClearing,
         Suspense,
         Equity,

@@ -49,7 +49,12 @@ impl MerchantResponse {
 pub enum FundingSourceName {
     Balance,
     Bonus,
+    /// The member's one balance (储值): split into balance and bonus by
+    /// the merchant's draw rule.
+    StoredValue,
     Coupon,
+    /// A discount card's share of the trade (折扣卡).
+    Discount,
     Card,
     BankAccount,
     Wallet,
@@ -60,7 +65,9 @@ impl From<FundingSourceName> for FundingSource {
         match value {
             FundingSourceName::Balance => FundingSource::Balance,
             FundingSourceName::Bonus => FundingSource::Bonus,
+            FundingSourceName::StoredValue => FundingSource::StoredValue,
             FundingSourceName::Coupon => FundingSource::Coupon,
+            FundingSourceName::Discount => FundingSource::Discount,
             FundingSourceName::Card => FundingSource::Card,
             FundingSourceName::BankAccount => FundingSource::BankAccount,
             FundingSourceName::Wallet => FundingSource::Wallet,
@@ -101,6 +108,11 @@ pub struct PayRequestBody {
     /// The parts; they must sum to the amount. At most one card, bank
     /// account or wallet part.
     pub sources: Vec<SourceRequest>,
+    /// A top-up campaign (充值送) the top-up takes part in: its bonus is
+    /// granted when the top-up succeeds.
+    #[serde(default)]
+    #[schema(example = "topup-100-get-180")]
+    pub campaign: Option<String>,
 }
 
 impl PayRequestBody {
@@ -120,6 +132,7 @@ impl PayRequestBody {
                 .into_iter()
                 .map(|part| (part.source.into(), part.amount_minor))
                 .collect(),
+            campaign: self.campaign,
         })
     }
 }
@@ -203,6 +216,9 @@ pub struct PaymentResponse {
     pub failure_code: Option<String>,
     /// The fees charged on it (计费), one per side.
     pub fees: Vec<PaymentFeeResponse>,
+    /// The top-up campaign it takes part in, and the bonus it grants.
+    pub campaign: Option<String>,
+    pub bonus_minor: i64,
 }
 
 /// A fee charged on a payment, on one side.
@@ -268,6 +284,8 @@ impl TryFrom<PaymentView> for PaymentResponse {
             trade: TradeResponse::try_from(view.trade)?,
             duplicate_of: view.duplicate_of,
             failure_code: payment.failure.map(|reason| reason.as_str().to_owned()),
+            campaign: payment.campaign,
+            bonus_minor: payment.bonus_minor,
             fees: view
                 .fees
                 .into_iter()
@@ -302,6 +320,10 @@ pub struct ReviewRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RefundPartResponse {
     pub instruction_id: i64,
+    /// The funding source it goes back to: `card`, `wallet`, `balance`,
+    /// `bonus`, `discount` (back to the discount card's discount)...
+    #[schema(example = "card")]
+    pub source: String,
     pub amount_minor: i64,
     /// CREATED, PROCESSING, SUCCESS or FAILED.
     pub status: String,
@@ -322,6 +344,9 @@ pub struct RefundResponse {
     pub reason: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Bonus it voids (a refund of a top-up that granted a bonus).
+    pub bonus_void_minor: i64,
+    /// Its allocation, one part per funding source.
     pub parts: Vec<RefundPartResponse>,
     pub trade: TradeResponse,
 }
@@ -341,11 +366,14 @@ impl TryFrom<engine::RefundView> for RefundResponse {
             reason: refund.reason,
             created_at: timestamp::format(refund.created_at)?,
             updated_at: timestamp::format(refund.updated_at)?,
+            bonus_void_minor: refund.bonus_void_minor,
             parts: view
                 .parts
                 .into_iter()
-                .map(|part| RefundPartResponse {
+                .zip(view.part_sources)
+                .map(|(part, source)| RefundPartResponse {
                     instruction_id: part.instruction_id,
+                    source: source.as_str().to_owned(),
                     amount_minor: part.amount_minor,
                     status: part.status.as_str().to_owned(),
                 })
