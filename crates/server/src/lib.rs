@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/recon/discrepancies/{id}/actions",
             post(handlers::reconciliation::act),
         )
+        .route("/v1/recon/internal", get(handlers::internal::check))
         .route("/v1/bills", get(handlers::bills::get))
         .route(
             "/v1/fees/quote",
@@ -203,6 +204,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc::ApiDoc::openapi()
         .merge_from(fees::FeesDoc::openapi())
         .merge_from(handlers::bills::BillsDoc::openapi())
+        .merge_from(handlers::internal::InternalDoc::openapi())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

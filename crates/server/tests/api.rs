@@ -932,6 +932,46 @@ async fn bad_batches_are_refused_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn internal_reconciliation_tells_operators_transfers_from_unexplained_ones() {
+    let api = Api::start().await;
+    // The world's fundings (`fund-0`, `fund-1`) follow no pattern and are
+    // not under `manual-`: nothing explains them.
+    let w = world(&api, 1_000).await;
+    api.post_ok(
+        "/v1/transfers",
+        transfer_body("manual-correction-1", w.alice, w.bob, 10),
+        StatusCode::CREATED,
+    )
+    .await;
+    let report = api.get_ok("/v1/recon/internal").await;
+    assert_eq!(report["clean"], json!(false), "{report}");
+    assert_eq!(report["manual_transfers"], json!(1));
+    assert_eq!(report["transfers_checked"], json!(3));
+    assert_eq!(
+        report["counts"],
+        json!([{"code": "TRANSFER_WITHOUT_RECORD", "description": "transfer without any business record", "count": 2}])
+    );
+    let keys: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            assert_eq!(finding["subject"], json!("transfer"));
+            finding["key"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(keys, ["fund-0", "fund-1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn internal_reconciliation_of_an_empty_store_is_clean() {
+    let api = Api::start().await;
+    let report = api.get_ok("/v1/recon/internal").await;
+    assert_eq!(report["clean"], json!(true), "{report}");
+    assert_eq!(report["findings"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn openapi_document_lists_every_endpoint() {
     let api = Api::start().await;
     let document = api.get_ok("/openapi.json").await;
@@ -972,6 +1012,7 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/recon/discrepancies", "get"),
         ("/v1/recon/discrepancies/{id}", "get"),
         ("/v1/recon/discrepancies/{id}/actions", "post"),
+        ("/v1/recon/internal", "get"),
     ];
     let paths = document["paths"].as_object().unwrap();
     assert_eq!(

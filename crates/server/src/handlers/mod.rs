@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod batches;
 pub mod bills;
 pub mod fees;
+pub mod internal;
 pub mod payments;
 pub mod reconciliation;
 pub mod system;
