@@ -935,32 +935,50 @@ async fn bad_batches_are_refused_whole() {
 async fn internal_reconciliation_tells_operators_transfers_from_unexplained_ones() {
     let api = Api::start().await;
     // The world's fundings (`fund-0`, `fund-1`) follow no pattern and are
-    // not under `manual-`: nothing explains them.
+    // not under `manual-`: nothing explains them. Nor does anything
+    // explain keys that only look like the engine's.
     let w = world(&api, 1_000).await;
-    api.post_ok(
-        "/v1/transfers",
-        transfer_body("manual-correction-1", w.alice, w.bob, 10),
-        StatusCode::CREATED,
-    )
-    .await;
+    for key in ["manual-correction-1", "hold-007", "hold-1-post", "hold-5"] {
+        api.post_ok(
+            "/v1/transfers",
+            transfer_body(key, w.alice, w.bob, 10),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
     let report = api.get_ok("/v1/recon/internal").await;
     assert_eq!(report["clean"], json!(false), "{report}");
     assert_eq!(report["manual_transfers"], json!(1));
-    assert_eq!(report["transfers_checked"], json!(3));
+    assert_eq!(report["transfers_checked"], json!(6));
     assert_eq!(
         report["counts"],
-        json!([{"code": "TRANSFER_WITHOUT_RECORD", "description": "transfer without any business record", "count": 2}])
+        json!([
+            {"code": "TRANSFER_WITHOUT_ORDER", "description": "transfer naming a record that does not exist", "count": 1},
+            {"code": "TRANSFER_WITHOUT_RECORD", "description": "transfer without any business record", "count": 4},
+        ])
     );
-    let keys: Vec<&str> = report["findings"]
+    let findings: Vec<(&str, &str, &str)> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
         .map(|finding| {
-            assert_eq!(finding["subject"], json!("transfer"));
-            finding["key"].as_str().unwrap()
+            (
+                finding["code"].as_str().unwrap(),
+                finding["subject"].as_str().unwrap(),
+                finding["key"].as_str().unwrap(),
+            )
         })
         .collect();
-    assert_eq!(keys, ["fund-0", "fund-1"]);
+    assert_eq!(
+        findings,
+        [
+            ("TRANSFER_WITHOUT_ORDER", "instruction", "hold-5"),
+            ("TRANSFER_WITHOUT_RECORD", "transfer", "fund-0"),
+            ("TRANSFER_WITHOUT_RECORD", "transfer", "fund-1"),
+            ("TRANSFER_WITHOUT_RECORD", "transfer", "hold-007"),
+            ("TRANSFER_WITHOUT_RECORD", "transfer", "hold-1-post"),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -76,37 +76,48 @@ fn debits(transfer: &str) -> String {
     )
 }
 
+/// Longest record id in a key, in digits: 18 digits always fit an `i64`.
+const ID_DIGITS_MAX: usize = 18;
+
 /// Every transfer with the pattern its key follows (NULL for none) and
 /// the record id it names. `{pattern}-{id}` counts only with a canonical
-/// decimal id, so `hold-007` or `hold-1-post` follow no pattern.
+/// decimal id, so `hold-007` or `hold-1-post` follow no pattern. Each
+/// pattern is one `WHEN` on the key itself, so that no expression refers
+/// to another: a planner that inlines them repeats one parse, not a
+/// cascade of them.
 fn keyed_transfers() -> String {
-    let prefix = |pattern: &str| {
-        format!(
-            "WHEN SUBSTR(t.idempotency_key, 1, {}) = '{pattern}-' THEN '{pattern}'",
-            pattern.len() + 1
+    let key = "t.idempotency_key";
+    let prefix = |pattern: &str| format!("SUBSTR({key}, 1, {}) = '{pattern}-'", pattern.len() + 1);
+    let by_id = |pattern: &str| {
+        let start = pattern.len() + 2;
+        let id = format!("SUBSTR({key}, {start})");
+        let when = format!(
+            "{} AND {id} <> '' AND LENGTH({key}) < {} AND LTRIM({id}, '0123456789') = '' \
+             AND SUBSTR({key}, {start}, 1) <> '0'",
+            prefix(pattern),
+            start + ID_DIGITS_MAX,
+        );
+        (
+            format!("WHEN {when} THEN '{pattern}'"),
+            format!("WHEN {when} THEN CAST({id} AS BIGINT)"),
         )
     };
-    let manual = MANUAL_KEY_PREFIX.trim_end_matches('-');
-    let cases: Vec<String> = KEY_PATTERNS_BY_ID
+    let (patterns, ids): (Vec<String>, Vec<String>) = KEY_PATTERNS_BY_ID
         .iter()
-        .map(|(pattern, _)| *pattern)
-        .chain(KEY_PATTERNS_BY_DISCREPANCY)
+        .map(|(pattern, _)| by_id(pattern))
+        .unzip();
+    let manual = MANUAL_KEY_PREFIX.trim_end_matches('-');
+    let whole: Vec<String> = KEY_PATTERNS_BY_DISCREPANCY
+        .into_iter()
         .chain([manual])
-        .map(prefix)
+        .map(|pattern| format!("WHEN {} THEN '{pattern}'", prefix(pattern)))
         .collect();
-    let by_id = quoted(KEY_PATTERNS_BY_ID.iter().map(|(pattern, _)| *pattern));
-    let whole = quoted(KEY_PATTERNS_BY_DISCREPANCY.into_iter().chain([manual]));
-    let canonical = "r.rest <> '' AND LENGTH(r.rest) <= 18 AND LTRIM(r.rest, '0123456789') = '' \
-                     AND SUBSTR(r.rest, 1, 1) <> '0'";
     format!(
-        "SELECT r.id, r.idempotency_key, r.kind, r.status, r.target_id, \
-         CASE WHEN r.pattern IN ({by_id}) AND {canonical} THEN r.pattern \
-              WHEN r.pattern IN ({whole}) THEN r.pattern END AS pattern, \
-         CASE WHEN r.pattern IN ({by_id}) AND {canonical} THEN CAST(r.rest AS BIGINT) END AS record_id \
-         FROM (SELECT p.*, SUBSTR(p.idempotency_key, LENGTH(p.pattern) + 2) AS rest FROM \
-           (SELECT t.id, t.idempotency_key, t.kind, t.status, t.target_id, \
-            CASE {} END AS pattern FROM transfers t) p) r",
-        cases.join(" ")
+        "SELECT t.id, t.idempotency_key, t.kind, t.status, t.target_id, \
+         CASE {} {} END AS pattern, CASE {} END AS record_id FROM transfers t",
+        patterns.join(" "),
+        whole.join(" "),
+        ids.join(" ")
     )
 }
 
@@ -312,12 +323,16 @@ fn treated_discrepancies() -> String {
     ))
 }
 
-/// The transfers' side, for transfers found by `checked` (a CTE over
-/// `keyed k` with `transfer_id, transfer_key, subject, record_id,
-/// record_status, code`): those with a code are the findings.
-fn transfers_side(checked: &str) -> String {
+/// The transfers' side: `checked` (a CTE over `keyed k` with
+/// `transfer_id, transfer_key, subject, record_id, record_status, code`)
+/// looks at the transfers whose pattern `patterns` (a condition on
+/// `k.pattern`) selects; those it gives a code are the findings. `keyed` is
+/// materialized, so each key is parsed once however often `checked` reads
+/// its pattern, and holds only the transfers of this family.
+fn transfers_side(patterns: &str, checked: &str) -> String {
     ranked(&format!(
-        "keyed AS ({keyed}), checked AS ({checked}), \
+        "keyed AS MATERIALIZED (SELECT * FROM ({keyed}) k WHERE {patterns}), \
+         checked AS ({checked}), \
          findings AS (SELECT code, subject, record_id, record_status, transfer_id, transfer_key, \
            {NO_ID} AS expected_minor, {NO_ID} AS actual_minor, {NO_TEXT} AS currency \
            FROM checked WHERE code IS NOT NULL)",
@@ -329,8 +344,10 @@ fn transfers_side(checked: &str) -> String {
 /// order of their kind, of a payment that has started.
 fn payment_transfers() -> String {
     let channel = channel_sources();
-    transfers_side(&format!(
-        "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, k.record_id, \
+    transfers_side(
+        "k.pattern IN ('hold', 'post', 'void', 'collect')",
+        &format!(
+            "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, k.record_id, \
            p.status AS record_status, \
            CASE WHEN k.pattern = 'collect' THEN 'channel_order' ELSE 'instruction' END AS subject, \
            CASE WHEN (k.pattern = 'collect' AND c.id IS NULL) \
@@ -346,17 +363,19 @@ fn payment_transfers() -> String {
          LEFT JOIN payment_instructions i ON k.pattern IN ('hold', 'post', 'void') AND i.id = k.record_id \
          LEFT JOIN channel_orders c ON k.pattern = 'collect' AND c.id = k.record_id \
          LEFT JOIN payment_instructions ci ON ci.id = c.instruction_id \
-         LEFT JOIN payment_orders p ON p.id = COALESCE(i.payment_id, ci.payment_id) \
-         WHERE k.pattern IN ('hold', 'post', 'void', 'collect')"
-    ))
+         LEFT JOIN payment_orders p ON p.id = COALESCE(i.payment_id, ci.payment_id)"
+        ),
+    )
 }
 
 /// Refund transfers name a part of their kind (internal or channel), of a
 /// refund that was approved.
 fn refund_transfers() -> String {
     let channel = channel_sources();
-    transfers_side(&format!(
-        "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, k.record_id, \
+    transfers_side(
+        "k.pattern IN ('refund-part', 'refund-hold', 'refund-post', 'refund-void')",
+        &format!(
+            "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, k.record_id, \
            r.status AS record_status, 'refund_part' AS subject, \
            CASE WHEN rp.id IS NULL THEN 'TRANSFER_WITHOUT_ORDER' \
              WHEN (k.pattern = 'refund-part' AND ri.source IN ({channel})) \
@@ -368,17 +387,19 @@ fn refund_transfers() -> String {
          FROM keyed k \
          LEFT JOIN refund_parts rp ON rp.id = k.record_id \
          LEFT JOIN payment_instructions ri ON ri.id = rp.instruction_id \
-         LEFT JOIN refund_orders r ON r.id = rp.refund_id \
-         WHERE k.pattern IN ('refund-part', 'refund-hold', 'refund-post', 'refund-void')"
-    ))
+         LEFT JOIN refund_orders r ON r.id = rp.refund_id"
+        ),
+    )
 }
 
 /// Settlement postings name a batch that posts; the ledger's expiries void
 /// the pending transfer they name.
 fn batch_and_expiry_transfers() -> String {
     let unposted = quoted(UNPOSTED_BATCHES.iter().map(|status| status.as_str()));
-    transfers_side(&format!(
-        "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, k.record_id, \
+    transfers_side(
+        "k.pattern IN ('settle', 'expire')",
+        &format!(
+            "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, k.record_id, \
            COALESCE(b.status, x.status) AS record_status, \
            CASE WHEN k.pattern = 'settle' THEN 'settlement_batch' ELSE 'transfer' END AS subject, \
            CASE WHEN (k.pattern = 'settle' AND b.id IS NULL) \
@@ -390,27 +411,32 @@ fn batch_and_expiry_transfers() -> String {
                THEN 'ORDER_STATE_FORBIDS_TRANSFER' END AS code \
          FROM keyed k \
          LEFT JOIN settlement_batches b ON k.pattern = 'settle' AND b.id = k.record_id \
-         LEFT JOIN transfers x ON k.pattern = 'expire' AND x.id = k.record_id \
-         WHERE k.pattern IN ('settle', 'expire')"
-    ))
+         LEFT JOIN transfers x ON k.pattern = 'expire' AND x.id = k.record_id"
+        ),
+    )
 }
 
-/// Treatment transfers name a discrepancy treated so; a transfer whose key
-/// follows no pattern, and is not an operator's, has no record at all.
+/// Treatment transfers name a discrepancy treated so (the treated keys are
+/// read once, as a set: `NOT IN` builds it once on both stores); a
+/// transfer whose key follows no pattern, and is not an operator's, has no
+/// record at all.
 fn other_transfers() -> String {
     let discrepancy_patterns = quoted(KEY_PATTERNS_BY_DISCREPANCY);
-    transfers_side(&format!(
-        "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, {NO_ID} AS record_id, \
+    transfers_side(
+        // One mention of the pattern: it is parsed once per transfer.
+        &format!("COALESCE(k.pattern, '') IN ('', {discrepancy_patterns})"),
+        &format!(
+            "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, {NO_ID} AS record_id, \
            {NO_TEXT} AS record_status, \
            CASE WHEN k.pattern IS NULL THEN 'transfer' ELSE 'discrepancy' END AS subject, \
            CASE WHEN k.pattern IS NULL THEN 'TRANSFER_WITHOUT_RECORD' \
-             WHEN NOT EXISTS (SELECT 1 FROM recon_actions a \
+             WHEN k.idempotency_key NOT IN (SELECT {TREATMENT_KEY} FROM recon_actions a \
                   JOIN recon_discrepancies d ON d.id = a.discrepancy_id \
-                  WHERE a.to_status = 'TREATED' AND {TREATMENT_KEY} = k.idempotency_key) \
-               THEN 'TRANSFER_WITHOUT_ORDER' \
+                  WHERE a.to_status = 'TREATED') THEN 'TRANSFER_WITHOUT_ORDER' \
              WHEN k.kind <> 'transfer' THEN 'TRANSFER_NOT_IN_FLOW' END AS code \
-         FROM keyed k WHERE k.pattern IS NULL OR k.pattern IN ({discrepancy_patterns})"
-    ))
+         FROM keyed k"
+        ),
+    )
 }
 
 /// Every query of the check, each returning findings only.
