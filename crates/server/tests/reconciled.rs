@@ -180,3 +180,51 @@ async fn treatments_that_leave_both_sides_agreeing_confirm_the_entry() {
         assert!(report.is_clean(), "{:#?}", report.findings);
     }
 }
+
+/// A refund whose parts all go back to internal sources (the card part
+/// was refunded before) has nothing for a channel to confirm.
+#[tokio::test]
+async fn a_refund_back_to_internal_sources_is_reconciled_as_written() {
+    use FundingSource::{Balance, Card};
+    for fixture in common::fixtures("reconciled_internal_refund").await {
+        pay(&fixture, "t-top-up", "top_up", &[(Card, 10_000)]).await;
+        let combined = pay(
+            &fixture,
+            "t-combined",
+            "instant_transfer",
+            &[(Balance, 1_000), (Card, 2_500)],
+        )
+        .await;
+        assert_eq!(combined.payment.status, PaymentStatus::Success);
+        let mut refunds = Vec::new();
+        for (serial, amount_minor) in [("refund-card", 2_500), ("refund-balance", 1_000)] {
+            let view = fixture
+                .state
+                .payments()
+                .refund(
+                    &RefundRequest {
+                        merchant_id: MERCHANT.to_owned(),
+                        out_trade_no: "t-combined".to_owned(),
+                        refund_serial: serial.to_owned(),
+                        amount_minor,
+                        reason: "returned".to_owned(),
+                        initiator: Initiator::Merchant,
+                    },
+                    NOW + SECOND,
+                )
+                .await
+                .unwrap();
+            refunds.push(view.refund.id);
+        }
+        let id = combined.payment.id;
+        assert!(!reconciled(&fixture, id, None).await);
+        assert!(
+            !reconciled(&fixture, id, Some(refunds[0])).await,
+            "went back by card"
+        );
+        assert!(
+            reconciled(&fixture, id, Some(refunds[1])).await,
+            "went back to the balance"
+        );
+    }
+}
