@@ -46,6 +46,38 @@ pub const KEY_PATTERNS_BY_DISCREPANCY: [&str; 2] = ["recon-suspense", "recon-adj
 /// The prefix of operators' own transfers through the ledger API.
 pub const MANUAL_KEY_PREFIX: &str = "manual-";
 
+/// Longest record id in a key, in digits: 18 digits always fit an `i64`.
+pub const KEY_ID_DIGITS_MAX: usize = 18;
+
+/// The pattern `key` follows, as the internal check reads it: one of
+/// [`KEY_PATTERNS_BY_ID`] with a canonical decimal id (no sign, no leading
+/// zero, at most [`KEY_ID_DIGITS_MAX`] digits), or one of
+/// [`KEY_PATTERNS_BY_DISCREPANCY`]. `None` for anything else, operators'
+/// `manual-` keys included.
+pub fn key_pattern(key: &str) -> Option<&'static str> {
+    let after = |pattern: &str| key.strip_prefix(pattern)?.strip_prefix('-');
+    for (pattern, _) in KEY_PATTERNS_BY_ID {
+        if let Some(id) = after(pattern) {
+            let canonical = !id.is_empty()
+                && id.len() <= KEY_ID_DIGITS_MAX
+                && id.bytes().all(|byte| byte.is_ascii_digit())
+                && !id.starts_with('0');
+            return canonical.then_some(pattern);
+        }
+    }
+    KEY_PATTERNS_BY_DISCREPANCY
+        .into_iter()
+        .find(|pattern| after(pattern).is_some())
+}
+
+/// Keys only the engine, settlement, reconciliation and the ledger's own
+/// expiry make: the ledger API refuses them to everyone else, so that no
+/// free transfer can take the key of a step still to come, and every key
+/// the internal check traces to a record was made by that record's flow.
+pub fn is_reserved_key(key: &str) -> bool {
+    key_pattern(key).is_some()
+}
+
 /// Findings of one code listed in a report, at most; the report counts
 /// all of them.
 pub const FINDINGS_LISTED_PER_CODE_MAX: u32 = 1_000;

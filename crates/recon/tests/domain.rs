@@ -424,3 +424,30 @@ fn internal_codes_and_key_patterns_are_distinct() {
         ]
     );
 }
+
+#[test]
+fn keys_are_read_as_the_internal_check_reads_them() {
+    let cases: [(&str, Option<&str>); 14] = [
+        ("hold-12", Some("hold")),
+        ("post-1", Some("post")),
+        ("collect-999999999999999999", Some("collect")),
+        ("collect-9999999999999999999", None),
+        ("refund-part-3", Some("refund-part")),
+        ("refund-void-3", Some("refund-void")),
+        ("settle-7", Some("settle")),
+        ("expire-7", Some("expire")),
+        ("recon-suspense-simbank-EXT-1", Some("recon-suspense")),
+        ("recon-adjust-simbank-42", Some("recon-adjust")),
+        ("hold-007", None),
+        ("hold-1-post", None),
+        ("hold-", None),
+        ("manual-hold-1", None),
+    ];
+    for (key, pattern) in cases {
+        assert_eq!(key_pattern(key), pattern, "{key}");
+        assert_eq!(is_reserved_key(key), pattern.is_some(), "{key}");
+    }
+    for key in ["refund-12", "topup-1", "fund-0", "recon-other-1", "holdx-1"] {
+        assert!(!is_reserved_key(key), "{key}");
+    }
+}

@@ -14,7 +14,7 @@ use crate::rows::database_error;
 use engine::FundingSource;
 use ledger::StoreError;
 use recon::{
-    FINDINGS_LISTED_PER_CODE_MAX, InternalCode, InternalFinding, InternalReport,
+    FINDINGS_LISTED_PER_CODE_MAX, InternalCode, InternalFinding, InternalReport, KEY_ID_DIGITS_MAX,
     KEY_PATTERNS_BY_DISCREPANCY, KEY_PATTERNS_BY_ID, MANUAL_KEY_PREFIX, Subject,
 };
 use settlement::BatchStatus;
@@ -76,12 +76,10 @@ fn debits(transfer: &str) -> String {
     )
 }
 
-/// Longest record id in a key, in digits: 18 digits always fit an `i64`.
-const ID_DIGITS_MAX: usize = 18;
-
 /// Every transfer with the pattern its key follows (NULL for none) and
 /// the record id it names. `{pattern}-{id}` counts only with a canonical
-/// decimal id, so `hold-007` or `hold-1-post` follow no pattern. Each
+/// decimal id, so `hold-007` or `hold-1-post` follow no pattern (as
+/// `recon::key_pattern` reads them). Each
 /// pattern is one `WHEN` on the key itself, so that no expression refers
 /// to another: a planner that inlines them repeats one parse, not a
 /// cascade of them.
@@ -95,7 +93,7 @@ fn keyed_transfers() -> String {
             "{} AND {id} <> '' AND LENGTH({key}) < {} AND LTRIM({id}, '0123456789') = '' \
              AND SUBSTR({key}, {start}, 1) <> '0'",
             prefix(pattern),
-            start + ID_DIGITS_MAX,
+            start + KEY_ID_DIGITS_MAX,
         );
         (
             format!("WHEN {when} THEN '{pattern}'"),
