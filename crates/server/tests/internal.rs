@@ -444,3 +444,65 @@ async fn a_report_lists_a_bounded_number_of_each_code() {
         assert_eq!(report.findings.len(), listed);
     }
 }
+
+/// The SQL reads keys as `recon::key_pattern` does: the keys it finds
+/// without a record are exactly those that follow no pattern and are not
+/// an operator's.
+#[tokio::test]
+async fn the_check_reads_keys_as_key_pattern_does() {
+    let keys = [
+        "hold-12",
+        "hold-007",
+        "hold-1-post",
+        "hold-",
+        "collect-999999999999999999",
+        "collect-9999999999999999999",
+        "refund-part-3",
+        "refund-3",
+        "settle-07",
+        "expire-1x",
+        "recon-suspense-simbank-EXT-9",
+        "recon-other-1",
+        "manual-hold-1",
+        "holdx-1",
+    ];
+    for fixture in common::fixtures("internal_keys").await {
+        let values: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| format!("({}, '{key}', 'freeze', 'posted', 'x', {NOW})", index + 1))
+            .collect();
+        execute(
+            &fixture.raw,
+            &format!(
+                "INSERT INTO transfers (id, idempotency_key, kind, status, description, created_at) \
+                 VALUES {}",
+                values.join(", ")
+            ),
+        )
+        .await;
+        let report = fixture.store.internal_check().await.unwrap();
+        let without_record: BTreeSet<&str> = report
+            .findings
+            .iter()
+            .filter(|finding| finding.code == recon::InternalCode::TransferWithoutRecord)
+            .map(|finding| finding.key.as_str())
+            .collect();
+        let expected: BTreeSet<&str> = keys
+            .into_iter()
+            .filter(|key| recon::key_pattern(key).is_none() && !key.starts_with("manual-"))
+            .collect();
+        assert_eq!(without_record, expected);
+        // Every patterned key was looked up, and found no record.
+        let patterned = keys
+            .iter()
+            .filter(|key| recon::key_pattern(key).is_some())
+            .count();
+        assert_eq!(
+            report.findings.len(),
+            expected.len() + patterned,
+            "{:#?}",
+            report.findings
+        );
+    }
+}
