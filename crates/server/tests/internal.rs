@@ -8,9 +8,7 @@
 //! `PAYCORE_TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use engine::{
-    FundingSource, Initiator, PaymentStatus, PaymentView, RefundRequest, RefundStatus, RefundView,
-};
+use engine::{FundingSource, PaymentStatus, PaymentView, RefundStatus, RefundView};
 use ledger::{AccountKind, BatchItem, LedgerStore, Leg, Operation, OwnerKind, Side, TransferMode};
 use money::Currency;
 use recon::{
@@ -23,25 +21,11 @@ use settlement::{
 use std::collections::BTreeSet;
 
 mod common;
-use common::{Fixture, HOUR, MERCHANT, NOW, channel_order, execute, instruction, pay};
+use common::{Fixture, HOUR, NOW, channel_order, execute, instruction, pay};
 
 async fn refund(fixture: &Fixture, trade: &str, amount_minor: i64) -> RefundView {
-    let view = fixture
-        .state
-        .payments()
-        .refund(
-            &RefundRequest {
-                merchant_id: MERCHANT.to_owned(),
-                out_trade_no: trade.to_owned(),
-                refund_serial: format!("refund-{trade}"),
-                amount_minor,
-                reason: "returned".to_owned(),
-                initiator: Initiator::Merchant,
-            },
-            NOW + HOUR,
-        )
-        .await
-        .unwrap();
+    let serial = format!("refund-{trade}");
+    let view = common::refund(fixture, trade, &serial, amount_minor, NOW + HOUR).await;
     assert_eq!(view.refund.status, RefundStatus::Success);
     view
 }

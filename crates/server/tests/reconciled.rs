@@ -7,7 +7,7 @@
 //! CI), on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use engine::{FundingSource, Initiator, PaymentStatus, RefundRequest};
+use engine::{FundingSource, PaymentStatus};
 use recon::{
     CONFIRM_ORDERS_MAX, Class, Finding, ReconStore, RecordKind, RecordStatus, SideFigures,
     Treatment,
@@ -41,22 +41,7 @@ async fn matched_channel_orders_confirm_their_entries_once() {
         let card = pay(&fixture, "t-card", "instant_transfer", &[(Card, 5_000)]).await;
         let refused = pay(&fixture, "t-refused", "instant_transfer", &[(Card, 1_891)]).await;
         assert_eq!(refused.payment.status, PaymentStatus::Failed);
-        let refund = fixture
-            .state
-            .payments()
-            .refund(
-                &RefundRequest {
-                    merchant_id: MERCHANT.to_owned(),
-                    out_trade_no: "t-card".to_owned(),
-                    refund_serial: "refund-1".to_owned(),
-                    amount_minor: 1_000,
-                    reason: "returned".to_owned(),
-                    initiator: Initiator::Merchant,
-                },
-                NOW + SECOND,
-            )
-            .await
-            .unwrap();
+        let refund = common::refund(&fixture, "t-card", "refund-1", 1_000, NOW + SECOND).await;
         let id = card.payment.id;
         let refund_id = refund.refund.id;
         assert!(!reconciled(&fixture, id, None).await, "channel money waits");
@@ -198,22 +183,8 @@ async fn a_refund_back_to_internal_sources_is_reconciled_as_written() {
         assert_eq!(combined.payment.status, PaymentStatus::Success);
         let mut refunds = Vec::new();
         for (serial, amount_minor) in [("refund-card", 2_500), ("refund-balance", 1_000)] {
-            let view = fixture
-                .state
-                .payments()
-                .refund(
-                    &RefundRequest {
-                        merchant_id: MERCHANT.to_owned(),
-                        out_trade_no: "t-combined".to_owned(),
-                        refund_serial: serial.to_owned(),
-                        amount_minor,
-                        reason: "returned".to_owned(),
-                        initiator: Initiator::Merchant,
-                    },
-                    NOW + SECOND,
-                )
-                .await
-                .unwrap();
+            let view =
+                common::refund(&fixture, "t-combined", serial, amount_minor, NOW + SECOND).await;
             refunds.push(view.refund.id);
         }
         let id = combined.payment.id;

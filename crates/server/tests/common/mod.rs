@@ -175,3 +175,29 @@ pub async fn treat_finding(
         .unwrap();
     discrepancy
 }
+
+/// The merchant refunds `amount_minor` of trade `trade` at `at`.
+pub async fn refund(
+    fixture: &Fixture,
+    trade: &str,
+    serial: &str,
+    amount_minor: i64,
+    at: i64,
+) -> engine::RefundView {
+    fixture
+        .state
+        .payments()
+        .refund(
+            &engine::RefundRequest {
+                merchant_id: MERCHANT.to_owned(),
+                out_trade_no: trade.to_owned(),
+                refund_serial: serial.to_owned(),
+                amount_minor,
+                reason: "returned".to_owned(),
+                initiator: engine::Initiator::Merchant,
+            },
+            at,
+        )
+        .await
+        .unwrap()
+}
