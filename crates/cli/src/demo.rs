@@ -67,7 +67,13 @@ fn yuan(amount_minor: i64) -> String {
 }
 
 /// Runs the example against a server on `listen`, then serves on if asked.
-pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool) -> Result<()> {
+/// The day settles by `terms`, or D+1 for everyone without them.
+pub async fn run(
+    state: server::AppState,
+    listen: SocketAddr,
+    keep_serving: bool,
+    terms: Option<settlement::SettlementConfig>,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -82,7 +88,7 @@ pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool
     script(&client).await?;
     let shop = payments(&client).await?;
     crate::business_day::run(&client.http, &client.base).await?;
-    settle_the_day(&settling).await?;
+    settle_the_day(&settling, terms).await?;
     fees(&client, &shop).await?;
     if keep_serving {
         println!("serving on http://{address}; press Ctrl-C to stop");
@@ -96,6 +102,8 @@ pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool
     Ok(())
 }
 
+/// The ledger alone, as an operator uses it: free transfers, whose keys are
+/// under `manual-` so internal reconciliation knows them for operators' own.
 async fn script(client: &Client) -> Result<()> {
     let run = store::now_micros();
     let account = |subject: &str, kind: &str, owner_kind: &str, owner: &str, unlimited: bool| {
@@ -141,7 +149,7 @@ async fn script(client: &Client) -> Result<()> {
     );
 
     let leg = |account_id: i64, side: &str, amount_minor: i64| json!({"account_id": account_id, "side": side, "amount_minor": amount_minor, "currency": "CNY"});
-    let top_up = json!({"key": format!("topup-{run}"), "description": "top-up via simbank",
+    let top_up = json!({"key": format!("manual-topup-{run}"), "description": "top-up via simbank",
         "legs": [leg(clearing, "debit", 10_000), leg(alice, "credit", 10_000)]});
     let first = client.create("/v1/transfers", top_up.clone()).await?;
     let retry = client.create("/v1/transfers", top_up).await?;
@@ -155,7 +163,7 @@ async fn script(client: &Client) -> Result<()> {
     }
 
     let payment = client
-        .create("/v1/transfers", json!({"key": format!("pay-{run}"), "description": "coffee, fee 0.6%",
+        .create("/v1/transfers", json!({"key": format!("manual-pay-{run}"), "description": "coffee, fee 0.6%",
             "legs": [leg(alice, "debit", 3_000), leg(merchant, "credit", 2_982), leg(income, "credit", 18)]}))
         .await?;
     println!(
@@ -166,14 +174,14 @@ async fn script(client: &Client) -> Result<()> {
     );
 
     let hold = client
-        .create("/v1/transfers", json!({"key": format!("auth-{run}"), "pending": true, "timeout_seconds": 600,
+        .create("/v1/transfers", json!({"key": format!("manual-auth-{run}"), "pending": true, "timeout_seconds": 600,
             "description": "pre-authorisation", "legs": [leg(alice, "debit", 2_000), leg(merchant, "credit", 2_000)]}))
         .await?;
     let hold_id = id_of(&hold)?;
     client
         .create(
             &format!("/v1/transfers/{hold_id}/post"),
-            json!({"key": format!("capture-{run}"), "amount_minor": 1_500}),
+            json!({"key": format!("manual-capture-{run}"), "amount_minor": 1_500}),
         )
         .await?;
     println!(
@@ -186,7 +194,7 @@ async fn script(client: &Client) -> Result<()> {
     client
         .create(
             &format!("/v1/transfers/{payment_id}/reverse"),
-            json!({"key": format!("refund-{run}"), "description": "refund"}),
+            json!({"key": format!("manual-refund-{run}"), "description": "refund"}),
         )
         .await?;
     println!("refunded the coffee by reversing transfer {payment_id}");
@@ -194,7 +202,7 @@ async fn script(client: &Client) -> Result<()> {
     let (status, refused) = client
         .post(
             "/v1/transfers",
-            json!({"key": format!("overspend-{run}"),
+            json!({"key": format!("manual-overspend-{run}"),
             "legs": [leg(alice, "debit", 1_000_000), leg(merchant, "credit", 1_000_000)]}),
         )
         .await?;
@@ -381,9 +389,12 @@ async fn fees(client: &Client, shop: &MerchantClient) -> Result<()> {
 }
 
 /// Settles the day's clearing entries as tomorrow's run would, on D+1 terms
-/// (calendar days, so the demo runs on any date), and shows one merchant's
-/// bill summary beside its batch.
-async fn settle_the_day(state: &server::AppState) -> Result<()> {
+/// (calendar days, so the demo runs on any date) unless `terms` say
+/// otherwise, and shows one merchant's bill summary beside its batch.
+async fn settle_the_day(
+    state: &server::AppState,
+    terms: Option<settlement::SettlementConfig>,
+) -> Result<()> {
     use settlement::SettlementStore;
     println!();
     let now = store::now_micros();
@@ -391,11 +402,13 @@ async fn settle_the_day(state: &server::AppState) -> Result<()> {
     let tomorrow = today
         .next_day()
         .context("the day after today is past the calendar's range")?;
-    let terms = settlement::SettlementConfig::uniform(settlement::MerchantTerms {
-        cycle: settlement::Cycle::D(1),
-        destination: settlement::Destination::Available,
-        minimum_minor: 0,
-        reconciled_only: false,
+    let terms = terms.unwrap_or_else(|| {
+        settlement::SettlementConfig::uniform(settlement::MerchantTerms {
+            cycle: settlement::Cycle::D(1),
+            destination: settlement::Destination::Available,
+            minimum_minor: 0,
+            reconciled_only: false,
+        })
     });
     let report = server::settlement::run(
         state,

@@ -90,6 +90,11 @@ enum Command {
         /// Keep the server running after the example.
         #[arg(long)]
         serve: bool,
+        /// Merchants' settlement terms like config/settlement.toml for the
+        /// day's settlement; without it everyone settles D+1 to its payment
+        /// account, reconciled or not.
+        #[arg(long)]
+        settlement: Option<std::path::PathBuf>,
     },
     /// Channels and routing: mark a payer bank down on a channel, list
     /// outages.
@@ -102,7 +107,8 @@ enum Command {
         #[command(subcommand)]
         command: RefundsCommand,
     },
-    /// Reconciliation (对账): import channel statements, run, report.
+    /// Reconciliation (对账): import channel statements, run, report; and
+    /// internal reconciliation of orders against the journal.
     Recon {
         #[command(subcommand)]
         command: ReconCommand,
@@ -274,6 +280,19 @@ enum ReconCommand {
         #[arg(long)]
         xlsx: Option<std::path::PathBuf>,
     },
+    /// Internal reconciliation (内部对账): every successful payment, refund
+    /// and posted settlement batch against its journal transfers, and every
+    /// transfer against its business record. Exit status 1 on findings.
+    Internal {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Write the findings as CSV here.
+        #[arg(long)]
+        csv: Option<std::path::PathBuf>,
+        /// Write the findings as an Excel workbook here.
+        #[arg(long)]
+        xlsx: Option<std::path::PathBuf>,
+    },
     /// Write the simulated bank's statement of a day (WeChat Pay bill
     /// layout) from what it booked.
     SimulateStatement {
@@ -288,6 +307,9 @@ enum ReconCommand {
         /// Add one unknown booking, drop one of ours and change one fee.
         #[arg(long)]
         inject: bool,
+        /// Leave this channel order of ours out (repeatable).
+        #[arg(long = "drop-order")]
+        drop_orders: Vec<i64>,
     },
 }
 
@@ -375,13 +397,18 @@ async fn run(command: Command) -> Result<()> {
             database,
             config,
             serve,
+            settlement,
         } => {
             let config = config.load()?;
+            let terms = settlement
+                .map(|path| settlement::SettlementConfig::load(&path))
+                .transpose()?;
             let ledger = open_ledger(&database.database).await?;
             demo::run(
                 server::AppState::with_config(ledger, &config),
                 listen,
                 serve,
+                terms,
             )
             .await
         }
@@ -466,13 +493,25 @@ async fn recon_command(command: ReconCommand) -> Result<()> {
             csv,
             xlsx,
         } => reconciliation::report(&recon, &channel, &date, csv.as_deref(), xlsx.as_deref()).await,
+        ReconCommand::Internal {
+            database,
+            csv,
+            xlsx,
+        } => reconciliation::internal(&database, csv.as_deref(), xlsx.as_deref()).await,
         ReconCommand::SimulateStatement {
             recon,
             channel,
             date,
             out,
             inject,
-        } => reconciliation::simulate_statement(&recon, &channel, &date, &out, inject).await,
+            drop_orders,
+        } => {
+            let differences = reconciliation::Differences {
+                inject,
+                drop_orders,
+            };
+            reconciliation::simulate_statement(&recon, &channel, &date, &out, &differences).await
+        }
     }
 }
 

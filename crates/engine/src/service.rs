@@ -1869,7 +1869,7 @@ impl<
             self.settle_bonus_void(&payment.payment, &refund, succeeded)
                 .await?;
             let clearing = if succeeded && product.payee == Payee::Merchant {
-                Some(self.refund_clearing(&payment, &refund, now).await?)
+                Some(self.refund_clearing(&payment, &refund, &parts, now).await?)
             } else {
                 None
             };
@@ -1885,15 +1885,23 @@ impl<
     }
 
     /// The clearing entry of a merchant refund that succeeds now. Fees are
-    /// not given back on refunds: the entry's fee is zero.
+    /// not given back on refunds: the entry's fee is zero. A refund whose
+    /// parts all went back to internal sources (its payment's channel part
+    /// was refunded before) has nothing outside to confirm: it is
+    /// reconciled as it is written.
     async fn refund_clearing(
         &self,
         paid: &PaymentWithInstructions,
         refund: &RefundOrder,
+        parts: &[RefundPart],
         now: TimestampMicros,
     ) -> Result<NewClearingEntry, EngineError> {
         let trade = self.trade_of(&refund.merchant_id, refund.trade_id).await?;
         let channel = self.channel_of(paid).await?;
+        let mut through_channel = false;
+        for part in parts {
+            through_channel |= Self::instruction_of(paid, part)?.source.through_channel();
+        }
         Ok(NewClearingEntry {
             merchant_id: refund.merchant_id.clone(),
             kind: ClearingKind::Refund,
@@ -1903,7 +1911,7 @@ impl<
             refund_id: Some(refund.id),
             refund_serial: Some(refund.refund_serial.clone()),
             product: paid.payment.product.clone(),
-            reconciled: channel.is_none(),
+            reconciled: !through_channel,
             channel,
             currency: refund.currency,
             amount_minor: refund.amount_minor,

@@ -114,3 +114,27 @@ impl Finding {
         }
     }
 }
+
+impl crate::Discrepancy {
+    /// True when applying `treatment` leaves both sides agreeing on what
+    /// the merchant is owed, so reconciliation has confirmed the order's
+    /// clearing entry (对账确认): a 补单 (or the refund of a duplicate
+    /// payment, which completes it first) of an order whose only
+    /// difference was its status, or a 调账 of a fee that differed while
+    /// amount and status agreed. An amount adjustment confirms nothing: our
+    /// figure is not the channel's.
+    pub fn confirmed_by(&self, treatment: Treatment) -> bool {
+        let (Some(ours), Some(theirs)) = (&self.platform, &self.channel_side) else {
+            return false;
+        };
+        let same_money =
+            ours.amount_minor == theirs.amount_minor && ours.currency == theirs.currency;
+        match (treatment, self.class) {
+            (Treatment::CompleteOrder | Treatment::Refund, Class::StatusChannelSuccess) => {
+                same_money && theirs.status == RecordStatus::Success
+            }
+            (Treatment::Adjust, Class::FeeMismatch) => same_money,
+            _ => false,
+        }
+    }
+}

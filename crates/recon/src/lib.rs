@@ -28,6 +28,7 @@ macro_rules! text_enum {
 mod classify;
 mod day;
 mod discrepancy;
+mod internal;
 mod record;
 mod rules;
 mod store;
@@ -35,6 +36,7 @@ mod store;
 pub use classify::*;
 pub use day::*;
 pub use discrepancy::*;
+pub use internal::*;
 pub use record::*;
 pub use rules::*;
 pub use store::*;

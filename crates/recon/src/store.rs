@@ -141,6 +141,10 @@ pub struct DiscrepancyQuery {
 /// Discrepancies listed per page, at most.
 pub const DISCREPANCY_PAGE_MAX: u32 = 1_000;
 
+/// Channel orders confirmed per call of `ReconStore::confirm_channel_orders`,
+/// at most: one transaction each.
+pub const CONFIRM_ORDERS_MAX: usize = 10_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReconStoreError {
     /// The same bytes were imported before.
@@ -154,6 +158,8 @@ pub enum ReconStoreError {
     },
     #[error("discrepancy {0} does not exist")]
     NoSuchDiscrepancy(i64),
+    #[error("{given} channel orders to confirm at once; at most {max}")]
+    TooManyOrders { given: usize, max: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -163,6 +169,7 @@ impl ReconStoreError {
         match self {
             ReconStoreError::AlreadyImported { .. } => "STATEMENT_ALREADY_IMPORTED",
             ReconStoreError::NoSuchDiscrepancy(_) => "DISCREPANCY_NOT_FOUND",
+            ReconStoreError::TooManyOrders { .. } => "TOO_MANY_ORDERS",
             ReconStoreError::Store(_) => "STORE_FAILED",
         }
     }
@@ -249,4 +256,21 @@ pub trait ReconStore: Send + Sync {
         &self,
         discrepancy_id: i64,
     ) -> impl Future<Output = Result<Vec<DiscrepancyAction>, ReconStoreError>> + Send;
+
+    /// 对账确认: reconciliation agrees with the channel on these orders, so
+    /// the clearing entries of their payments or refunds become
+    /// reconciled (settleable under reconciled-only terms). Only SUCCESS
+    /// orders count; an entry already reconciled is left alone. At most
+    /// [`CONFIRM_ORDERS_MAX`] ids, in one transaction. Returns how many
+    /// entries changed.
+    fn confirm_channel_orders(
+        &self,
+        channel_order_ids: &[i64],
+    ) -> impl Future<Output = Result<u64, ReconStoreError>> + Send;
+
+    /// 内部对账: every order against the journal and every transfer against
+    /// the orders, over the whole store (see [`crate::InternalReport`]).
+    fn internal_check(
+        &self,
+    ) -> impl Future<Output = Result<crate::InternalReport, ReconStoreError>> + Send;
 }

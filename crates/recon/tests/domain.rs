@@ -311,3 +311,143 @@ fn days_are_written_and_read_back() {
     assert_eq!(parse_day("2026-02-30"), None);
     assert_eq!(parse_day("yesterday"), None);
 }
+
+fn figures(status: RecordStatus, amount_minor: i64, fee_minor: i64) -> SideFigures {
+    SideFigures {
+        amount_minor,
+        currency: "CNY".to_owned(),
+        fee_minor: Some(fee_minor),
+        status,
+        channel_transaction_id: Some("T1".to_owned()),
+        occurred_at: 0,
+        business_day: 20_000,
+    }
+}
+
+fn discrepancy(class: Class, ours: SideFigures, theirs: Option<SideFigures>) -> Discrepancy {
+    Discrepancy {
+        id: 1,
+        channel: "simbank".to_owned(),
+        key: "1001".to_owned(),
+        kind: RecordKind::Payment,
+        class,
+        error_code: "R1".to_owned(),
+        treatment: Treatment::Wait,
+        status: DiscrepancyStatus::Open,
+        first_day: 20_000,
+        last_day: 20_000,
+        channel_count: 1,
+        platform: Some(ours),
+        channel_side: theirs,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+#[test]
+fn only_treatments_that_leave_both_sides_agreeing_confirm_an_entry() {
+    let status_only = discrepancy(
+        Class::StatusChannelSuccess,
+        figures(Processing, 100, 1),
+        Some(figures(Success, 100, 1)),
+    );
+    let status_and_amount = discrepancy(
+        Class::StatusChannelSuccess,
+        figures(Processing, 100, 1),
+        Some(figures(Success, 120, 1)),
+    );
+    let fee = discrepancy(
+        Class::FeeMismatch,
+        figures(Success, 100, 1),
+        Some(figures(Success, 100, 9)),
+    );
+    let amount = discrepancy(
+        Class::AmountChannelHigher,
+        figures(Success, 100, 1),
+        Some(figures(Success, 120, 1)),
+    );
+    let platform_only = discrepancy(Class::PlatformOnly, figures(Success, 100, 1), None);
+    let cases = [
+        (&status_only, Treatment::CompleteOrder, true),
+        (&status_only, Treatment::Refund, true),
+        (&status_only, Treatment::Escalate, false),
+        (&status_only, Treatment::Wait, false),
+        (&status_and_amount, Treatment::CompleteOrder, false),
+        (&fee, Treatment::Adjust, true),
+        (&fee, Treatment::Suspense, false),
+        (&amount, Treatment::Adjust, false),
+        (&platform_only, Treatment::CompleteOrder, false),
+        (&platform_only, Treatment::Adjust, false),
+    ];
+    for (discrepancy, treatment, confirms) in cases {
+        assert_eq!(
+            discrepancy.confirmed_by(treatment),
+            confirms,
+            "{} by {}",
+            discrepancy.class.as_str(),
+            treatment.as_str()
+        );
+    }
+}
+
+#[test]
+fn internal_codes_and_key_patterns_are_distinct() {
+    for code in InternalCode::ALL {
+        assert_eq!(InternalCode::parse(code.as_str()), Some(*code));
+        assert!(!code.description().is_empty());
+    }
+    for subject in Subject::ALL {
+        assert_eq!(Subject::parse(subject.as_str()), Some(*subject));
+    }
+    // No pattern is the start of another's key: `{pattern}-` decides.
+    let patterns: Vec<String> = KEY_PATTERNS_BY_ID
+        .iter()
+        .map(|(pattern, _)| *pattern)
+        .chain(KEY_PATTERNS_BY_DISCREPANCY)
+        .map(|pattern| format!("{pattern}-"))
+        .chain([MANUAL_KEY_PREFIX.to_owned()])
+        .collect();
+    for (index, pattern) in patterns.iter().enumerate() {
+        for (other_index, other) in patterns.iter().enumerate() {
+            assert!(
+                index == other_index || !other.starts_with(pattern.as_str()),
+                "{pattern} is a prefix of {other}"
+            );
+        }
+    }
+    // Reconciliation's treatment keys are named after the treatments.
+    assert_eq!(
+        KEY_PATTERNS_BY_DISCREPANCY,
+        [
+            format!("recon-{}", Treatment::Suspense.as_str()).as_str(),
+            format!("recon-{}", Treatment::Adjust.as_str()).as_str()
+        ]
+    );
+}
+
+#[test]
+fn keys_are_read_as_the_internal_check_reads_them() {
+    let cases: [(&str, Option<&str>); 14] = [
+        ("hold-12", Some("hold")),
+        ("post-1", Some("post")),
+        ("collect-999999999999999999", Some("collect")),
+        ("collect-9999999999999999999", None),
+        ("refund-part-3", Some("refund-part")),
+        ("refund-void-3", Some("refund-void")),
+        ("settle-7", Some("settle")),
+        ("expire-7", Some("expire")),
+        ("recon-suspense-simbank-EXT-1", Some("recon-suspense")),
+        ("recon-adjust-simbank-42", Some("recon-adjust")),
+        ("hold-007", None),
+        ("hold-1-post", None),
+        ("hold-", None),
+        ("manual-hold-1", None),
+    ];
+    for (key, pattern) in cases {
+        assert_eq!(key_pattern(key), pattern, "{key}");
+        assert_eq!(is_reserved_key(key), pattern.is_some(), "{key}");
+    }
+    for key in ["refund-12", "topup-1", "fund-0", "recon-other-1", "holdx-1"] {
+        assert!(!is_reserved_key(key), "{key}");
+    }
+}

@@ -15,7 +15,7 @@
 //! | 413 | `PAYLOAD_TOO_LARGE` |
 //! | 415 | `UNSUPPORTED_MEDIA_TYPE` |
 //! | 422 | `FEE_RULE_NOT_FOUND`, `FEE_CURRENCY_MISMATCH`, `FEE_INVALID_AMOUNT`, `FEE_INVALID_DATE` (`POST /v1/fees/quote`) |
-//! | 422 | every other ledger code (`UNBALANCED_TRANSFER`, `CURRENCY_MISMATCH`, `INVALID_AMOUNT`, `INVALID_LEG_COUNT`, `INVALID_KEY`, ...), `UNKNOWN_CURRENCY`, `UNSUPPORTED_CURRENCY`, `INVALID_ACCOUNT`, `INVALID_OVERDRAFT`, `INVALID_TIMEOUT`, `INVALID_LIMIT`, `BATCH_TOO_LARGE` |
+//! | 422 | every other ledger code (`UNBALANCED_TRANSFER`, `CURRENCY_MISMATCH`, `INVALID_AMOUNT`, `INVALID_LEG_COUNT`, `INVALID_KEY`, ...), `RESERVED_KEY` (a key of the engine's own patterns), `UNKNOWN_CURRENCY`, `UNSUPPORTED_CURRENCY`, `INVALID_ACCOUNT`, `INVALID_OVERDRAFT`, `INVALID_TIMEOUT`, `INVALID_LIMIT`, `BATCH_TOO_LARGE` |
 //! | 500 | `STORE_ERROR`, `INTERNAL_ERROR` |
 //! | 503 | `UNAVAILABLE` (the ledger is shutting down) |
 
@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/recon/discrepancies/{id}/actions",
             post(handlers::reconciliation::act),
         )
+        .route("/v1/recon/internal", get(handlers::internal::check))
         .route("/v1/bills", get(handlers::bills::get))
         .route("/v1/fee-account", get(handlers::fee_accounts::get_account))
         .route(
@@ -215,6 +216,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge_from(fees::FeesDoc::openapi())
         .merge_from(handlers::bills::BillsDoc::openapi())
         .merge_from(handlers::fee_accounts::FeeAccountsDoc::openapi())
+        .merge_from(handlers::internal::InternalDoc::openapi())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

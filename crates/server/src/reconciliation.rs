@@ -95,6 +95,11 @@ pub async fn treat(
         Treatment::Suspense => suspense(state, discrepancy).await?,
         Treatment::Adjust => adjust(state, discrepancy).await?,
     };
+    let applied = if discrepancy.confirmed_by(treatment) {
+        confirm(state, discrepancy, applied).await?
+    } else {
+        applied
+    };
     let to_status = if treatment == Treatment::Escalate {
         DiscrepancyStatus::Exception
     } else {
@@ -180,6 +185,25 @@ async fn record(
         );
     }
     Ok(())
+}
+
+/// After a treatment that leaves both sides agreeing, the order's clearing
+/// entry is confirmed (对账确认), as a match would have confirmed it.
+async fn confirm(
+    state: &AppState,
+    discrepancy: &Discrepancy,
+    note: String,
+) -> Result<String, TreatmentError> {
+    let channel_order_id = channel_order_id(discrepancy)?;
+    let changed = state
+        .store()
+        .confirm_channel_orders(&[channel_order_id])
+        .await?;
+    Ok(if changed > 0 {
+        format!("{note}; its clearing entry is reconciled")
+    } else {
+        note
+    })
 }
 
 fn channel_order_id(discrepancy: &Discrepancy) -> Result<i64, TreatmentError> {

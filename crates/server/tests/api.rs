@@ -692,7 +692,7 @@ async fn refused_requests_answer_a_code_and_change_nothing() {
 async fn pending_transfers_post_and_void() {
     let api = Api::start().await;
     let w = world(&api, 10_000).await;
-    let mut body = transfer_body("hold-1", w.alice, w.bob, 3_000);
+    let mut body = transfer_body("auth-1", w.alice, w.bob, 3_000);
     body["pending"] = json!(true);
     body["timeout_seconds"] = json!(3_600);
     let pending = api
@@ -705,7 +705,7 @@ async fn pending_transfers_post_and_void() {
     let bob = api.get_ok(&format!("/v1/accounts/{}/balance", w.bob)).await;
     assert_eq!(bob["pending_incoming_minor"], 3_000);
 
-    let post = json!({"key": "hold-1-post", "amount_minor": 2_000});
+    let post = json!({"key": "auth-1-post", "amount_minor": 2_000});
     let posted = api
         .post_ok(
             &format!("/v1/transfers/{pending_id}/post"),
@@ -731,7 +731,7 @@ async fn pending_transfers_post_and_void() {
         (StatusCode::CONFLICT, Some("PENDING_ALREADY_RESOLVED"))
     );
 
-    let mut body = transfer_body("hold-2", w.alice, w.bob, 1_000);
+    let mut body = transfer_body("auth-2", w.alice, w.bob, 1_000);
     body["pending"] = json!(true);
     let second = api
         .post_ok("/v1/transfers", body, StatusCode::CREATED)
@@ -741,7 +741,7 @@ async fn pending_transfers_post_and_void() {
     let voided = api
         .post_ok(
             &format!("/v1/transfers/{second_id}/void"),
-            json!({"key": "hold-2-void"}),
+            json!({"key": "auth-2-void"}),
             StatusCode::CREATED,
         )
         .await;
@@ -932,6 +932,93 @@ async fn bad_batches_are_refused_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn internal_reconciliation_tells_operators_transfers_from_unexplained_ones() {
+    let api = Api::start().await;
+    // The world's fundings (`fund-0`, `fund-1`) follow no pattern and are
+    // not under `manual-`: nothing explains them. Nor does anything
+    // explain keys that only look like the engine's.
+    let w = world(&api, 1_000).await;
+    for key in ["manual-correction-1", "hold-007", "hold-1-post"] {
+        api.post_ok(
+            "/v1/transfers",
+            transfer_body(key, w.alice, w.bob, 10),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let report = api.get_ok("/v1/recon/internal").await;
+    assert_eq!(report["clean"], json!(false), "{report}");
+    assert_eq!(report["manual_transfers"], json!(1));
+    assert_eq!(report["transfers_checked"], json!(5));
+    assert_eq!(
+        report["counts"],
+        json!([{"code": "TRANSFER_WITHOUT_RECORD", "description": "transfer without any business record", "count": 4}])
+    );
+    let findings: Vec<(&str, &str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            (
+                finding["code"].as_str().unwrap(),
+                finding["subject"].as_str().unwrap(),
+                finding["key"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            ("TRANSFER_WITHOUT_RECORD", "transfer", "fund-0"),
+            ("TRANSFER_WITHOUT_RECORD", "transfer", "fund-1"),
+            ("TRANSFER_WITHOUT_RECORD", "transfer", "hold-007"),
+            ("TRANSFER_WITHOUT_RECORD", "transfer", "hold-1-post"),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_of_the_engines_patterns_are_refused_to_free_transfers() {
+    let api = Api::start().await;
+    let w = world(&api, 1_000).await;
+    for key in [
+        "hold-5",
+        "collect-12",
+        "settle-3",
+        "expire-9",
+        "recon-suspense-simbank-7",
+    ] {
+        let (status, body) = api
+            .post("/v1/transfers", transfer_body(key, w.alice, w.bob, 10))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{key}: {body}");
+        assert_eq!(body["code"], json!("RESERVED_KEY"), "{key}");
+    }
+    let (status, body) = api
+        .post(
+            "/v1/batches",
+            json!({"operations": [
+                {"type": "freeze", "key": "manual-freeze-1", "account_id": w.bob, "amount_minor": 1},
+                {"type": "freeze", "key": "refund-part-4", "account_id": w.bob, "amount_minor": 1},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], json!("RESERVED_KEY"));
+    // Refused whole: nothing was frozen.
+    let report = api.get_ok("/v1/recon/internal").await;
+    assert_eq!(report["manual_transfers"], json!(0), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn internal_reconciliation_of_an_empty_store_is_clean() {
+    let api = Api::start().await;
+    let report = api.get_ok("/v1/recon/internal").await;
+    assert_eq!(report["clean"], json!(true), "{report}");
+    assert_eq!(report["findings"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn openapi_document_lists_every_endpoint() {
     let api = Api::start().await;
     let document = api.get_ok("/openapi.json").await;
@@ -976,6 +1063,7 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/recon/discrepancies", "get"),
         ("/v1/recon/discrepancies/{id}", "get"),
         ("/v1/recon/discrepancies/{id}/actions", "post"),
+        ("/v1/recon/internal", "get"),
     ];
     let paths = document["paths"].as_object().unwrap();
     assert_eq!(

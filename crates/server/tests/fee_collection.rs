@@ -33,7 +33,7 @@ mod common;
 use common::{Fixture, assert_sound, balance};
 
 async fn fixtures(test: &str) -> Vec<Fixture> {
-    common::fixtures("fee_collection", test).await
+    common::fixtures(&format!("fee_collection_{test}")).await
 }
 
 fn request(

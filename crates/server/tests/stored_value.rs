@@ -26,7 +26,7 @@ async fn fixtures(test: &str) -> Vec<Fixture> {
         server::config::BUILTIN
     );
     let config = server::Config::parse(&text).unwrap();
-    common::fixtures_with("stored_value", test, &config).await
+    common::fixtures_with(&format!("stored_value_{test}"), &config).await
 }
 
 fn request(

@@ -11,6 +11,7 @@ mod clearing;
 mod committer;
 mod fee_bills;
 mod fees;
+mod internal;
 mod merchants;
 mod notifications;
 mod orders;
@@ -642,6 +643,17 @@ impl recon::ReconStore for Store {
         discrepancy_id: i64,
     ) -> Result<Vec<recon::DiscrepancyAction>, recon::ReconStoreError> {
         delegate!(self, store => store.actions(discrepancy_id))
+    }
+
+    async fn confirm_channel_orders(
+        &self,
+        channel_order_ids: &[i64],
+    ) -> Result<u64, recon::ReconStoreError> {
+        delegate!(self, store => store.confirm_channel_orders(channel_order_ids))
+    }
+
+    async fn internal_check(&self) -> Result<recon::InternalReport, recon::ReconStoreError> {
+        delegate!(self, store => store.internal_check())
     }
 }
 

@@ -205,6 +205,24 @@ pub(crate) fn action_from_row(row: ActionRow) -> Result<DiscrepancyAction, Recon
     })
 }
 
+/// Channel order ids bound to one statement of
+/// [`confirm_channel_orders_sql`]: within every SQLite's variable limit.
+pub(crate) const CONFIRM_STATEMENT_IDS_MAX: usize = 500;
+
+/// Marks reconciled the clearing entries of `count` channel orders (`$1`…):
+/// a payment's collection, or a refund's, by the entry's `source_key`.
+pub(crate) fn confirm_channel_orders_sql(count: usize) -> String {
+    let placeholders: Vec<String> = (1..=count).map(|index| format!("${index}")).collect();
+    format!(
+        "UPDATE clearing_entries SET reconciled = TRUE WHERE NOT reconciled AND source_key IN ( \
+         SELECT CASE WHEN c.refund_id IS NULL THEN 'payment-' || CAST(i.payment_id AS TEXT) \
+         ELSE 'refund-' || CAST(c.refund_id AS TEXT) END \
+         FROM channel_orders c JOIN payment_instructions i ON i.id = c.instruction_id \
+         WHERE c.status = 'SUCCESS' AND c.id IN ({}))",
+        placeholders.join(", ")
+    )
+}
+
 pub(crate) fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -525,6 +543,43 @@ macro_rules! recon_store {
                 .await
                 .map_err(db)?;
                 rows.into_iter().map(action_from_row).collect()
+            }
+
+            async fn confirm_channel_orders(
+                &self,
+                channel_order_ids: &[i64],
+            ) -> Result<u64, recon::ReconStoreError> {
+                use crate::reconciliation::*;
+                if channel_order_ids.len() > recon::CONFIRM_ORDERS_MAX {
+                    return Err(recon::ReconStoreError::TooManyOrders {
+                        given: channel_order_ids.len(),
+                        max: recon::CONFIRM_ORDERS_MAX,
+                    });
+                }
+                if channel_order_ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                let mut changed = 0;
+                for chunk in channel_order_ids.chunks(CONFIRM_STATEMENT_IDS_MAX) {
+                    let sql = confirm_channel_orders_sql(chunk.len());
+                    let mut query = sqlx::query(&sql);
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    changed += query.execute(&mut *transaction).await.map_err(db)?.rows_affected();
+                }
+                transaction.commit().await.map_err(db)?;
+                self.durable().await?;
+                Ok(changed)
+            }
+
+            async fn internal_check(
+                &self,
+            ) -> Result<recon::InternalReport, recon::ReconStoreError> {
+                crate::internal::run(&self.$reader)
+                    .await
+                    .map_err(recon::ReconStoreError::Store)
             }
         }
     };

@@ -5,8 +5,12 @@
 //! `statements/<channel>/<date>/`, snapshots of our records under
 //! `snapshots/<channel>/<date>.parquet`. The database keeps which files were
 //! imported, the runs, the discrepancies and every action on them.
+//!
+//! `paycore recon internal` is the other reconciliation: our orders against
+//! our own journal (内部对账), over the database alone.
 
 mod import;
+mod internal;
 mod report;
 mod run;
 mod simulate;
@@ -16,9 +20,10 @@ use anyhow::{Context, Result, anyhow};
 use std::path::PathBuf;
 
 pub use import::import;
+pub use internal::internal;
 pub use report::report;
 pub use run::{RunOptions, run};
-pub use simulate::simulate_statement;
+pub use simulate::{Differences, simulate_statement};
 
 /// The rules paycore ships with (`config/recon.toml`).
 pub const BUILTIN_RULES: &str = include_str!("../../../../config/recon.toml");

@@ -1,12 +1,13 @@
 //! `paycore recon run`: snapshot our side, match it against the channel's
-//! files, store what differs, settle what agrees again, and treat.
+//! files, confirm the clearing entries of what matched, store what
+//! differs, settle what agrees again, and treat.
 
 use super::{ReconArgs, channel_settings, parse_date, progress};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use recon::{
-    Attributes, ChannelOrderRecord, ChannelSettings, Class, Discrepancy, DiscrepancyAction,
-    DiscrepancyQuery, DiscrepancyStatus, DiscrepancyUpdate, Finding, ReconRecord, ReconRules,
-    ReconRun, ReconStore, RecordStatus, SNAPSHOT_PAGE_ROWS_MAX, Treatment,
+    Attributes, CONFIRM_ORDERS_MAX, ChannelOrderRecord, ChannelSettings, Class, Discrepancy,
+    DiscrepancyAction, DiscrepancyQuery, DiscrepancyStatus, DiscrepancyUpdate, Finding,
+    ReconRecord, ReconRules, ReconRun, ReconStore, RecordStatus, SNAPSHOT_PAGE_ROWS_MAX, Treatment,
 };
 use recon_engine::{MatchSummary, RecordFileWriter, SessionSettings, match_files, session};
 use server::AppState;
@@ -80,6 +81,14 @@ async fn carried(store: &store::Store, channel: &str, day: i32) -> Result<Vec<Di
     Ok(found)
 }
 
+/// Our side as a run wrote it.
+struct Snapshot {
+    records: u64,
+    /// The ids of our successful orders in it: each one is MATCHED unless
+    /// a finding names it.
+    succeeded: Vec<i64>,
+}
+
 /// Writes our side: the day's channel orders, then the current state of
 /// the orders behind carried discrepancies not already among them.
 async fn snapshot(
@@ -89,13 +98,14 @@ async fn snapshot(
     day: i32,
     carried: &[Discrepancy],
     path: &Path,
-) -> Result<u64> {
+) -> Result<Snapshot> {
     let mut writer = RecordFileWriter::create(path)?;
     let from = settings.business_day_start(day);
     let to = settings.business_day_start(day + 1);
     let date = recon::format_day_compact(day);
     let bar = progress(0, "snapshot");
     let mut seen = HashSet::new();
+    let mut succeeded = Vec::new();
     let mut after_id = 0;
     loop {
         let page = store
@@ -112,6 +122,9 @@ async fn snapshot(
         after_id = last.id;
         for order in &page {
             seen.insert(order.id);
+            if order.status == RecordStatus::Success.as_str() {
+                succeeded.push(order.id);
+            }
             writer.push(to_record(order, settings))?;
         }
         bar.inc(page.len() as u64);
@@ -122,10 +135,53 @@ async fn snapshot(
         .filter(|id| !seen.contains(id))
         .collect();
     for order in store.channel_orders_by_id(&carried_ids).await? {
+        if order.status == RecordStatus::Success.as_str() {
+            succeeded.push(order.id);
+        }
         writer.push(to_record(&order, settings))?;
     }
     bar.finish_and_clear();
-    Ok(writer.finish()?)
+    Ok(Snapshot {
+        records: writer.finish()?,
+        succeeded,
+    })
+}
+
+/// 对账确认: marks reconciled the clearing entries of every order the run
+/// MATCHED (those of the day and carried ones that agree now), in bounded
+/// chunks; returns how many entries changed. A success of ours is either
+/// matched or a discrepancy, so the matched keys are our successes that no
+/// finding names; their number must be the plan's, or nothing is marked.
+async fn confirm_matched(
+    store: &store::Store,
+    succeeded: &[i64],
+    findings: &[Finding],
+    matched_keys: u64,
+) -> Result<u64> {
+    let found: HashSet<i64> = findings
+        .iter()
+        .filter_map(|finding| finding.key.parse().ok())
+        .collect();
+    let matched: Vec<i64> = succeeded
+        .iter()
+        .copied()
+        .filter(|id| !found.contains(id))
+        .collect();
+    if matched.len() as u64 != matched_keys {
+        bail!(
+            "{} of our successes have no finding, but the matching counted {matched_keys} MATCHED keys: \
+             no clearing entry was confirmed",
+            matched.len()
+        );
+    }
+    let bar = progress(matched.len() as u64, "confirming");
+    let mut changed = 0;
+    for chunk in matched.chunks(CONFIRM_ORDERS_MAX) {
+        changed += store.confirm_channel_orders(chunk).await?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(changed)
 }
 
 /// The channel's side carried from earlier days: the records behind
@@ -198,6 +254,8 @@ struct Tally {
     treated: u64,
     escalated: u64,
     waiting: u64,
+    /// Clearing entries the matched keys confirmed.
+    confirmed: u64,
 }
 
 pub async fn run(arguments: &ReconArgs, options: &RunOptions) -> Result<()> {
@@ -213,8 +271,7 @@ pub async fn run(arguments: &ReconArgs, options: &RunOptions) -> Result<()> {
         .join("snapshots")
         .join(&options.channel)
         .join(format!("{}.parquet", options.date));
-    let platform_records =
-        snapshot(&store, options, &settings, day, &carried, &snapshot_path).await?;
+    let ours = snapshot(&store, options, &settings, day, &carried, &snapshot_path).await?;
     let carried_path = directory
         .join("carried")
         .join(&options.channel)
@@ -239,13 +296,16 @@ pub async fn run(arguments: &ReconArgs, options: &RunOptions) -> Result<()> {
     )
     .await
     .context("matching")?;
-    let tally = settle(&state, &rules, &settings, options, day, &carried, &findings).await?;
+    let matched = summary.keys.get(&Class::Matched).copied().unwrap_or(0);
+    let confirmed = confirm_matched(&store, &ours.succeeded, &findings, matched).await?;
+    let mut tally = settle(&state, &rules, &settings, options, day, &carried, &findings).await?;
+    tally.confirmed = confirmed;
     let run = ReconRun {
         channel: options.channel.clone(),
         business_day: day,
-        platform_records,
+        platform_records: ours.records,
         channel_records,
-        matched: summary.keys.get(&Class::Matched).copied().unwrap_or(0),
+        matched,
         discrepancies: summary.discrepancies(),
         summary: summary_text(&summary),
         finished_at: store::now_micros(),
@@ -413,5 +473,9 @@ fn print_summary(run: &ReconRun, summary: &MatchSummary, tally: &Tally, files: u
     println!(
         "discrepancies: {} found; {} treated, {} escalated to operators, {} waiting; {} earlier ones resolved",
         run.discrepancies, tally.treated, tally.escalated, tally.waiting, tally.resolved
+    );
+    println!(
+        "clearing entries confirmed by the {} matched keys: {} newly reconciled (settleable under reconciled-only terms)",
+        run.matched, tally.confirmed
     );
 }

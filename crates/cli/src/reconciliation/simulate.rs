@@ -146,12 +146,22 @@ fn inject(lines: &mut Vec<Line>, day_start: i64) {
     });
 }
 
+/// What to change in the simulated statement.
+#[derive(Debug, Clone, Default)]
+pub struct Differences {
+    /// One booking we do not have, one of ours missing, one fee changed.
+    pub inject: bool,
+    /// Channel orders of ours left out (短款), so that their records stay
+    /// unmatched.
+    pub drop_orders: Vec<i64>,
+}
+
 pub async fn simulate_statement(
     arguments: &ReconArgs,
     channel: &str,
     date: &str,
     out: &Path,
-    with_differences: bool,
+    differences: &Differences,
 ) -> Result<()> {
     let rules = arguments.rules()?;
     let settings = channel_settings(&rules, channel)?;
@@ -179,9 +189,13 @@ pub async fn simulate_statement(
             .await?;
         let Some(last) = page.last() else { break };
         after_id = last.id;
-        lines.extend(page.iter().filter_map(booked));
+        lines.extend(
+            page.iter()
+                .filter(|order| !differences.drop_orders.contains(&order.id))
+                .filter_map(booked),
+        );
     }
-    if with_differences {
+    if differences.inject {
         inject(&mut lines, from);
     }
     let mut file = std::io::BufWriter::new(

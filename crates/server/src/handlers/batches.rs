@@ -24,7 +24,7 @@ fn batch_result(result: Result<Transfer, LedgerError>) -> Result<BatchResult, Ap
     responses(
         (status = 200, description = "One result per operation, in order", body = BatchResponse),
         (status = 400, description = "MALFORMED_REQUEST", body = ErrorBody),
-        (status = 422, description = "BATCH_TOO_LARGE, UNKNOWN_CURRENCY (naming the operation)", body = ErrorBody),
+        (status = 422, description = "BATCH_TOO_LARGE, UNKNOWN_CURRENCY (naming the operation), RESERVED_KEY", body = ErrorBody),
     )
 )]
 pub async fn submit(
@@ -39,6 +39,9 @@ pub async fn submit(
         }));
     }
     let items = request.into_items()?;
+    for item in &items {
+        super::refuse_reserved_key(&item.operation)?;
+    }
     let results = ledger.submit(items).await?;
     let refused = results.iter().filter(|result| result.is_err()).count();
     info!(operations = count, refused, "batch committed");

@@ -5,6 +5,7 @@ pub mod batches;
 pub mod bills;
 pub mod fee_accounts;
 pub mod fees;
+pub mod internal;
 pub mod payments;
 pub mod reconciliation;
 pub mod system;
@@ -21,9 +22,28 @@ use tracing::info;
 /// A created transfer, answered with 201.
 pub type Created = (StatusCode, Json<TransferResponse>);
 
+/// Refuses a key of the engine's, settlement's or reconciliation's own
+/// (`recon::is_reserved_key`): free transfers take other keys, operators'
+/// under `manual-`.
+pub fn refuse_reserved_key(operation: &Operation) -> Result<(), ApiError> {
+    let key = operation.key();
+    if recon::is_reserved_key(key) {
+        return Err(ApiError::Invalid {
+            code: "RESERVED_KEY",
+            message: format!(
+                "key {key:?} follows a pattern the payment engine, settlement or reconciliation \
+                 derives from its records; free transfers take other keys (operators': {}...)",
+                recon::MANUAL_KEY_PREFIX
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Submits one operation through the group committer and answers with the
 /// transfer it made (or, for a retried key, made before).
 pub async fn submit_one(ledger: &Ledger, operation: Operation) -> Result<Created, ApiError> {
+    refuse_reserved_key(&operation)?;
     let kind = operation.kind().as_str();
     let results = ledger.submit(vec![BatchItem::single(operation)]).await?;
     let transfer = results

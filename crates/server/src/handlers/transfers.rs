@@ -20,7 +20,7 @@ use store::Ledger;
         (status = 400, description = "MALFORMED_REQUEST: bad JSON, a missing field, an amount outside 64 bits", body = ErrorBody),
         (status = 404, description = "ACCOUNT_NOT_FOUND: a leg names an unknown account", body = ErrorBody),
         (status = 409, description = "INSUFFICIENT_FUNDS, DUPLICATE_KEY_CONFLICT", body = ErrorBody),
-        (status = 422, description = "UNBALANCED_TRANSFER, CURRENCY_MISMATCH, INVALID_AMOUNT, INVALID_LEG_COUNT, INVALID_KEY, UNKNOWN_CURRENCY, ...", body = ErrorBody),
+        (status = 422, description = "UNBALANCED_TRANSFER, CURRENCY_MISMATCH, INVALID_AMOUNT, INVALID_LEG_COUNT, INVALID_KEY, RESERVED_KEY, UNKNOWN_CURRENCY, ...", body = ErrorBody),
     )
 )]
 pub async fn create(
