@@ -173,6 +173,7 @@ pub async fn deposit(args: &DepositArgs) -> Result<()> {
             amount.amount_minor(),
             currency,
             &FeeDeposit::Channel(args.channel.clone()),
+            store::now_micros(),
         )
         .await
         .with_context(|| format!("depositing into the fee account of {}", args.merchant))?;

@@ -215,7 +215,7 @@ impl<
         })
     }
 
-    /// `bonus-cost-back-{part}`: bonus given back by a refund is no longer
+    /// `bonus-return-{part}`: bonus given back by a refund is no longer
     /// spent; linked with the part's own transfer.
     pub(crate) async fn bonus_cost_back(
         &self,
@@ -226,7 +226,7 @@ impl<
         let deferred = self.bonus_deferred_account(payment.currency).await?;
         Ok(BatchItem {
             operation: Operation::Transfer {
-                key: format!("bonus-cost-back-{}", part.id),
+                key: format!("bonus-return-{}", part.id),
                 legs: two_legs(deferred, marketing, part.amount_minor, payment.currency),
                 mode: TransferMode::Posted,
                 description: format!("bonus given back by refund {}", part.refund_id),
@@ -254,7 +254,7 @@ impl<
 
     /// The pending transfer that takes a refund's voided bonus back from
     /// the member before any money of the refund moves
-    /// (`bonus-void-{refund}`); replayed after the first call.
+    /// (`bonus-void-hold-{refund}`); replayed after the first call.
     pub(crate) async fn hold_bonus_void(
         &self,
         payment: &PaymentOrder,
@@ -265,7 +265,7 @@ impl<
             .await?;
         let deferred = self.bonus_deferred_account(refund.currency).await?;
         self.post(Operation::Transfer {
-            key: format!("bonus-void-{}", refund.id),
+            key: format!("bonus-void-hold-{}", refund.id),
             legs: two_legs(bonus, deferred, refund.bonus_void_minor, refund.currency),
             mode: TransferMode::Pending {
                 timeout_seconds: None,
@@ -298,7 +298,7 @@ impl<
             }
         } else {
             Operation::VoidPending {
-                key: format!("bonus-void-void-{}", refund.id),
+                key: format!("bonus-void-release-{}", refund.id),
                 pending_id: hold.id,
             }
         };

@@ -99,6 +99,48 @@ pub enum FeeDeposit {
     Channel(String),
 }
 
+impl FeeDeposit {
+    /// `available`, or `channel:{code}`: how a deposit record names it.
+    pub fn name(&self) -> String {
+        match self {
+            FeeDeposit::Available => "available".to_owned(),
+            FeeDeposit::Channel(channel) => format!("channel:{channel}"),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FeeDeposit> {
+        match text.strip_prefix("channel:") {
+            Some(channel) if !channel.is_empty() => Some(FeeDeposit::Channel(channel.to_owned())),
+            Some(_) => None,
+            None => (text == "available").then_some(FeeDeposit::Available),
+        }
+    }
+}
+
+/// A deposit into a merchant's fee account, before it is stored; unique
+/// per merchant and reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFeeDeposit {
+    pub merchant_id: String,
+    pub reference: String,
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub source: FeeDeposit,
+}
+
+/// A stored deposit: PENDING until its transfer `fee-deposit-{id}` is
+/// posted (a deposit the ledger refused stays PENDING and may be tried
+/// again), then POSTED.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeDepositRecord {
+    pub id: i64,
+    pub deposit: NewFeeDeposit,
+    pub posted: bool,
+    pub transfer_id: Option<i64>,
+    pub created_at: TimestampMicros,
+    pub updated_at: TimestampMicros,
+}
+
 /// Why a payment failed, as the merchant is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureReason {
@@ -219,6 +261,23 @@ pub trait PaymentFeeStore: Send + Sync {
         &self,
         payment_id: PaymentId,
     ) -> impl Future<Output = Result<Vec<PaymentFee>, OrderStoreError>> + Send;
+
+    /// Records a deposit, or finds the one of the same merchant and
+    /// reference (`REFERENCE_CONFLICT` if its fields differ).
+    fn record_fee_deposit(
+        &self,
+        deposit: &NewFeeDeposit,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<FeeDepositRecord, OrderStoreError>> + Send;
+
+    /// Marks a deposit POSTED by its transfer; a deposit posted already is
+    /// left as it is.
+    fn mark_fee_deposit_posted(
+        &self,
+        deposit_id: i64,
+        transfer_id: i64,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! reserved when the payment is accepted, and posted or voided with it;
 //! a collection's other fees are priced when it succeeds.
 
-use crate::fee::{FailureReason, FeeFunding, NewPaymentFee, PaymentFee, fee_charge_key};
+use crate::fee::{
+    FailureReason, FeeFunding, NewFeeDeposit, NewPaymentFee, PaymentFee, fee_charge_key,
+};
 use crate::notification::NotificationStore;
 use crate::order::PaymentOrder;
 use crate::service::{
@@ -420,7 +422,8 @@ impl<
     /// Pays money into a merchant's prepaid fee account (手续费账户), once
     /// per `reference`: from its available balance, or received from
     /// outside through a channel's clearing account (a bank transfer to
-    /// the platform).
+    /// the platform). The deposit is recorded first, then posted as
+    /// `fee-deposit-{deposit}`; a refused one may be tried again.
     pub async fn deposit_to_fee_account(
         &self,
         merchant_id: &str,
@@ -428,12 +431,29 @@ impl<
         amount_minor: i64,
         currency: Currency,
         from: &FeeDeposit,
+        now: TimestampMicros,
     ) -> Result<Transfer, EngineError> {
         crate::order::check_text("merchant_id", merchant_id, crate::REFERENCE_LENGTH_MAX)?;
         crate::order::check_text("reference", reference, crate::REFERENCE_LENGTH_MAX)?;
         if amount_minor <= 0 {
             return Err(crate::OrderError::InvalidAmount(amount_minor).into());
         }
+        if let FeeDeposit::Channel(channel) = from {
+            self.channel_by_code(channel)?;
+        }
+        let record = self
+            .orders
+            .record_fee_deposit(
+                &NewFeeDeposit {
+                    merchant_id: merchant_id.to_owned(),
+                    reference: reference.to_owned(),
+                    currency,
+                    amount_minor,
+                    source: from.clone(),
+                },
+                now,
+            )
+            .await?;
         let debit = match from {
             FeeDeposit::Available => {
                 self.account(
@@ -445,7 +465,6 @@ impl<
                 .await?
             }
             FeeDeposit::Channel(channel) => {
-                self.channel_by_code(channel)?;
                 self.account(
                     OwnerKind::Channel,
                     channel,
@@ -463,14 +482,21 @@ impl<
                 currency,
             )
             .await?;
-        self.post(Operation::Transfer {
-            key: format!("fee-deposit-{merchant_id}-{reference}"),
-            legs: crate::two_legs(debit, fee_account, amount_minor, currency),
-            mode: TransferMode::Posted,
-            description: format!("fee account deposit {reference} of merchant {merchant_id}"),
-        })
-        .await?
-        .map_err(EngineError::Ledger)
+        let transfer = self
+            .post(Operation::Transfer {
+                key: format!("fee-deposit-{}", record.id),
+                legs: crate::two_legs(debit, fee_account, amount_minor, currency),
+                mode: TransferMode::Posted,
+                description: format!("fee account deposit {reference} of merchant {merchant_id}"),
+            })
+            .await?
+            .map_err(EngineError::Ledger)?;
+        if !record.posted {
+            self.orders
+                .mark_fee_deposit_posted(record.id, transfer.id, now)
+                .await?;
+        }
+        Ok(transfer)
     }
 }
 

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 /// Key patterns `{pattern}-{id}` and the record each id names.
-pub const KEY_PATTERNS_BY_ID: [(&str, Subject); 10] = [
+pub const KEY_PATTERNS_BY_ID: [(&str, Subject); 21] = [
     // A payment instruction's reservation (internal source or payout), its
     // post and its void.
     ("hold", Subject::Instruction),
@@ -37,6 +37,25 @@ pub const KEY_PATTERNS_BY_ID: [(&str, Subject); 10] = [
     ("settle", Subject::SettlementBatch),
     // The ledger's own void of a pending transfer past its timeout.
     ("expire", Subject::Transfer),
+    // A fee taken from a balance: reserved when its payment is accepted,
+    // posted or voided with it.
+    ("fee-hold", Subject::PaymentFee),
+    ("fee-post", Subject::PaymentFee),
+    ("fee-void", Subject::PaymentFee),
+    // A month's post-paid fee bill, collected.
+    ("fee-bill", Subject::FeeBill),
+    // Money into a merchant's prepaid fee account.
+    ("fee-deposit", Subject::FeeDeposit),
+    // A top-up campaign's bonus, granted with the top-up.
+    ("bonus-grant", Subject::Payment),
+    // Bonus spent by a payment's bonus instruction, booked as marketing
+    // expense, and given back by a refund part.
+    ("bonus-cost", Subject::Instruction),
+    ("bonus-return", Subject::RefundPart),
+    // The bonus a top-up's refund voids: held, then posted or released.
+    ("bonus-void-hold", Subject::Refund),
+    ("bonus-void-post", Subject::Refund),
+    ("bonus-void-release", Subject::Refund),
 ];
 
 /// Key patterns `{pattern}-{channel}-{key}` of reconciliation's treatments
@@ -85,12 +104,15 @@ pub const FINDINGS_LISTED_PER_CODE_MAX: u32 = 1_000;
 /// What a finding says is wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum InternalCode {
-    /// A successful payment lacks a hold, a post or a collection.
+    /// A successful payment lacks a hold, a post or a collection (or its
+    /// fee, bonus grant or bonus cost); a posted fee account deposit lacks
+    /// its transfer.
     PaymentWithoutTransfer,
     /// A successful refund part lacks its transfer, or its channel part
     /// its reservation or post.
     RefundWithoutTransfer,
-    /// A posted settlement batch has no `settle-{batch}` transfer.
+    /// A posted settlement batch has no `settle-{batch}` transfer, or a
+    /// paid fee bill no `fee-bill-{bill}`.
     BatchWithoutTransfer,
     /// A discrepancy treated by suspense or adjustment has no transfer.
     DiscrepancyWithoutTransfer,
@@ -162,6 +184,9 @@ pub enum Subject {
     SettlementBatch,
     Discrepancy,
     Transfer,
+    PaymentFee,
+    FeeBill,
+    FeeDeposit,
 }
 
 text_enum!(Subject {
@@ -173,6 +198,9 @@ text_enum!(Subject {
     SettlementBatch = "settlement_batch",
     Discrepancy = "discrepancy",
     Transfer = "transfer",
+    PaymentFee = "payment_fee",
+    FeeBill = "fee_bill",
+    FeeDeposit = "fee_deposit",
 });
 
 /// One finding. Orders checked against the journal name the order and

@@ -143,6 +143,7 @@ async fn deposit(fixture: &Fixture, merchant: &str, reference: &str, amount_mino
             amount_minor,
             Currency::CNY,
             &FeeDeposit::Channel("simbank".to_owned()),
+            FRIDAY,
         )
         .await
         .unwrap();

@@ -490,3 +490,125 @@ async fn the_check_reads_keys_as_key_pattern_does() {
         );
     }
 }
+
+/// Fees taken from balances, fee account deposits and stored value with
+/// bonus are traced like the rest: a clean day of them is clean, and a
+/// broken fee post, bonus grant, bonus cost or deposit key is found.
+#[tokio::test]
+async fn fees_and_bonus_are_checked_against_their_records() {
+    use FundingSource::{Card, StoredValue};
+    for fixture in common::fixtures("internal_fees").await {
+        let payments = fixture.state.payments();
+        // A campaign top-up (its bonus granted), then 140.00 from the
+        // stored value (balance and bonus parts) and part of it refunded.
+        let mut top_up = engine::PayRequest {
+            merchant_id: "m-wallet".to_owned(),
+            out_trade_no: "t-campaign".to_owned(),
+            subject: "top-up".to_owned(),
+            amount_minor: 10_000,
+            currency: Currency::CNY,
+            request_serial: "serial-t-campaign".to_owned(),
+            product: "top_up".to_owned(),
+            payer_id: "alice".to_owned(),
+            bank: Some("ICBC".to_owned()),
+            sources: vec![(Card, 10_000)],
+            campaign: Some("topup-100-get-180".to_owned()),
+        };
+        let topped = payments.pay(&top_up, NOW).await.unwrap();
+        assert_eq!(topped.payment.status, PaymentStatus::Success);
+        let spent = pay(
+            &fixture,
+            "t-stored",
+            "instant_transfer",
+            &[(StoredValue, 14_000)],
+        )
+        .await;
+        let bonus_instruction = instruction(&spent, FundingSource::Bonus);
+        refund(&fixture, "t-stored", 7_000).await;
+        // RideNow's prepaid fee, from a wired deposit.
+        payments
+            .deposit_to_fee_account(
+                "m-rides",
+                "WIRE-1",
+                5_000,
+                Currency::CNY,
+                &engine::FeeDeposit::Channel("simbank".to_owned()),
+                NOW,
+            )
+            .await
+            .unwrap();
+        top_up.merchant_id = "m-rides".to_owned();
+        top_up.out_trade_no = "t-ride".to_owned();
+        top_up.request_serial = "serial-t-ride".to_owned();
+        top_up.product = "instant_transfer".to_owned();
+        top_up.bank = Some("CMB".to_owned());
+        top_up.campaign = None;
+        let ride = payments.pay(&top_up, NOW).await.unwrap();
+        assert_eq!(ride.payment.status, PaymentStatus::Success);
+        let fee = ride.fees[0].id;
+        let clean = fixture.store.internal_check().await.unwrap();
+        assert!(clean.is_clean(), "{:?}", clean.findings);
+
+        let breaks = [
+            format!("DELETE FROM transfers WHERE idempotency_key = 'fee-post-{fee}'"),
+            format!(
+                "UPDATE payment_orders SET bonus_minor = 17999 WHERE id = {}",
+                topped.payment.id
+            ),
+            format!(
+                "DELETE FROM transfers WHERE idempotency_key = 'bonus-cost-{bonus_instruction}'"
+            ),
+            "UPDATE transfers SET idempotency_key = 'fee-deposit-999999' \
+             WHERE idempotency_key LIKE 'fee-deposit-%'"
+                .to_owned(),
+        ];
+        for sql in &breaks {
+            execute(&fixture.raw, sql).await;
+        }
+        let report = fixture.store.internal_check().await.unwrap();
+        let found = findings(&report);
+        let deposit = found
+            .iter()
+            .find(|(code, subject, _, _)| {
+                code == "PAYMENT_WITHOUT_TRANSFER" && subject == "fee_deposit"
+            })
+            .and_then(|(_, _, id, _)| *id)
+            .unwrap();
+        let expected: BTreeSet<(String, String, Option<i64>, String)> = [
+            (
+                "PAYMENT_WITHOUT_TRANSFER",
+                "payment_fee",
+                Some(fee),
+                format!("fee-post-{fee}"),
+            ),
+            (
+                "AMOUNT_DIFFERS",
+                "payment",
+                Some(topped.payment.id),
+                format!("bonus-grant-{}", topped.payment.id),
+            ),
+            (
+                "PAYMENT_WITHOUT_TRANSFER",
+                "payment",
+                Some(spent.payment.id),
+                format!("bonus-cost-{bonus_instruction}"),
+            ),
+            (
+                "PAYMENT_WITHOUT_TRANSFER",
+                "fee_deposit",
+                Some(deposit),
+                format!("fee-deposit-{deposit}"),
+            ),
+            (
+                "TRANSFER_WITHOUT_ORDER",
+                "fee_deposit",
+                Some(999_999),
+                "fee-deposit-999999".to_owned(),
+            ),
+        ]
+        .into_iter()
+        .map(|(code, subject, id, key)| (code.to_owned(), subject.to_owned(), id, key))
+        .collect();
+        assert_eq!(found, expected);
+    }
+}

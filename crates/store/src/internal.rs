@@ -437,8 +437,137 @@ fn other_transfers() -> String {
     )
 }
 
+/// Fees taken from a balance (`fee_account`, `merchant_available`,
+/// `member_cash`) of final payments: held by `fee-hold-{fee}`, posted by
+/// `fee-post-{fee}` when CHARGED, voided (or never held) when VOIDED.
+fn payment_fee_holds() -> String {
+    ranked(&format!(
+        "fees AS (SELECT f.id AS record_id, f.status AS record_status, f.currency, f.fee_minor, \
+           'fee-hold-' || CAST(f.id AS TEXT) AS hold_key, 'fee-post-' || CAST(f.id AS TEXT) AS post_key, \
+           h.id AS hold_id, h.kind AS hold_kind, h.status AS hold_status, \
+           COALESCE({hold_minor}, 0) AS hold_minor, s.id AS post_id, COALESCE({post_minor}, 0) AS post_minor \
+         FROM payment_fees f \
+         LEFT JOIN transfers h ON h.idempotency_key = 'fee-hold-' || CAST(f.id AS TEXT) \
+         LEFT JOIN transfers s ON s.idempotency_key = 'fee-post-' || CAST(f.id AS TEXT) \
+         WHERE f.status IN ('CHARGED', 'VOIDED') AND f.fee_minor > 0 \
+           AND f.funding IN ('fee_account', 'merchant_available', 'member_cash')), \
+         findings AS ( \
+         SELECT 'PAYMENT_WITHOUT_TRANSFER' AS code, 'payment_fee' AS subject, record_id, record_status, \
+           {NO_ID} AS transfer_id, CASE WHEN hold_id IS NULL THEN hold_key ELSE post_key END AS transfer_key, \
+           fee_minor AS expected_minor, {NO_ID} AS actual_minor, currency \
+           FROM fees WHERE record_status = 'CHARGED' AND (hold_id IS NULL OR post_id IS NULL) \
+         UNION ALL SELECT 'TRANSFER_STATE_DIFFERS', 'payment_fee', record_id, record_status, hold_id, \
+           hold_key, {NO_ID}, {NO_ID}, currency FROM fees WHERE record_status = 'CHARGED' \
+           AND hold_id IS NOT NULL AND (hold_kind <> 'pending' OR hold_status <> 'pending_posted') \
+         UNION ALL SELECT 'AMOUNT_DIFFERS', 'payment_fee', record_id, record_status, hold_id, hold_key, \
+           fee_minor, hold_minor, currency FROM fees WHERE record_status = 'CHARGED' \
+           AND hold_id IS NOT NULL AND hold_minor <> fee_minor \
+         UNION ALL SELECT 'AMOUNT_DIFFERS', 'payment_fee', record_id, record_status, post_id, post_key, \
+           fee_minor, post_minor, currency FROM fees WHERE record_status = 'CHARGED' \
+           AND post_id IS NOT NULL AND post_minor <> fee_minor \
+         UNION ALL SELECT 'FAILED_ORDER_MOVED_MONEY', 'payment_fee', record_id, record_status, \
+           COALESCE(post_id, hold_id), CASE WHEN post_id IS NULL THEN hold_key ELSE post_key END, \
+           CAST(0 AS BIGINT), CASE WHEN post_id IS NULL THEN hold_minor ELSE post_minor END, currency \
+           FROM fees WHERE record_status = 'VOIDED' \
+           AND (post_id IS NOT NULL OR hold_status IN ('pending', 'pending_posted')))",
+        hold_minor = debits("h"),
+        post_minor = debits("s"),
+    ))
+}
+
+/// Records posted by one transfer each, of an expected amount: paid fee
+/// bills (`fee-bill-{bill}`), posted fee account deposits
+/// (`fee-deposit-{deposit}`), campaigns' bonus grants of top-ups that paid
+/// their trade (`bonus-grant-{payment}`), the cost of bonus spent by a
+/// successful payment (`bonus-cost-{instruction}`) and given back by a
+/// refund part (`bonus-return-{part}`), and the bonus a successful
+/// top-up refund voided (`bonus-void-post-{refund}`).
+fn single_transfers() -> String {
+    ranked(&format!(
+        "expected AS ( \
+           SELECT 'BATCH_WITHOUT_TRANSFER' AS missing, 'fee_bill' AS subject, b.id AS record_id, \
+             b.status AS record_status, b.currency, b.fees_minor AS amount_minor, \
+             'fee-bill-' || CAST(b.id AS TEXT) AS expected_key, 'transfer' AS expected_kind \
+           FROM fee_bills b WHERE b.status = 'PAID' AND b.fees_minor > 0 \
+           UNION ALL SELECT 'PAYMENT_WITHOUT_TRANSFER', 'fee_deposit', d.id, d.status, d.currency, \
+             d.amount_minor, 'fee-deposit-' || CAST(d.id AS TEXT), 'transfer' \
+           FROM fee_deposits d WHERE d.status = 'POSTED' \
+           UNION ALL SELECT 'PAYMENT_WITHOUT_TRANSFER', 'payment', p.id, p.status, p.currency, \
+             p.bonus_minor, 'bonus-grant-' || CAST(p.id AS TEXT), 'transfer' \
+           FROM payment_orders p JOIN trade_orders t ON t.id = p.trade_id AND t.paid_payment_id = p.id \
+           WHERE p.status = 'SUCCESS' AND p.bonus_minor > 0 \
+           UNION ALL SELECT 'PAYMENT_WITHOUT_TRANSFER', 'payment', p.id, p.status, p.currency, \
+             i.amount_minor, 'bonus-cost-' || CAST(i.id AS TEXT), 'transfer' \
+           FROM payment_orders p JOIN payment_instructions i ON i.payment_id = p.id \
+           WHERE p.status = 'SUCCESS' AND i.source = 'bonus' \
+           UNION ALL SELECT 'REFUND_WITHOUT_TRANSFER', 'refund', r.id, r.status, r.currency, \
+             rp.amount_minor, 'bonus-return-' || CAST(rp.id AS TEXT), 'transfer' \
+           FROM refund_parts rp JOIN refund_orders r ON r.id = rp.refund_id \
+           JOIN payment_instructions i ON i.id = rp.instruction_id \
+           WHERE rp.status = 'SUCCESS' AND i.source = 'bonus' \
+           UNION ALL SELECT 'REFUND_WITHOUT_TRANSFER', 'refund', r.id, r.status, r.currency, \
+             r.bonus_void_minor, 'bonus-void-post-' || CAST(r.id AS TEXT), 'post_pending' \
+           FROM refund_orders r WHERE r.status = 'SUCCESS' AND r.bonus_void_minor > 0), \
+         matched AS (SELECT e.*, t.id AS transfer_id, t.kind AS transfer_kind, t.status AS transfer_status, \
+           COALESCE({moved_minor}, 0) AS moved_minor FROM expected e \
+           LEFT JOIN transfers t ON t.idempotency_key = e.expected_key), \
+         findings AS ( \
+         SELECT missing AS code, subject, record_id, record_status, {NO_ID} AS transfer_id, \
+           expected_key AS transfer_key, amount_minor AS expected_minor, {NO_ID} AS actual_minor, currency \
+           FROM matched WHERE transfer_id IS NULL \
+         UNION ALL SELECT 'TRANSFER_STATE_DIFFERS', subject, record_id, record_status, transfer_id, \
+           expected_key, {NO_ID}, {NO_ID}, currency FROM matched WHERE transfer_id IS NOT NULL \
+           AND (transfer_kind <> expected_kind \
+             OR (expected_kind = 'transfer' AND transfer_status <> 'posted')) \
+         UNION ALL SELECT 'AMOUNT_DIFFERS', subject, record_id, record_status, transfer_id, expected_key, \
+           amount_minor, moved_minor, currency FROM matched \
+           WHERE transfer_id IS NOT NULL AND moved_minor <> amount_minor)",
+        moved_minor = debits("t"),
+    ))
+}
+
+/// Fee and bonus transfers name a record of their kind whose flow makes
+/// them.
+fn fee_and_bonus_transfers() -> String {
+    transfers_side(
+        "k.pattern IN ('fee-hold', 'fee-post', 'fee-void', 'fee-bill', 'fee-deposit', \
+         'bonus-grant', 'bonus-cost', 'bonus-return', 'bonus-void-hold', 'bonus-void-post', \
+         'bonus-void-release')",
+        "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, k.record_id, \
+           COALESCE(f.status, b.status, d.status, p.status, ip.status, r.status, vr.status) AS record_status, \
+           CASE WHEN k.pattern LIKE 'fee-bill' THEN 'fee_bill' WHEN k.pattern = 'fee-deposit' THEN 'fee_deposit' \
+             WHEN k.pattern LIKE 'fee-%' THEN 'payment_fee' WHEN k.pattern = 'bonus-grant' THEN 'payment' \
+             WHEN k.pattern = 'bonus-cost' THEN 'instruction' WHEN k.pattern = 'bonus-return' THEN 'refund_part' \
+             ELSE 'refund' END AS subject, \
+           CASE WHEN COALESCE(f.id, b.id, d.id, p.id, i.id, rp.id, vr.id) IS NULL THEN 'TRANSFER_WITHOUT_ORDER' \
+             WHEN k.pattern IN ('fee-hold', 'fee-post', 'fee-void') AND (f.fee_minor = 0 \
+                  OR f.funding NOT IN ('fee_account', 'merchant_available', 'member_cash')) THEN 'TRANSFER_NOT_IN_FLOW' \
+             WHEN k.pattern = 'bonus-grant' AND p.bonus_minor = 0 THEN 'TRANSFER_NOT_IN_FLOW' \
+             WHEN k.pattern = 'bonus-cost' AND i.source <> 'bonus' THEN 'TRANSFER_NOT_IN_FLOW' \
+             WHEN k.pattern = 'bonus-return' AND ri.source <> 'bonus' THEN 'TRANSFER_NOT_IN_FLOW' \
+             WHEN k.pattern LIKE 'bonus-void-%' AND vr.bonus_void_minor = 0 THEN 'TRANSFER_NOT_IN_FLOW' \
+             WHEN k.kind <> CASE WHEN k.pattern IN ('fee-hold', 'bonus-void-hold') THEN 'pending' \
+                  WHEN k.pattern IN ('fee-post', 'bonus-void-post') THEN 'post_pending' \
+                  WHEN k.pattern IN ('fee-void', 'bonus-void-release') THEN 'void_pending' \
+                  ELSE 'transfer' END THEN 'TRANSFER_NOT_IN_FLOW' \
+             WHEN k.pattern = 'bonus-grant' AND p.status = 'CREATED' THEN 'ORDER_STATE_FORBIDS_TRANSFER' \
+             WHEN k.pattern = 'bonus-cost' AND ip.status = 'CREATED' THEN 'ORDER_STATE_FORBIDS_TRANSFER' END AS code \
+         FROM keyed k \
+         LEFT JOIN payment_fees f ON k.pattern IN ('fee-hold', 'fee-post', 'fee-void') AND f.id = k.record_id \
+         LEFT JOIN fee_bills b ON k.pattern = 'fee-bill' AND b.id = k.record_id \
+         LEFT JOIN fee_deposits d ON k.pattern = 'fee-deposit' AND d.id = k.record_id \
+         LEFT JOIN payment_orders p ON k.pattern = 'bonus-grant' AND p.id = k.record_id \
+         LEFT JOIN payment_instructions i ON k.pattern = 'bonus-cost' AND i.id = k.record_id \
+         LEFT JOIN payment_orders ip ON ip.id = i.payment_id \
+         LEFT JOIN refund_parts rp ON k.pattern = 'bonus-return' AND rp.id = k.record_id \
+         LEFT JOIN payment_instructions ri ON ri.id = rp.instruction_id \
+         LEFT JOIN refund_orders r ON r.id = rp.refund_id \
+         LEFT JOIN refund_orders vr ON k.pattern LIKE 'bonus-void-%' AND vr.id = k.record_id",
+    )
+}
+
 /// Every query of the check, each returning findings only.
-fn queries() -> [String; 9] {
+fn queries() -> [String; 12] {
     [
         payment_holds(),
         payment_collections(),
@@ -449,6 +578,9 @@ fn queries() -> [String; 9] {
         refund_transfers(),
         batch_and_expiry_transfers(),
         other_transfers(),
+        payment_fee_holds(),
+        single_transfers(),
+        fee_and_bonus_transfers(),
     ]
 }
 

@@ -672,6 +672,23 @@ impl engine::PaymentFeeStore for Store {
     ) -> Result<Vec<engine::PaymentFee>, engine::OrderStoreError> {
         delegate!(self, store => store.payment_fees(payment_id))
     }
+
+    async fn record_fee_deposit(
+        &self,
+        deposit: &engine::NewFeeDeposit,
+        now: TimestampMicros,
+    ) -> Result<engine::FeeDepositRecord, engine::OrderStoreError> {
+        delegate!(self, store => store.record_fee_deposit(deposit, now))
+    }
+
+    async fn mark_fee_deposit_posted(
+        &self,
+        deposit_id: i64,
+        transfer_id: i64,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.mark_fee_deposit_posted(deposit_id, transfer_id, now))
+    }
 }
 
 impl ::fees::FeeCounterStore for Store {

@@ -157,8 +157,135 @@ macro_rules! payment_fee_store {
                 .map_err(db)?;
                 rows.into_iter().map(fee_from_row).collect()
             }
+
+            async fn record_fee_deposit(
+                &self,
+                deposit: &engine::NewFeeDeposit,
+                now: ledger::TimestampMicros,
+            ) -> Result<engine::FeeDepositRecord, engine::OrderStoreError> {
+                use crate::payment_fees::*;
+                let inserted = sqlx::query(
+                    "INSERT INTO fee_deposits (merchant_id, reference, currency, amount_minor, source, \
+                     status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $6) \
+                     ON CONFLICT (merchant_id, reference) DO NOTHING",
+                )
+                .bind(&deposit.merchant_id)
+                .bind(&deposit.reference)
+                .bind(deposit.currency.code())
+                .bind(deposit.amount_minor)
+                .bind(deposit.source.name())
+                .bind(now)
+                .execute(&self.$writer)
+                .await
+                .map_err(db)?;
+                let row: DepositRow = sqlx::query_as(&format!(
+                    "SELECT {DEPOSIT_COLUMNS} FROM fee_deposits WHERE merchant_id = $1 AND reference = $2"
+                ))
+                .bind(&deposit.merchant_id)
+                .bind(&deposit.reference)
+                .fetch_one(&self.$writer)
+                .await
+                .map_err(db)?;
+                if inserted.rows_affected() == 1 {
+                    self.durable().await?;
+                }
+                deposit_conflict(deposit, deposit_from_row(row)?)
+            }
+
+            async fn mark_fee_deposit_posted(
+                &self,
+                deposit_id: i64,
+                transfer_id: i64,
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
+                use crate::payment_fees::*;
+                sqlx::query(
+                    "UPDATE fee_deposits SET status = 'POSTED', transfer_id = $2, updated_at = $3 \
+                     WHERE id = $1 AND status = 'PENDING'",
+                )
+                .bind(deposit_id)
+                .bind(transfer_id)
+                .bind(now)
+                .execute(&self.$writer)
+                .await
+                .map_err(db)?;
+                self.durable().await?;
+                Ok(())
+            }
         }
     };
+}
+
+pub(crate) const DEPOSIT_COLUMNS: &str = "id, merchant_id, reference, currency, amount_minor, \
+     source, status, transfer_id, created_at, updated_at";
+
+pub(crate) type DepositRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+pub(crate) fn deposit_from_row(
+    row: DepositRow,
+) -> Result<engine::FeeDepositRecord, OrderStoreError> {
+    let (
+        id,
+        merchant_id,
+        reference,
+        code,
+        amount_minor,
+        source,
+        status,
+        transfer_id,
+        created_at,
+        updated_at,
+    ) = row;
+    Ok(engine::FeeDepositRecord {
+        id,
+        deposit: engine::NewFeeDeposit {
+            merchant_id,
+            reference,
+            currency: currency(&code)?,
+            amount_minor,
+            source: engine::FeeDeposit::parse(&source)
+                .ok_or_else(|| corrupt("fee deposit source", &source))?,
+        },
+        posted: status == "POSTED",
+        transfer_id,
+        created_at,
+        updated_at,
+    })
+}
+
+/// A repeated reference: the same deposit if the fields agree.
+pub(crate) fn deposit_conflict(
+    request: &engine::NewFeeDeposit,
+    stored: engine::FeeDepositRecord,
+) -> Result<engine::FeeDepositRecord, OrderStoreError> {
+    let field = if request.amount_minor != stored.deposit.amount_minor {
+        Some("amount_minor")
+    } else if request.currency != stored.deposit.currency {
+        Some("currency")
+    } else if request.source != stored.deposit.source {
+        Some("source")
+    } else {
+        None
+    };
+    match field {
+        None => Ok(stored),
+        Some(field) => Err(engine::OrderError::ReferenceConflict {
+            reference: "reference",
+            field,
+        }
+        .into()),
+    }
 }
 
 payment_fee_store!(crate::SqliteStore, writer, readers);

@@ -95,6 +95,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "stored_value",
         sql: include_str!("../migrations/postgres/0019_stored_value.sql"),
     },
+    Migration {
+        version: 20,
+        name: "fee_deposits",
+        sql: include_str!("../migrations/postgres/0020_fee_deposits.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -95,6 +95,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "stored_value",
         sql: include_str!("../migrations/sqlite/0018_stored_value.sql"),
     },
+    Migration {
+        version: 19,
+        name: "fee_deposits",
+        sql: include_str!("../migrations/sqlite/0019_fee_deposits.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -271,7 +271,14 @@ async fn deposited(
 ) -> Result<Json<FeeDepositResponse>, ApiError> {
     let transfer = state
         .payments()
-        .deposit_to_fee_account(merchant_id, reference, amount_minor, currency, from)
+        .deposit_to_fee_account(
+            merchant_id,
+            reference,
+            amount_minor,
+            currency,
+            from,
+            store::now_micros(),
+        )
         .await?;
     info!(%merchant_id, reference, amount_minor, "fee account deposit");
     Ok(Json(FeeDepositResponse {
