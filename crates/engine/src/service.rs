@@ -34,14 +34,14 @@ use crate::status::{
 use crate::store::NewRefund;
 use crate::store::{Created, OrderStore, OrderStoreError, PaymentWithInstructions};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
-use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeRequest, FeeSchedule, FeeSide};
+use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeRequest, FeeSide, FeeTable};
 use ledger::{
     AccountId, AccountKind, BatchItem, LedgerError, LedgerWriter, Leg, NewAccount, Operation,
     Overdraft, OwnerKind, Side, StoreError, TimestampMicros, Transfer, TransferMode,
 };
 use money::{Currency, Money};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use tracing::warn;
 
 /// Who receives the money of a product.
@@ -271,8 +271,8 @@ pub struct PaymentService<O, L, C> {
     /// Most a member may pay per day (UTC+8), all payments not failed.
     member_daily_limit_minor: Option<i64>,
     /// Prices each merchant collection for its clearing entry; without it
-    /// fees are zero.
-    fees: Option<Arc<FeeSchedule>>,
+    /// fees are zero. Replaced rule tables apply from the next charge.
+    fees: Option<FeeTable>,
     accounts: Mutex<HashMap<AccountKey, AccountId>>,
 }
 
@@ -323,10 +323,10 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
 
     /// Refuses a payment that would take a member's payments of the day
     /// (UTC+8) over `limit_minor`.
-    /// Prices merchant collections with `schedule` (payee side) for their
-    /// clearing entries.
-    pub fn with_fees(mut self, schedule: Arc<FeeSchedule>) -> Self {
-        self.fees = Some(schedule);
+    /// Prices merchant collections with the table in force in `table`
+    /// (payee side) for their clearing entries.
+    pub fn with_fees(mut self, table: FeeTable) -> Self {
+        self.fees = Some(table);
         self
     }
 
@@ -1271,7 +1271,8 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         let date = business_date(now)?;
         let duplicate = trade.paid_payment_id != Some(payment.id);
         let (fee_minor, fee_mode, fee_rule_id) = match (&self.fees, duplicate) {
-            (Some(schedule), false) => {
+            (Some(table), false) => {
+                let schedule = table.current();
                 let request = FeeRequest {
                     side: FeeSide::Payee,
                     merchant_id: &payment.merchant_id,

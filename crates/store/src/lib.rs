@@ -9,6 +9,7 @@
 mod check;
 mod clearing;
 mod committer;
+mod fee_rules;
 mod fees;
 mod merchants;
 mod notifications;
@@ -659,6 +660,27 @@ impl ::fees::FeeCounterStore for Store {
         now: TimestampMicros,
     ) -> Result<::fees::Recorded, ::fees::FeeCounterError> {
         delegate!(self, store => store.record_fee_charge(charge, now))
+    }
+}
+
+impl ::fees::FeeRuleStore for Store {
+    async fn fee_rule_version(&self) -> Result<i64, StoreError> {
+        delegate!(self, store => store.fee_rule_version())
+    }
+
+    async fn fee_rules(&self) -> Result<::fees::StoredFeeRules, StoreError> {
+        delegate!(self, store => store.fee_rules())
+    }
+
+    async fn commit_fee_rules(&self, commit: &::fees::FeeRuleCommit) -> Result<bool, StoreError> {
+        delegate!(self, store => store.commit_fee_rules(commit))
+    }
+
+    async fn fee_rule_history(
+        &self,
+        query: &::fees::FeeRuleHistoryQuery,
+    ) -> Result<Vec<::fees::FeeRuleHistoryEntry>, StoreError> {
+        delegate!(self, store => store.fee_rule_history(query))
     }
 }
 

@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "clearing",
         sql: include_str!("../migrations/postgres/0013_clearing.sql"),
     },
+    Migration {
+        version: 17,
+        name: "fee_rules",
+        sql: include_str!("../migrations/postgres/0017_fee_rules.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

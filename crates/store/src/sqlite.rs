@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "clearing",
         sql: include_str!("../migrations/sqlite/0012_clearing.sql"),
     },
+    Migration {
+        version: 16,
+        name: "fee_rules",
+        sql: include_str!("../migrations/sqlite/0016_fee_rules.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod batches;
 pub mod bills;
+pub mod fee_rules;
 pub mod fees;
 pub mod payments;
 pub mod reconciliation;
