@@ -7,10 +7,10 @@ use fees::{
     FeeRuleHistoryQuery, FeeRuleStore, FeeSchedule, FeeSide, FeeTable, FeeTableError, PeriodUsage,
 };
 use money::{Currency, Money};
-use store::{PostgresStore, SqliteStore, Store};
+use store::Store;
 
 mod common;
-use common::{Fixture, Raw};
+use common::{Fixture, reopen};
 
 contract!(
     fee_rules_changes_are_versioned_and_audited,
@@ -96,19 +96,6 @@ fn history(rule_id: Option<&str>, before: Option<i64>, limit: u32) -> FeeRuleHis
         rule_id: rule_id.map(str::to_owned),
         before_change_id: before,
         limit,
-    }
-}
-
-async fn reopen(raw: &Raw) -> Store {
-    match raw {
-        Raw::Sqlite(path) => {
-            Store::Sqlite(SqliteStore::open(path.to_str().unwrap()).await.unwrap())
-        }
-        Raw::Postgres { url, schema } => Store::Postgres(
-            PostgresStore::open_in_schema(url, Some(schema))
-                .await
-                .unwrap(),
-        ),
     }
 }
 
