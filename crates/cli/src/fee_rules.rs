@@ -111,7 +111,13 @@ pub async fn run(command: RulesCommand) -> Result<()> {
                 .with_context(|| format!("in {}", file.display()))?;
             let id = definition.id.clone();
             let store = open(&database).await?;
-            apply(&store, FeeRuleChange::Put(definition), &change, &id).await
+            apply(
+                &store,
+                FeeRuleChange::Put(Box::new(definition)),
+                &change,
+                &id,
+            )
+            .await
         }
         RulesCommand::Delete {
             id,

@@ -118,7 +118,7 @@ pub trait FeeRuleStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeeRuleChange {
     /// Creates the rule, or replaces the rule with its id.
-    Put(FeeRuleDefinition),
+    Put(Box<FeeRuleDefinition>),
     /// Removes the rule with this id.
     Delete(String),
     /// The table becomes exactly these rules (a rule file).
@@ -203,8 +203,8 @@ impl FeeRuleChange {
             FeeRuleChange::Put(rule) => {
                 let mut next = definitions.clone();
                 match next.iter_mut().find(|existing| existing.id == rule.id) {
-                    Some(existing) => *existing = rule.clone(),
-                    None => next.push(rule.clone()),
+                    Some(existing) => existing.clone_from(rule),
+                    None => next.push((**rule).clone()),
                 }
                 Ok(Some(next))
             }

@@ -124,7 +124,7 @@ async fn fee_rules_changes_are_versioned_and_audited(fixture: Fixture) {
 
     let contract = fixed("m-tea-contract", "m-tea", "1.23");
     let put = |definition: &FeeRuleDefinition, reason: &str| {
-        edit(FeeRuleChange::Put(definition.clone()), reason)
+        edit(FeeRuleChange::Put(Box::new(definition.clone())), reason)
     };
     let created = fees::change_rules(store, &table, &put(&contract, "contract signed"), NOW + 1)
         .await
@@ -221,14 +221,18 @@ async fn fee_rules_a_refused_change_leaves_everything_as_it_was(fixture: Fixture
         "id = \"steps\"\ncurrency = \"CNY\"\nmerchant = \"m\"\nmethod = \"amount_tiers_fixed\"\npolicy = \"graduated\"\ntiers = [{ up_to = \"5.00\", fee = \"1.00\" }, { up_to = \"2.00\", fee = \"2.00\" }, { fee = \"3.00\" }]",
     );
     let cases = [
-        (FeeRuleChange::Put(duplicate), "FEE_RULE_DUPLICATE", "copy"),
         (
-            FeeRuleChange::Put(bad_rate),
+            FeeRuleChange::Put(Box::new(duplicate)),
+            "FEE_RULE_DUPLICATE",
+            "copy",
+        ),
+        (
+            FeeRuleChange::Put(Box::new(bad_rate)),
             "FEE_CONFIG_INVALID",
             "field rate",
         ),
         (
-            FeeRuleChange::Put(bad_tiers),
+            FeeRuleChange::Put(Box::new(bad_tiers)),
             "FEE_CONFIG_INVALID",
             "field tiers",
         ),
@@ -247,7 +251,7 @@ async fn fee_rules_a_refused_change_leaves_everything_as_it_was(fixture: Fixture
     }
     let no_reason = FeeRuleEdit {
         reason: " ".to_owned(),
-        ..edit(FeeRuleChange::Put(fixed("ok", "m", "1.00")), "")
+        ..edit(FeeRuleChange::Put(Box::new(fixed("ok", "m", "1.00"))), "")
     };
     let refused = fees::change_rules(store, &table, &no_reason, NOW).await;
     assert!(matches!(refused, Err(FeeTableError::Actor)), "{refused:?}");
@@ -305,7 +309,7 @@ async fn fee_rules_concurrent_changes_all_commit_one_after_another(fixture: Fixt
                     &format!("m{number}"),
                     "1.00",
                 );
-                let change = edit(FeeRuleChange::Put(definition), "contract");
+                let change = edit(FeeRuleChange::Put(Box::new(definition)), "contract");
                 fees::change_rules(&store, &table, &change, NOW)
                     .await
                     .unwrap()
@@ -362,7 +366,7 @@ async fn fee_rules_another_process_follows_a_change(fixture: Fixture) {
     );
     assert_eq!(fee_minor(&elsewhere, "m-tea"), 60);
     let change = edit(
-        FeeRuleChange::Put(fixed("m-tea-contract", "m-tea", "1.23")),
+        FeeRuleChange::Put(Box::new(fixed("m-tea-contract", "m-tea", "1.23"))),
         "signed",
     );
     fees::change_rules(&fixture.store, &here, &change, NOW)

@@ -126,7 +126,7 @@ pub async fn put(
         .into());
     }
     let edit = FeeRuleEdit {
-        change: FeeRuleChange::Put(definition),
+        change: FeeRuleChange::Put(Box::new(definition)),
         operator: request.operator,
         reason: request.reason,
     };
