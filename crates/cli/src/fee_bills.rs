@@ -3,7 +3,7 @@
 //! 预充实扣), for operators.
 
 use crate::tables::write_report;
-use crate::{ConfigArgs, DatabaseArgs, open_ledger};
+use crate::{ConfigArgs, DatabaseArgs, open_state};
 use anyhow::{Context, Result};
 use engine::FeeDeposit;
 use ledger::{AccountKind, LedgerStore, OwnerKind};
@@ -71,8 +71,7 @@ const BILL_HEADER: [&str; 11] = [
 pub async fn bill(args: &BillArgs) -> Result<()> {
     let month = FeeMonth::parse(&args.month)?;
     let config = args.config.load()?;
-    let ledger = open_ledger(&args.database.database).await?;
-    let state = server::AppState::with_config(ledger, &config);
+    let state = open_state(&args.database.database, &config).await?;
     let report = server::fee_billing::run(&state, month, store::now_micros())
         .await
         .with_context(|| format!("billing {month}"))?;
@@ -163,8 +162,7 @@ pub async fn deposit(args: &DepositArgs) -> Result<()> {
         .with_context(|| format!("unknown currency {:?}", args.currency))?;
     let amount = Money::parse_major(&args.amount, currency).context("--amount")?;
     let config = args.config.load()?;
-    let ledger = open_ledger(&args.database.database).await?;
-    let state = server::AppState::with_config(ledger, &config);
+    let state = open_state(&args.database.database, &config).await?;
     let transfer = state
         .payments()
         .deposit_to_fee_account(

@@ -7,6 +7,7 @@ mod bench_settle;
 mod business_day;
 mod demo;
 mod fee_bills;
+mod fee_rules;
 mod fees;
 mod progress;
 mod reconciliation;
@@ -72,6 +73,8 @@ enum Command {
         database: DatabaseArgs,
         #[command(flatten)]
         config: ConfigArgs,
+        #[command(flatten)]
+        fee_rules: fee_rules::FeeRulesFileArgs,
     },
     /// Ledger operations.
     Ledger {
@@ -87,6 +90,8 @@ enum Command {
         database: DatabaseArgs,
         #[command(flatten)]
         config: ConfigArgs,
+        #[command(flatten)]
+        fee_rules: fee_rules::FeeRulesFileArgs,
         /// Keep the server running after the example.
         #[arg(long)]
         serve: bool,
@@ -113,7 +118,8 @@ enum Command {
         #[command(subcommand)]
         command: ReconCommand,
     },
-    /// The fee service (计费): quote a transaction's fee.
+    /// The fee service (计费): quote a transaction's fee; the stored rule
+    /// table.
     Fee {
         #[command(subcommand)]
         command: FeeCommand,
@@ -325,6 +331,12 @@ enum FeeCommand {
     /// Record money a merchant wired in for its prepaid fee account
     /// (预充实扣); a repeated reference is the same deposit.
     Deposit(fee_bills::DepositArgs),
+    /// The stored fee rule table servers price with: list, show, set,
+    /// delete (each change versioned and audited).
+    Rules {
+        #[command(subcommand)]
+        command: fee_rules::RulesCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,6 +389,7 @@ async fn run(command: Command) -> Result<()> {
             listen,
             database,
             config,
+            fee_rules,
         } => {
             let config = config.load()?;
             let ledger = open_ledger(&database.database).await?;
@@ -385,6 +398,7 @@ async fn run(command: Command) -> Result<()> {
                 .with_context(|| format!("binding {listen}"))?;
             tracing::info!(address = %listener.local_addr()?, database = %database.database, "serving");
             let state = server::AppState::with_config(ledger, &config);
+            fee_rules.apply(&state).await?;
             server::serve_state(listener, state)
                 .await
                 .context("serving HTTP")
@@ -396,6 +410,7 @@ async fn run(command: Command) -> Result<()> {
             listen,
             database,
             config,
+            fee_rules,
             serve,
             settlement,
         } => {
@@ -404,13 +419,9 @@ async fn run(command: Command) -> Result<()> {
                 .map(|path| settlement::SettlementConfig::load(&path))
                 .transpose()?;
             let ledger = open_ledger(&database.database).await?;
-            demo::run(
-                server::AppState::with_config(ledger, &config),
-                listen,
-                serve,
-                terms,
-            )
-            .await
+            let state = server::AppState::with_config(ledger, &config);
+            fee_rules.apply(&state).await?;
+            demo::run(state, listen, serve, terms).await
         }
         Command::Channel { command } => channel(command).await,
         Command::Recon { command } => recon_command(command).await,
@@ -449,6 +460,9 @@ async fn run(command: Command) -> Result<()> {
         Command::Fee {
             command: FeeCommand::Deposit(arguments),
         } => fee_bills::deposit(&arguments).await,
+        Command::Fee {
+            command: FeeCommand::Rules { command },
+        } => fee_rules::run(command).await,
         Command::Bench {
             command: BenchCommand::Fees(arguments),
         } => fees::bench(&arguments),
@@ -520,6 +534,18 @@ async fn open_ledger(database: &str) -> Result<Ledger> {
         .await
         .with_context(|| format!("opening the database {database}"))?;
     Ok(Ledger::start(store, LedgerOptions::default()))
+}
+
+/// The server's state over `database` for a command that runs payments
+/// without serving, pricing with the stored fee rules.
+async fn open_state(database: &str, config: &server::Config) -> Result<server::AppState> {
+    let state = server::AppState::with_config(open_ledger(database).await?, config);
+    state
+        .load_fee_rules()
+        .await
+        .map_err(|error| anyhow::anyhow!("{}: {error}", error.code()))
+        .context("reading the stored fee rules")?;
+    Ok(state)
 }
 
 async fn ledger_check(database: &str) -> Result<()> {
@@ -619,8 +645,7 @@ async fn refunds(command: RefundsCommand) -> Result<()> {
             config,
         } => {
             let config = config.load()?;
-            let ledger = open_ledger(&database.database).await?;
-            let state = server::AppState::with_config(ledger, &config);
+            let state = open_state(&database.database, &config).await?;
             let view = state
                 .payments()
                 .review_refund(&merchant, id, !reject, store::now_micros())

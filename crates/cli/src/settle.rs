@@ -2,7 +2,7 @@
 //! date, with a progress bar and a summary table.
 
 use crate::progress::progress;
-use crate::{ConfigArgs, DatabaseArgs, open_ledger};
+use crate::{ConfigArgs, DatabaseArgs};
 use anyhow::{Context, Result};
 use server::settlement::{Progress, RunReport, Stage};
 use settlement::{Calendar, SettlementConfig};
@@ -82,8 +82,7 @@ pub async fn run(args: &SettleArgs, date: &str) -> Result<()> {
     let calendar = args.calendar()?;
     let terms = args.terms()?;
     let config = args.config.load()?;
-    let ledger = open_ledger(&args.database.database).await?;
-    let state = server::AppState::with_config(ledger, &config);
+    let state = crate::open_state(&args.database.database, &config).await?;
     let bars = Bars::default();
     let report = server::settlement::run(
         &state,

@@ -84,9 +84,11 @@ impl<
         payment: &PaymentWithInstructions,
         now: TimestampMicros,
     ) -> Result<Reservation, EngineError> {
-        let Some(schedule) = self.fees.clone() else {
+        let Some(table) = &self.fees else {
             return Ok(Reservation::Held);
         };
+        // One table for the whole reservation, whatever is swapped meanwhile.
+        let schedule = table.current();
         let (payee, payer) = sides_at_acceptance(product.payee);
         let mut sides = Vec::with_capacity(2);
         if payee != PayeeAtAcceptance::Never {
@@ -375,9 +377,10 @@ impl<
             let charged = fee.status == PaymentFeeStatus::Charged;
             return Ok((charged.then_some(fee.fee), None));
         }
-        let Some(schedule) = &self.fees else {
+        let Some(table) = &self.fees else {
             return Ok((None, None));
         };
+        let schedule = table.current();
         let request = fee_request(payment, FeeSide::Payee, channel, date);
         let key = fee_charge_key(payment.id, FeeSide::Payee);
         let quote = match schedule.charge(&self.orders, &key, &request, now).await {

@@ -37,14 +37,14 @@ use crate::store::{Created, OrderStore, OrderStoreError, PaymentFinish, PaymentW
 use crate::{Campaign, RefundOrdering, StoredValueError, StoredValueRules};
 use crate::{FailureReason, NewPaymentFee, PaymentFee, PaymentFeeStore};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
-use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeSchedule};
+use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeTable};
 use ledger::{
     AccountId, AccountKind, BatchItem, LedgerError, LedgerWriter, Leg, NewAccount, Operation,
     Overdraft, OwnerKind, Side, StoreError, TimestampMicros, Transfer, TransferMode,
 };
 use money::Currency;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use tracing::warn;
 
 /// Who receives the money of a product.
@@ -313,8 +313,8 @@ pub struct PaymentService<O, L, C> {
     /// Most a member may pay per day (UTC+8), all payments not failed.
     member_daily_limit_minor: Option<i64>,
     /// Prices each merchant collection for its clearing entry; without it
-    /// fees are zero.
-    pub(crate) fees: Option<Arc<FeeSchedule>>,
+    /// fees are zero. Replaced rule tables apply from the next charge.
+    pub(crate) fees: Option<FeeTable>,
     /// How stored-value payments draw on cash and bonus, per merchant.
     pub(crate) stored_value: StoredValueRules,
     /// Top-up campaigns (充值送).
@@ -377,10 +377,10 @@ impl<
 
     /// Refuses a payment that would take a member's payments of the day
     /// (UTC+8) over `limit_minor`.
-    /// Prices merchant collections with `schedule` (payee side) for their
-    /// clearing entries.
-    pub fn with_fees(mut self, schedule: Arc<FeeSchedule>) -> Self {
-        self.fees = Some(schedule);
+    /// Prices merchant collections with the table in force in `table`
+    /// (payee side) for their clearing entries.
+    pub fn with_fees(mut self, table: FeeTable) -> Self {
+        self.fees = Some(table);
         self
     }
 

@@ -1,15 +1,18 @@
-//! The rule file (`config/fees.toml`): its own shapes, converted to rules
-//! and checked. Amounts are decimal strings in major units of the rule's
-//! currency (`"2000.00"`), never TOML floats; count bounds are integers.
+//! The rule file (`config/fees.toml`) and the TOML text of one rule: their
+//! serde shapes (private: the public [`FeeRuleDefinition`] derives no
+//! serde), and the check and conversion of a definition into a rule.
+//! Amounts are decimal strings in major units of the rule's currency
+//! (`"2000.00"`), never TOML floats; count bounds are integers.
 
 use crate::date::Period;
+use crate::definition::{FeeRuleDefinition, TierBound, TierDefinition};
 use crate::rate::Rate;
 use crate::rule::{CollectionMode, Dimensions, FeeMethod, FeeRule, FeeSide, MethodKind};
 use crate::schedule::FeeSchedule;
 use crate::tiers::{TierPolicy, TierPrices, Tiers};
 use crate::{FeeConfigError, RULES_MAX};
 use money::{Currency, Money, RoundingMode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,12 +33,13 @@ struct Defaults {
     collection: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One rule as TOML reads and writes it. `tiers` comes last so that it is
+/// written after the plain keys.
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
     id: String,
-    #[serde(default)]
-    #[allow(dead_code)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     description: String,
     side: Option<String>,
     merchant: Option<String>,
@@ -49,14 +53,14 @@ struct RawRule {
     rate: Option<String>,
     policy: Option<String>,
     period: Option<String>,
-    tiers: Option<Vec<RawTier>>,
     minimum: Option<String>,
     maximum: Option<String>,
     rounding: Option<String>,
     collection: Option<String>,
+    tiers: Option<Vec<RawTier>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawTier {
     up_to: Option<UpTo>,
@@ -64,11 +68,169 @@ struct RawTier {
     fee: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 enum UpTo {
     Count(i64),
     Amount(String),
+}
+
+impl From<RawRule> for FeeRuleDefinition {
+    fn from(raw: RawRule) -> Self {
+        FeeRuleDefinition {
+            id: raw.id,
+            description: raw.description,
+            side: raw.side,
+            merchant: raw.merchant,
+            product: raw.product,
+            channel: raw.channel,
+            issuing_bank: raw.issuing_bank,
+            business_line: raw.business_line,
+            currency: raw.currency,
+            method: raw.method,
+            fee: raw.fee,
+            rate: raw.rate,
+            policy: raw.policy,
+            period: raw.period,
+            tiers: raw.tiers.map(|tiers| {
+                tiers
+                    .into_iter()
+                    .map(|tier| TierDefinition {
+                        up_to: tier.up_to.map(|bound| match bound {
+                            UpTo::Count(count) => TierBound::Count(count),
+                            UpTo::Amount(text) => TierBound::Amount(text),
+                        }),
+                        rate: tier.rate,
+                        fee: tier.fee,
+                    })
+                    .collect()
+            }),
+            minimum: raw.minimum,
+            maximum: raw.maximum,
+            rounding: raw.rounding,
+            collection: raw.collection,
+        }
+    }
+}
+
+impl From<&FeeRuleDefinition> for RawRule {
+    fn from(definition: &FeeRuleDefinition) -> Self {
+        let definition = definition.clone();
+        RawRule {
+            id: definition.id,
+            description: definition.description,
+            side: definition.side,
+            merchant: definition.merchant,
+            product: definition.product,
+            channel: definition.channel,
+            issuing_bank: definition.issuing_bank,
+            business_line: definition.business_line,
+            currency: definition.currency,
+            method: definition.method,
+            fee: definition.fee,
+            rate: definition.rate,
+            policy: definition.policy,
+            period: definition.period,
+            minimum: definition.minimum,
+            maximum: definition.maximum,
+            rounding: definition.rounding,
+            collection: definition.collection,
+            tiers: definition.tiers.map(|tiers| {
+                tiers
+                    .into_iter()
+                    .map(|tier| RawTier {
+                        up_to: tier.up_to.map(|bound| match bound {
+                            TierBound::Count(count) => UpTo::Count(count),
+                            TierBound::Amount(text) => UpTo::Amount(text),
+                        }),
+                        rate: tier.rate,
+                        fee: tier.fee,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+impl FeeRuleDefinition {
+    /// Reads a rule file's rules, each with the file's `[defaults]` filled
+    /// in where it says nothing, so that every definition stands alone.
+    /// Nothing is checked beyond the TOML shape: see
+    /// [`FeeSchedule::from_definitions`].
+    pub fn parse_file(text: &str) -> Result<Vec<FeeRuleDefinition>, FeeConfigError> {
+        let file: File =
+            toml::from_str(text).map_err(|error| FeeConfigError::Syntax(error.to_string()))?;
+        if file.rules.len() > RULES_MAX {
+            return Err(FeeConfigError::TooManyRules {
+                count: file.rules.len(),
+                max: RULES_MAX,
+            });
+        }
+        let defaults = file.defaults;
+        Ok(file
+            .rules
+            .into_iter()
+            .map(|raw| {
+                let mut definition = FeeRuleDefinition::from(raw);
+                let fill = |field: &mut Option<String>, default: &Option<String>| {
+                    if field.is_none() {
+                        field.clone_from(default);
+                    }
+                };
+                fill(&mut definition.currency, &defaults.currency);
+                fill(&mut definition.side, &defaults.side);
+                fill(&mut definition.rounding, &defaults.rounding);
+                fill(&mut definition.collection, &defaults.collection);
+                definition
+            })
+            .collect())
+    }
+
+    /// Reads one rule: the keys of one `[[rules]]` entry at the top level
+    /// of a TOML document (what [`FeeRuleDefinition::to_toml`] writes).
+    pub fn from_toml(text: &str) -> Result<FeeRuleDefinition, FeeConfigError> {
+        toml::from_str::<RawRule>(text)
+            .map(FeeRuleDefinition::from)
+            .map_err(|error| FeeConfigError::Syntax(error.to_string()))
+    }
+
+    /// The rule as a TOML document of its own, omitted fields left out.
+    pub fn to_toml(&self) -> Result<String, FeeConfigError> {
+        toml::to_string(&RawRule::from(self))
+            .map_err(|error| FeeConfigError::Syntax(error.to_string()))
+    }
+
+    /// Checks the definition and converts it. Errors name the rule (or,
+    /// without an id, its 1-based `position` in the table) and the field.
+    pub fn to_rule(&self, position: usize) -> Result<FeeRule, FeeConfigError> {
+        convert(self, position)
+    }
+}
+
+impl FeeSchedule {
+    /// Reads and checks a rule file. Errors name the rule and the field.
+    pub fn from_toml(text: &str) -> Result<FeeSchedule, FeeConfigError> {
+        FeeSchedule::from_definitions(&FeeRuleDefinition::parse_file(text)?)
+    }
+
+    /// Checks and indexes rules as written: each on its own, then the
+    /// table (ids and dimensions unique). Errors name the rule and field.
+    pub fn from_definitions(
+        definitions: &[FeeRuleDefinition],
+    ) -> Result<FeeSchedule, FeeConfigError> {
+        if definitions.len() > RULES_MAX {
+            return Err(FeeConfigError::TooManyRules {
+                count: definitions.len(),
+                max: RULES_MAX,
+            });
+        }
+        let rules = definitions
+            .iter()
+            .enumerate()
+            .map(|(position, definition)| definition.to_rule(position))
+            .collect::<Result<Vec<_>, _>>()?;
+        FeeSchedule::new(rules)
+    }
 }
 
 /// Names a rule and field in every error of one rule's conversion.
@@ -139,17 +301,16 @@ fn parse_rounding(text: &str) -> Option<RoundingMode> {
         .and_then(|position| RoundingMode::ALL.get(position).copied())
 }
 
-/// A choice from a list of names, from the rule or else the defaults.
+/// A choice from a list of names; `fallback` when the rule says nothing.
 fn choose<T>(
     context: &Context<'_>,
     field: &str,
     value: Option<&str>,
-    default: Option<&str>,
     parse: impl Fn(&str) -> Option<T>,
     fallback: T,
     names: &str,
 ) -> Result<T, FeeConfigError> {
-    match value.or(default) {
+    match value {
         None => Ok(fallback),
         Some(text) => parse(text).ok_or_else(|| {
             context.invalid(field, format!("unknown value {text:?} (expected {names})"))
@@ -160,68 +321,45 @@ fn choose<T>(
 fn dimension(
     context: &Context<'_>,
     field: &str,
-    value: Option<String>,
+    value: &Option<String>,
 ) -> Result<Option<String>, FeeConfigError> {
     match value.as_deref() {
         Some("*" | "any") => Err(context.invalid(field, "omit the field to match any value")),
-        _ => Ok(value),
+        _ => Ok(value.clone()),
     }
 }
 
-impl FeeSchedule {
-    /// Reads and checks a rule file. Errors name the rule and the field.
-    pub fn from_toml(text: &str) -> Result<FeeSchedule, FeeConfigError> {
-        let file: File =
-            toml::from_str(text).map_err(|error| FeeConfigError::Syntax(error.to_string()))?;
-        if file.rules.len() > RULES_MAX {
-            return Err(FeeConfigError::TooManyRules {
-                count: file.rules.len(),
-                max: RULES_MAX,
-            });
-        }
-        let rules = file
-            .rules
-            .into_iter()
-            .enumerate()
-            .map(|(position, raw)| convert(raw, position, &file.defaults))
-            .collect::<Result<Vec<_>, _>>()?;
-        FeeSchedule::new(rules)
-    }
-}
-
-fn convert(raw: RawRule, position: usize, defaults: &Defaults) -> Result<FeeRule, FeeConfigError> {
-    let name = if raw.id.is_empty() {
+fn convert(definition: &FeeRuleDefinition, position: usize) -> Result<FeeRule, FeeConfigError> {
+    let name = if definition.id.is_empty() {
         format!("#{}", position + 1)
     } else {
-        raw.id.clone()
+        definition.id.clone()
     };
     let mut context = Context {
         rule: &name,
         currency: Currency::CNY,
     };
-    let currency_code = raw
+    let currency_code = definition
         .currency
         .as_deref()
-        .or(defaults.currency.as_deref())
         .ok_or_else(|| context.invalid("currency", "is required (here or in [defaults])"))?;
     context.currency = Currency::from_code(currency_code)
         .map_err(|error| context.invalid("currency", error.to_string()))?;
-    let method_kind = MethodKind::parse(&raw.method).ok_or_else(|| {
+    let method_kind = MethodKind::parse(&definition.method).ok_or_else(|| {
         context.invalid(
             "method",
             format!(
                 "unknown method {:?} (expected one of {})",
-                raw.method,
+                definition.method,
                 MethodKind::ALL.map(MethodKind::as_str).join(", ")
             ),
         )
     })?;
-    let method = method(&context, &raw, method_kind)?;
+    let method = method(&context, definition, method_kind)?;
     let side = choose(
         &context,
         "side",
-        raw.side.as_deref(),
-        defaults.side.as_deref(),
+        definition.side.as_deref(),
         FeeSide::parse,
         FeeSide::Payee,
         "payer, payee",
@@ -229,8 +367,7 @@ fn convert(raw: RawRule, position: usize, defaults: &Defaults) -> Result<FeeRule
     let rounding = choose(
         &context,
         "rounding",
-        raw.rounding.as_deref(),
-        defaults.rounding.as_deref(),
+        definition.rounding.as_deref(),
         parse_rounding,
         RoundingMode::HalfUp,
         "half_up, half_even, down, up, floor, ceiling",
@@ -238,26 +375,25 @@ fn convert(raw: RawRule, position: usize, defaults: &Defaults) -> Result<FeeRule
     let collection = choose(
         &context,
         "collection",
-        raw.collection.as_deref(),
-        defaults.collection.as_deref(),
+        definition.collection.as_deref(),
         CollectionMode::parse,
         CollectionMode::RealTime,
         "real_time, post_paid, prepaid",
     )?;
     Ok(FeeRule {
-        id: raw.id.clone(),
+        id: definition.id.clone(),
         side,
         dimensions: Dimensions {
-            merchant: dimension(&context, "merchant", raw.merchant)?,
-            product: dimension(&context, "product", raw.product)?,
-            channel: dimension(&context, "channel", raw.channel)?,
-            issuing_bank: dimension(&context, "issuing_bank", raw.issuing_bank)?,
-            business_line: dimension(&context, "business_line", raw.business_line)?,
+            merchant: dimension(&context, "merchant", &definition.merchant)?,
+            product: dimension(&context, "product", &definition.product)?,
+            channel: dimension(&context, "channel", &definition.channel)?,
+            issuing_bank: dimension(&context, "issuing_bank", &definition.issuing_bank)?,
+            business_line: dimension(&context, "business_line", &definition.business_line)?,
         },
         currency: context.currency,
         method,
-        minimum_minor: context.optional_amount("minimum", raw.minimum.as_deref())?,
-        maximum_minor: context.optional_amount("maximum", raw.maximum.as_deref())?,
+        minimum_minor: context.optional_amount("minimum", definition.minimum.as_deref())?,
+        maximum_minor: context.optional_amount("maximum", definition.maximum.as_deref())?,
         rounding,
         collection,
     })
@@ -265,50 +401,50 @@ fn convert(raw: RawRule, position: usize, defaults: &Defaults) -> Result<FeeRule
 
 fn method(
     context: &Context<'_>,
-    raw: &RawRule,
+    definition: &FeeRuleDefinition,
     kind: MethodKind,
 ) -> Result<FeeMethod, FeeConfigError> {
     match kind {
         MethodKind::Fixed => {
             for (field, value) in [
-                ("rate", &raw.rate),
-                ("policy", &raw.policy),
-                ("period", &raw.period),
+                ("rate", &definition.rate),
+                ("policy", &definition.policy),
+                ("period", &definition.period),
             ] {
                 context.absent(field, value, kind)?;
             }
-            context.absent("tiers", &raw.tiers, kind)?;
-            let fee = context.required("fee", raw.fee.as_deref(), kind)?;
+            context.absent("tiers", &definition.tiers, kind)?;
+            let fee = context.required("fee", definition.fee.as_deref(), kind)?;
             Ok(FeeMethod::Fixed {
                 fee_minor: context.amount("fee", fee)?,
             })
         }
         MethodKind::Rate => {
             for (field, value) in [
-                ("fee", &raw.fee),
-                ("policy", &raw.policy),
-                ("period", &raw.period),
+                ("fee", &definition.fee),
+                ("policy", &definition.policy),
+                ("period", &definition.period),
             ] {
                 context.absent(field, value, kind)?;
             }
-            context.absent("tiers", &raw.tiers, kind)?;
-            let rate = context.required("rate", raw.rate.as_deref(), kind)?;
+            context.absent("tiers", &definition.tiers, kind)?;
+            let rate = context.required("rate", definition.rate.as_deref(), kind)?;
             Ok(FeeMethod::Rate {
                 rate: context.rate("rate", rate)?,
             })
         }
-        _ => tiered(context, raw, kind),
+        _ => tiered(context, definition, kind),
     }
 }
 
 fn tiered(
     context: &Context<'_>,
-    raw: &RawRule,
+    definition: &FeeRuleDefinition,
     kind: MethodKind,
 ) -> Result<FeeMethod, FeeConfigError> {
-    context.absent("fee", &raw.fee, kind)?;
-    context.absent("rate", &raw.rate, kind)?;
-    let policy_text = context.required("policy", raw.policy.as_deref(), kind)?;
+    context.absent("fee", &definition.fee, kind)?;
+    context.absent("rate", &definition.rate, kind)?;
+    let policy_text = context.required("policy", definition.policy.as_deref(), kind)?;
     let policy = TierPolicy::parse(policy_text).ok_or_else(|| {
         context.invalid(
             "policy",
@@ -325,7 +461,7 @@ fn tiered(
             | MethodKind::CumulativeAmountTiersRate
             | MethodKind::CumulativeCountTiersRate
     );
-    let raw_tiers = raw.tiers.as_deref().ok_or_else(|| {
+    let raw_tiers = definition.tiers.as_deref().ok_or_else(|| {
         context.invalid("tiers", format!("is required by method {}", kind.as_str()))
     })?;
     let tiers = tiers(context, raw_tiers, by_count, rated)?;
@@ -333,7 +469,7 @@ fn tiered(
         .validate()
         .map_err(|reason| context.invalid("tiers", reason))?;
     if kind.is_cumulative() {
-        let period_text = context.required("period", raw.period.as_deref(), kind)?;
+        let period_text = context.required("period", definition.period.as_deref(), kind)?;
         let period = Period::parse(period_text).ok_or_else(|| {
             context.invalid(
                 "period",
@@ -354,14 +490,14 @@ fn tiered(
             })
         }
     } else {
-        context.absent("period", &raw.period, kind)?;
+        context.absent("period", &definition.period, kind)?;
         Ok(FeeMethod::AmountTiers { policy, tiers })
     }
 }
 
 fn tiers(
     context: &Context<'_>,
-    raw: &[RawTier],
+    raw: &[TierDefinition],
     by_count: bool,
     rated: bool,
 ) -> Result<Tiers, FeeConfigError> {
@@ -393,8 +529,8 @@ fn tiers(
                 );
             }
             (None, true) => {}
-            (Some(UpTo::Count(count)), false) if by_count => up_to.push(*count),
-            (Some(UpTo::Amount(text)), false) if !by_count => {
+            (Some(TierBound::Count(count)), false) if by_count => up_to.push(*count),
+            (Some(TierBound::Amount(text)), false) if !by_count => {
                 up_to.push(context.amount(&field("up_to"), text)?)
             }
             (Some(_), false) if by_count => {

@@ -101,14 +101,28 @@
 //!
 //! Each rule carries a [`CollectionMode`] (实收 real-time, 后收 post-paid,
 //! 预充实扣 prepaid), returned in the quote for settlement to act on.
+//!
+//! # The table in force, stored and changed
+//!
+//! A running process prices with a [`FeeTable`]: a handle on the current
+//! [`FeeSchedule`] and its version, replaced whole, so that each quote or
+//! charge uses one table from start to end. The table is stored
+//! ([`FeeRuleStore`]: each rule's [`FeeRuleDefinition`] as TOML text, a
+//! version, an audit row per rule changed) and changes only through
+//! [`change_rules`], which checks the whole new table before anything is
+//! written and commits by compare-and-set on the version. [`refresh`] puts
+//! a newer stored version in force, for processes sharing one database.
 
 mod config;
 mod counter;
 mod date;
+mod definition;
 mod index;
 mod rate;
 mod rule;
 mod schedule;
+mod stored;
+mod table;
 mod tiers;
 
 pub use counter::{
@@ -116,12 +130,20 @@ pub use counter::{
     Recorded,
 };
 pub use date::{BusinessDate, Period, PeriodKey};
+pub use definition::{FeeRuleDefinition, TierBound, TierDefinition};
 pub use index::DIMENSION_VALUES_MAX;
 pub use rate::{RATE_DENOMINATOR_MAX, RATE_FRACTION_DIGITS_MAX, Rate};
 pub use rule::{
     CollectionMode, Dimension, Dimensions, FeeMethod, FeeRule, FeeSide, MethodKind, NAME_LENGTH_MAX,
 };
 pub use schedule::{ChargeError, CounterUsed, FeeQuote, FeeRequest, FeeSchedule};
+pub use stored::{
+    CHANGE_ATTEMPTS_MAX, ChangeOutcome, FeeRuleChange, FeeRuleCommit, FeeRuleDiff, FeeRuleEdit,
+    FeeRuleHistoryEntry, FeeRuleHistoryQuery, FeeRuleSet, FeeRuleStore, FeeTableError,
+    HISTORY_PAGE_MAX, OPERATOR_LENGTH_MAX, REASON_LENGTH_MAX, StoredFeeRule, StoredFeeRules,
+    change_rules, read_rules, refresh,
+};
+pub use table::{FeeTable, VersionedSchedule};
 pub use tiers::{TIERS_MAX, TierPolicy, TierPrices, Tiers};
 
 /// Most rules one schedule may hold.

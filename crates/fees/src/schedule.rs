@@ -127,6 +127,15 @@ impl FeeSchedule {
         })
     }
 
+    /// A table without rules: every quote is `FEE_RULE_NOT_FOUND`.
+    pub fn empty() -> FeeSchedule {
+        FeeSchedule {
+            rules: Vec::new(),
+            rule_ids: Vec::new(),
+            index: Index::default(),
+        }
+    }
+
     pub fn rules(&self) -> &[FeeRule] {
         &self.rules
     }

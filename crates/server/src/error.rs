@@ -48,6 +48,12 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// No such resource (404), with its own code.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// Refused for the state it found (409), with its own code.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("method not allowed on this route")]
@@ -219,6 +225,8 @@ impl ApiError {
                 code,
                 message,
             } => (*status, code, message.clone()),
+            ApiError::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.clone()),
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND", self.to_string()),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -9,12 +9,13 @@
 //! | status | codes |
 //! | --- | --- |
 //! | 400 | `MALFORMED_REQUEST` (bad JSON, a missing or unknown field, a wrong type, an amount outside 64 bits, a bad path id, query or timestamp) |
-//! | 404 | `ACCOUNT_NOT_FOUND` (also for a transfer leg naming an unknown account), `TRANSFER_NOT_FOUND`, `NOT_FOUND` (no such route) |
+//! | 404 | `ACCOUNT_NOT_FOUND` (also for a transfer leg naming an unknown account), `TRANSFER_NOT_FOUND`, `UNKNOWN_FEE_RULE`, `NOT_FOUND` (no such route) |
 //! | 405 | `METHOD_NOT_ALLOWED` |
-//! | 409 | `ACCOUNT_EXISTS`, `INSUFFICIENT_FUNDS`, `INSUFFICIENT_FROZEN`, `DUPLICATE_KEY_CONFLICT`, `NOT_PENDING`, `PENDING_ALREADY_RESOLVED`, `PENDING_EXPIRED`, `NOT_REVERSIBLE`, `ALREADY_REVERSED` |
+//! | 409 | `FEE_RULES_CONTENDED`, `ACCOUNT_EXISTS`, `INSUFFICIENT_FUNDS`, `INSUFFICIENT_FROZEN`, `DUPLICATE_KEY_CONFLICT`, `NOT_PENDING`, `PENDING_ALREADY_RESOLVED`, `PENDING_EXPIRED`, `NOT_REVERSIBLE`, `ALREADY_REVERSED` |
 //! | 413 | `PAYLOAD_TOO_LARGE` |
 //! | 415 | `UNSUPPORTED_MEDIA_TYPE` |
 //! | 422 | `FEE_RULE_NOT_FOUND`, `FEE_CURRENCY_MISMATCH`, `FEE_INVALID_AMOUNT`, `FEE_INVALID_DATE` (`POST /v1/fees/quote`) |
+//! | 422 | `FEE_CONFIG_INVALID`, `FEE_RULE_DUPLICATE`, `FEE_TOO_MANY_RULES`, `OPERATOR_AND_REASON_REQUIRED` (`PUT`/`DELETE /v1/fees/rules/{id}`) |
 //! | 422 | every other ledger code (`UNBALANCED_TRANSFER`, `CURRENCY_MISMATCH`, `INVALID_AMOUNT`, `INVALID_LEG_COUNT`, `INVALID_KEY`, ...), `RESERVED_KEY` (a key of the engine's own patterns), `UNKNOWN_CURRENCY`, `UNSUPPORTED_CURRENCY`, `INVALID_ACCOUNT`, `INVALID_OVERDRAFT`, `INVALID_TIMEOUT`, `INVALID_LIMIT`, `BATCH_TOO_LARGE` |
 //! | 500 | `STORE_ERROR`, `INTERNAL_ERROR` |
 //! | 503 | `UNAVAILABLE` (the ledger is shutting down) |
@@ -35,17 +36,17 @@ mod timestamp;
 
 pub use config::{Config, ConfigError};
 pub use error::{ApiError, ErrorBody};
-pub use handlers::fees::{BUILTIN_FEE_RULES, FeeRules};
+pub use handlers::fees::BUILTIN_FEE_RULES;
 pub use notify::deliver_due;
-pub use state::{AppState, Payments};
+pub use state::{AppState, FeeRuleFile, Payments, start_fee_rules};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use handlers::{accounts, batches, fees, payments, system, transfers};
+use handlers::{accounts, batches, fee_rules, fees, payments, system, transfers};
 use std::time::{Duration, Instant};
 use store::Ledger;
 use tracing::{info, warn};
@@ -61,6 +62,11 @@ const RESOLVER_INTERVAL: Duration = Duration::from_secs(1);
 const RESOLVER_QUIET_MICROS: i64 = 1_000_000;
 /// Most payments one resolver round advances.
 const RESOLVER_BATCH_MAX: usize = 256;
+/// How often a server looks for a newer stored fee rule table: a change
+/// made by any process on the same database is in force in every serving
+/// process at most this long (plus one read of the table) after it
+/// commits.
+const FEE_RULES_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The API's routes over `state`.
 pub fn router(state: AppState) -> Router {
@@ -103,6 +109,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/recon/internal", get(handlers::internal::check))
         .route("/v1/bills", get(handlers::bills::get))
+        .route("/v1/fees/quote", post(fees::quote))
+        .route("/v1/fees/rules", get(fee_rules::list))
+        .route("/v1/fees/rules/history", get(fee_rules::history))
         .route("/v1/fee-account", get(handlers::fee_accounts::get_account))
         .route(
             "/v1/fee-account/deposits",
@@ -114,8 +123,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/fee-bills", get(handlers::fee_accounts::bills))
         .route(
-            "/v1/fees/quote",
-            post(fees::quote).layer(Extension(FeeRules::builtin())),
+            "/v1/fees/rules/{id}",
+            get(fee_rules::get)
+                .put(fee_rules::put)
+                .delete(fee_rules::delete),
         )
         .route(
             "/v1/batches",
@@ -129,7 +140,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the API on `listener` until ctrl-c or SIGTERM, then finishes the
 /// requests in flight. Beside it, the resolver finishes payments that are
-/// PROCESSING or were interrupted by a restart.
+/// PROCESSING or were interrupted by a restart, and the stored fee rules
+/// are followed (seeded from the built-in file on a store's first start).
 pub async fn serve(listener: tokio::net::TcpListener, ledger: Ledger) -> std::io::Result<()> {
     let state = AppState::new(ledger).map_err(std::io::Error::other)?;
     serve_state(listener, state).await
@@ -141,14 +153,21 @@ pub async fn serve_state(
     state: AppState,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
+    let fee_rules = state
+        .start_fee_rules(None)
+        .await
+        .map_err(std::io::Error::other)?;
+    info!(version = fee_rules.version, "fee rules in force");
     let resolver = tokio::spawn(resolve_forever(state.clone()));
     let notifier = tokio::spawn(notify_forever(state.clone()));
+    let follower = tokio::spawn(follow_fee_rules_forever(state.clone()));
     info!(%address, "serving the paycore API");
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await;
     resolver.abort();
     notifier.abort();
+    follower.abort();
     served?;
     info!(%address, "server stopped");
     Ok(())
@@ -161,6 +180,33 @@ async fn notify_forever(state: AppState) {
     loop {
         interval.tick().await;
         deliver_due(&state, store::now_micros()).await;
+    }
+}
+
+/// Puts a newer stored fee rule table in force, once a second, so that
+/// processes sharing a database price alike.
+async fn follow_fee_rules_forever(state: AppState) {
+    let mut interval = tokio::time::interval(FEE_RULES_REFRESH_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut in_force = state.fee_table().version();
+    let mut failing = false;
+    loop {
+        interval.tick().await;
+        match state.load_fee_rules().await {
+            Ok(version) => {
+                if version != in_force {
+                    info!(version, "newer fee rules in force");
+                    in_force = version;
+                }
+                failing = false;
+            }
+            // Logged once per failing spell, not every second.
+            Err(error) if !failing => {
+                failing = true;
+                warn!(%error, code = error.code(), "the stored fee rules could not be put in force");
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -214,6 +260,7 @@ async fn resolve_forever(state: AppState) {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     doc::ApiDoc::openapi()
         .merge_from(fees::FeesDoc::openapi())
+        .merge_from(fee_rules::FeeRulesDoc::openapi())
         .merge_from(handlers::bills::BillsDoc::openapi())
         .merge_from(handlers::fee_accounts::FeeAccountsDoc::openapi())
         .merge_from(handlers::internal::InternalDoc::openapi())

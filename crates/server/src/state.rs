@@ -1,12 +1,30 @@
-//! What every handler shares: the ledger and the payment service.
+//! What every handler shares: the ledger, the payment service and the fee
+//! rule table in force.
 
 use crate::config::{Config, ConfigError};
+use crate::handlers::fees::BUILTIN_FEE_RULES;
 use axum::extract::FromRef;
 use channels::Simulator;
 use engine::PaymentService;
+use fees::{
+    ChangeOutcome, FeeRuleChange, FeeRuleDefinition, FeeRuleEdit, FeeSchedule, FeeTable,
+    FeeTableError,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use store::{Ledger, Store};
+use tracing::error;
+
+/// Who the changes a process makes to the fee rules at start are logged as.
+const START_OPERATOR: &str = "paycore";
+
+/// A rule file given at start (`serve --fee-rules FILE`): its name, for
+/// the audit log, and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeRuleFile {
+    pub name: String,
+    pub text: String,
+}
 
 /// The payment service of a running server: orders and merchants in the
 /// store, money through the ledger, the simulator as its channel.
@@ -17,6 +35,7 @@ pub type Payments = PaymentService<Store, Ledger, Simulator>;
 pub struct AppState {
     ledger: Ledger,
     payments: Arc<Payments>,
+    fee_table: FeeTable,
     serials: Arc<KeyedLocks>,
     http: reqwest::Client,
 }
@@ -41,15 +60,15 @@ impl AppState {
         .with_stored_value(config.stored_value.clone())
         .with_campaigns(config.campaigns.clone())
         .with_refund_ordering(config.refund_ordering);
-        if let Some(schedule) = crate::FeeRules::builtin().shared() {
-            payments = payments.with_fees(schedule);
-        }
+        let fee_table = builtin_fee_table();
+        payments = payments.with_fees(fee_table.clone());
         if let Some(limit_minor) = config.member_daily_limit_minor {
             payments = payments.with_member_daily_limit(limit_minor);
         }
         AppState {
             ledger,
             payments: Arc::new(payments),
+            fee_table,
             serials: Arc::new(KeyedLocks::default()),
             http: reqwest::Client::new(),
         }
@@ -67,6 +86,28 @@ impl AppState {
         &self.payments
     }
 
+    /// The fee rules quotes and payments are priced with. Until
+    /// [`AppState::start_fee_rules`] or [`AppState::load_fee_rules`], the
+    /// built-in `config/fees.toml` as version 0.
+    pub fn fee_table(&self) -> &FeeTable {
+        &self.fee_table
+    }
+
+    /// [`start_fee_rules`] on this state's store and table.
+    pub async fn start_fee_rules(
+        &self,
+        file: Option<&FeeRuleFile>,
+    ) -> Result<ChangeOutcome, FeeTableError> {
+        start_fee_rules(self.store(), &self.fee_table, file).await
+    }
+
+    /// Puts the stored rule table in force if it is newer than the one in
+    /// force, and answers the version in force. The server calls it every
+    /// second; commands that run payments without serving call it once.
+    pub async fn load_fee_rules(&self) -> Result<i64, FeeTableError> {
+        fees::refresh(self.store(), &self.fee_table).await
+    }
+
     /// The client notifications are sent with.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
@@ -75,6 +116,45 @@ impl AppState {
     /// Serialises requests with the same merchant and request serial.
     pub fn serials(&self) -> &KeyedLocks {
         &self.serials
+    }
+}
+
+/// Makes the stored rule table and the one in force agree when a server
+/// starts (and before an operator's first change). With `file`, the file's
+/// rules replace the stored table as one audited change (none if it says
+/// what is stored). Without, a store whose table was never written is
+/// seeded from the built-in `config/fees.toml`; from then on the store is
+/// the truth. Either way the stored table is then in force in `table`.
+pub async fn start_fee_rules(
+    database: &Store,
+    table: &FeeTable,
+    file: Option<&FeeRuleFile>,
+) -> Result<ChangeOutcome, FeeTableError> {
+    let edit = match file {
+        Some(file) => FeeRuleEdit {
+            change: FeeRuleChange::ReplaceAll(FeeRuleDefinition::parse_file(&file.text)?),
+            operator: START_OPERATOR.to_owned(),
+            reason: format!("started with --fee-rules {}", file.name),
+        },
+        None => FeeRuleEdit {
+            change: FeeRuleChange::Seed(FeeRuleDefinition::parse_file(BUILTIN_FEE_RULES)?),
+            operator: START_OPERATOR.to_owned(),
+            reason: "first start: the built-in config/fees.toml".to_owned(),
+        },
+    };
+    fees::change_rules(database, table, &edit, store::now_micros()).await
+}
+
+/// The built-in rules as version 0. Should they not load (a broken build),
+/// the table is empty: every quote is `FEE_RULE_NOT_FOUND`, and the log
+/// says why.
+fn builtin_fee_table() -> FeeTable {
+    match FeeSchedule::from_toml(BUILTIN_FEE_RULES) {
+        Ok(schedule) => FeeTable::new(schedule, 0),
+        Err(load_error) => {
+            error!(%load_error, code = load_error.code(), "the built-in fee rules did not load");
+            FeeTable::new(FeeSchedule::empty(), 0)
+        }
     }
 }
 

@@ -1,19 +1,28 @@
-//! `POST /v1/fees/quote` end to end: a real server on loopback over SQLite,
-//! the built-in `config/fees.toml`, signed merchant requests.
+//! The fee service end to end: a real server on loopback over SQLite (and
+//! PostgreSQL where two servers share a database), seeded with the built-in
+//! `config/fees.toml`; signed merchant quotes and payments, and the
+//! operator's rule table (`/v1/fees/rules`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use fees::{BusinessDate, CounterKey, FeeCharge, FeeCounterStore, Period};
 use serde_json::{Value, json};
 use server::signature::signed_headers;
+use settlement::SettlementStore;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 static NONCES: AtomicU64 = AtomicU64::new(0);
+
+const POSTGRES_URL_VARIABLE: &str = "PAYCORE_TEST_POSTGRES_URL";
+/// How long a second server may take to follow a change, at most: its
+/// once-a-second look, on a loaded machine.
+const FOLLOW_WAIT_MAX: Duration = Duration::from_secs(30);
 
 struct Api {
     base: String,
     client: reqwest::Client,
     store: store::Store,
-    _directory: tempfile::TempDir,
+    _directory: Option<tempfile::TempDir>,
 }
 
 struct MerchantKey {
@@ -26,16 +35,37 @@ impl Api {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("paycore.db");
         let store = store::Store::open(path.to_str().unwrap()).await.unwrap();
+        Api::on(store, Some(directory)).await
+    }
+
+    /// A server over `store`; it answers once it has started (its fee
+    /// rules are then in force).
+    async fn on(store: store::Store, directory: Option<tempfile::TempDir>) -> Api {
         let ledger = store::Ledger::start(store.clone(), Default::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(server::serve(listener, ledger));
-        Api {
+        let api = Api {
             base,
             client: reqwest::Client::new(),
             store,
             _directory: directory,
+        };
+        let started = Instant::now();
+        while api
+            .client
+            .get(format!("{}/health", api.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < FOLLOW_WAIT_MAX,
+                "the server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        api
     }
 
     async fn merchant(&self, id: &str) -> MerchantKey {
@@ -56,6 +86,17 @@ impl Api {
 
     /// A quote request, signed by `merchant` unless `signed` is false.
     async fn quote_with(&self, merchant: &MerchantKey, body: &Value, signed: bool) -> (u16, Value) {
+        self.signed_post(merchant, "/v1/fees/quote", body, signed)
+            .await
+    }
+
+    async fn signed_post(
+        &self,
+        merchant: &MerchantKey,
+        path: &str,
+        body: &Value,
+        signed: bool,
+    ) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).unwrap();
         let nonce = format!(
             "n-{}-{}",
@@ -66,14 +107,14 @@ impl Api {
             &merchant.id,
             &merchant.key,
             "POST",
-            "/v1/fees/quote",
+            path,
             store::now_micros() / 1_000_000,
             &nonce,
             &bytes,
         );
         let mut request = self
             .client
-            .post(format!("{}/v1/fees/quote", self.base))
+            .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(bytes);
         if signed {
@@ -89,6 +130,113 @@ impl Api {
     async fn quote(&self, merchant: &MerchantKey, body: &Value) -> (u16, Value) {
         self.quote_with(merchant, body, true).await
     }
+
+    /// The rule and fee of an instant transfer of 200.00 by an ABC card
+    /// through simbank: no bank or channel rule applies to it.
+    async fn card_quote(&self, merchant: &MerchantKey) -> (String, i64) {
+        let (status, body) = self
+            .quote(
+                merchant,
+                &json!({"product": "instant_transfer", "amount_minor": 20_000, "currency": "CNY",
+                        "channel": "simbank", "issuing_bank": "ABC"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (
+            body["rule_id"].as_str().unwrap().to_owned(),
+            body["fee_minor"].as_i64().unwrap(),
+        )
+    }
+
+    /// Pays 200.00 by an ABC card (it succeeds at once) and answers the
+    /// rule and fee of the payment's clearing entry.
+    async fn card_payment(&self, merchant: &MerchantKey, trade: &str) -> (Option<String>, i64) {
+        let body = json!({
+            "out_trade_no": trade, "subject": "tea", "amount_minor": 20_000, "currency": "CNY",
+            "request_serial": format!("serial-{trade}"), "product": "instant_transfer",
+            "payer_id": "alice", "bank": "ABC", "sources": [{"source": "card", "amount_minor": 20_000}],
+        });
+        let today = engine::business_date(store::now_micros())
+            .unwrap()
+            .to_string();
+        let (status, paid) = self
+            .signed_post(merchant, "/v1/payments", &body, true)
+            .await;
+        assert_eq!(
+            (status, paid["status"].as_str()),
+            (200, Some("SUCCESS")),
+            "{paid}"
+        );
+        let entries = self
+            .store
+            .clearing_entries(&merchant.id, &today)
+            .await
+            .unwrap();
+        let entry = entries
+            .iter()
+            .find(|entry| entry.entry.out_trade_no == trade)
+            .unwrap_or_else(|| panic!("no clearing entry for {trade} on {today}"));
+        (entry.entry.fee_rule_id.clone(), entry.entry.fee_minor)
+    }
+
+    /// An operator call (unsigned).
+    async fn operator(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn put_rule(&self, id: &str, rule: Value) -> (u16, Value) {
+        let body = json!({"operator": "alice", "reason": "contract signed", "rule": rule});
+        self.operator(
+            reqwest::Method::PUT,
+            &format!("/v1/fees/rules/{id}"),
+            Some(body),
+        )
+        .await
+    }
+
+    async fn delete_rule(&self, id: &str) -> (u16, Value) {
+        let body = json!({"operator": "bob", "reason": "contract ended"});
+        self.operator(
+            reqwest::Method::DELETE,
+            &format!("/v1/fees/rules/{id}"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Quotes until the quote's rule is `rule_id`, at most
+    /// [`FOLLOW_WAIT_MAX`]; answers the fee.
+    async fn wait_for_rule(&self, merchant: &MerchantKey, rule_id: &str) -> i64 {
+        let started = Instant::now();
+        loop {
+            let (rule, fee_minor) = self.card_quote(merchant).await;
+            if rule == rule_id {
+                return fee_minor;
+            }
+            assert!(
+                started.elapsed() < FOLLOW_WAIT_MAX,
+                "still priced by {rule}, not {rule_id}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A merchant contract: 1.23 per instant transfer.
+fn tea_contract() -> Value {
+    json!({"description": "Tea House: 1.23 a transfer", "merchant": "m-tea",
+           "product": "instant_transfer", "currency": "CNY", "method": "fixed", "fee": "1.23"})
 }
 
 #[tokio::test]
@@ -234,4 +382,238 @@ async fn the_quote_is_in_the_openapi_document() {
     );
     // The ledger's paths are still there.
     assert!(document["paths"]["/v1/payments"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_rule_prices_the_next_quote_and_payment_until_it_is_deleted() {
+    let api = Api::start().await;
+    let tea = api.merchant("m-tea").await;
+    // The seeded fallback: 0.6% of 200.00.
+    let standard = ("instant-transfer-standard".to_owned(), 120);
+    assert_eq!(api.card_quote(&tea).await, standard);
+    let (status, put) = api.put_rule("m-tea-contract", tea_contract()).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put, json!({"version": 2, "changed": true}));
+    assert_eq!(
+        api.card_quote(&tea).await,
+        ("m-tea-contract".to_owned(), 123)
+    );
+    assert_eq!(
+        api.card_payment(&tea, "tea-1").await,
+        (Some("m-tea-contract".to_owned()), 123)
+    );
+    let (status, stored) = api
+        .operator(reqwest::Method::GET, "/v1/fees/rules/m-tea-contract", None)
+        .await;
+    assert_eq!(status, 200, "{stored}");
+    let mut expected = tea_contract();
+    expected["id"] = json!("m-tea-contract");
+    assert_eq!(stored, json!({"version": 2, "rule": expected}));
+    let (status, deleted) = api.delete_rule("m-tea-contract").await;
+    assert_eq!(
+        (status, deleted),
+        (200, json!({"version": 3, "changed": true}))
+    );
+    assert_eq!(api.card_quote(&tea).await, standard);
+    assert_eq!(
+        api.card_payment(&tea, "tea-2").await,
+        (Some(standard.0.clone()), standard.1)
+    );
+    // The history, newest first, names who, why and what.
+    let (status, history) = api
+        .operator(
+            reqwest::Method::GET,
+            "/v1/fees/rules/history?rule_id=m-tea-contract",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let rows: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["version"].as_i64().unwrap(),
+                row["operator"].as_str().unwrap(),
+                row["reason"].as_str().unwrap(),
+                row["before"].is_object(),
+                row["after"].is_object(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (3, "bob", "contract ended", true, false),
+            (2, "alice", "contract signed", false, true)
+        ]
+    );
+    assert_eq!(history[1]["after"], expected);
+    assert!(BusinessDate::parse(&history[0]["changed_at"].as_str().unwrap()[..10]).is_ok());
+}
+
+#[tokio::test]
+async fn bad_rule_changes_are_refused_and_change_nothing() {
+    let api = Api::start().await;
+    let (status, table) = api
+        .operator(reqwest::Method::GET, "/v1/fees/rules", None)
+        .await;
+    assert_eq!(status, 200, "{table}");
+    assert_eq!(table["version"], 1, "seeded from the built-in file");
+    let seeded = table["rules"].as_array().unwrap().len();
+    assert!(seeded >= 16);
+    let with = |field: &str, value: Value| {
+        let mut rule = tea_contract();
+        rule[field] = value;
+        rule
+    };
+    let cases = [
+        (
+            with("fee", json!("-1.00")),
+            "FEE_CONFIG_INVALID",
+            "field fee",
+        ),
+        (
+            with("method", json!("percent")),
+            "FEE_CONFIG_INVALID",
+            "field method",
+        ),
+        (
+            with(
+                "tiers",
+                json!([{"up_to": "10.00", "fee": "1.00"}, {"fee": "2.00"}]),
+            ),
+            "FEE_CONFIG_INVALID",
+            "field tiers",
+        ),
+        (
+            with("currency", json!("XYZ")),
+            "FEE_CONFIG_INVALID",
+            "field currency",
+        ),
+        (
+            with("id", json!("another")),
+            "FEE_CONFIG_INVALID",
+            "field id",
+        ),
+        // The same side and dimensions as the built-in m-coffee-instant.
+        (
+            with("merchant", json!("m-coffee")),
+            "FEE_RULE_DUPLICATE",
+            "m-coffee-instant",
+        ),
+    ];
+    for (rule, code, named) in cases {
+        let (status, error) = api.put_rule("m-tea-contract", rule.clone()).await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (422, Some(code)),
+            "{rule}: {error}"
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(named), "{message}");
+        assert!(
+            message.contains("m-tea-contract") || code == "FEE_RULE_DUPLICATE",
+            "{message}"
+        );
+    }
+    let bodies = [
+        (
+            json!({"operator": "", "reason": "x", "rule": tea_contract()}),
+            422,
+            "OPERATOR_AND_REASON_REQUIRED",
+        ),
+        (
+            json!({"operator": "a", "reason": "x", "rule": with("rat", json!("1%"))}),
+            400,
+            "MALFORMED_REQUEST",
+        ),
+    ];
+    for (body, status, code) in bodies {
+        let path = "/v1/fees/rules/m-tea-contract";
+        let (answered, error) = api.operator(reqwest::Method::PUT, path, Some(body)).await;
+        assert_eq!((answered, error["code"].as_str()), (status, Some(code)));
+    }
+    for (method, body) in [
+        (reqwest::Method::GET, None),
+        (
+            reqwest::Method::DELETE,
+            Some(json!({"operator": "a", "reason": "x"})),
+        ),
+    ] {
+        let (status, error) = api.operator(method, "/v1/fees/rules/nothing", body).await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (404, Some("UNKNOWN_FEE_RULE"))
+        );
+    }
+    let (_, after) = api
+        .operator(reqwest::Method::GET, "/v1/fees/rules", None)
+        .await;
+    assert_eq!(after, table);
+    let (status, page) = api
+        .operator(reqwest::Method::GET, "/v1/fees/rules/history?limit=0", None)
+        .await;
+    assert_eq!(
+        (status, page["code"].as_str()),
+        (422, Some("INVALID_LIMIT"))
+    );
+    let (_, history) = api
+        .operator(
+            reqwest::Method::GET,
+            "/v1/fees/rules/history?limit=1000",
+            None,
+        )
+        .await;
+    assert_eq!(history.as_array().unwrap().len(), seeded, "only the seed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_postgres_database_follows_a_change() {
+    let Ok(url) = std::env::var(POSTGRES_URL_VARIABLE) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{POSTGRES_URL_VARIABLE} must be set in CI: the PostgreSQL test may not be skipped"
+        );
+        eprintln!("{POSTGRES_URL_VARIABLE} not set: the two-server test not run");
+        return;
+    };
+    let schema = "fees_two_servers";
+    let mut connection: sqlx::PgConnection = sqlx::Connection::connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("{POSTGRES_URL_VARIABLE} is set but unreachable: {error}"));
+    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let open = || async {
+        store::Store::Postgres(
+            store::PostgresStore::open_in_schema(&url, Some(schema))
+                .await
+                .unwrap(),
+        )
+    };
+    let first = Api::on(open().await, None).await;
+    let second = Api::on(open().await, None).await;
+    let tea = first.merchant("m-tea").await;
+    assert_eq!(second.card_quote(&tea).await.0, "instant-transfer-standard");
+    let (status, put) = first.put_rule("m-tea-contract", tea_contract()).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(
+        first.card_quote(&tea).await.1,
+        123,
+        "at once where it was made"
+    );
+    assert_eq!(second.wait_for_rule(&tea, "m-tea-contract").await, 123);
+    assert_eq!(
+        second.card_payment(&tea, "tea-second").await,
+        (Some("m-tea-contract".to_owned()), 123)
+    );
+    let (status, _) = second.delete_rule("m-tea-contract").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        first.wait_for_rule(&tea, "instant-transfer-standard").await,
+        120
+    );
 }

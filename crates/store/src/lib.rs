@@ -10,6 +10,7 @@ mod check;
 mod clearing;
 mod committer;
 mod fee_bills;
+mod fee_rules;
 mod fees;
 mod internal;
 mod merchants;
@@ -713,6 +714,27 @@ impl ::fees::FeeCounterStore for Store {
         now: TimestampMicros,
     ) -> Result<bool, ::fees::FeeCounterError> {
         delegate!(self, store => store.release_fee_charge(charge_key, now))
+    }
+}
+
+impl ::fees::FeeRuleStore for Store {
+    async fn fee_rule_version(&self) -> Result<i64, StoreError> {
+        delegate!(self, store => store.fee_rule_version())
+    }
+
+    async fn fee_rules(&self) -> Result<::fees::StoredFeeRules, StoreError> {
+        delegate!(self, store => store.fee_rules())
+    }
+
+    async fn commit_fee_rules(&self, commit: &::fees::FeeRuleCommit) -> Result<bool, StoreError> {
+        delegate!(self, store => store.commit_fee_rules(commit))
+    }
+
+    async fn fee_rule_history(
+        &self,
+        query: &::fees::FeeRuleHistoryQuery,
+    ) -> Result<Vec<::fees::FeeRuleHistoryEntry>, StoreError> {
+        delegate!(self, store => store.fee_rule_history(query))
     }
 }
 

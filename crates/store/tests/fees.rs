@@ -6,10 +6,9 @@ use fees::{
     PeriodUsage,
 };
 use money::{Currency, Money};
-use store::{PostgresStore, SqliteStore, Store};
 
 mod common;
-use common::{Fixture, Raw};
+use common::{Fixture, reopen};
 
 contract!(
     fees_counters_survive_reopening,
@@ -35,19 +34,6 @@ fn charge(key: &str, counter: &CounterKey, amount_minor: i64) -> FeeCharge {
         charge_key: key.to_owned(),
         counter: counter.clone(),
         amount_minor,
-    }
-}
-
-async fn reopen(raw: &Raw) -> Store {
-    match raw {
-        Raw::Sqlite(path) => {
-            Store::Sqlite(SqliteStore::open(path.to_str().unwrap()).await.unwrap())
-        }
-        Raw::Postgres { url, schema } => Store::Postgres(
-            PostgresStore::open_in_schema(url, Some(schema))
-                .await
-                .unwrap(),
-        ),
     }
 }
 

@@ -262,8 +262,8 @@ pub async fn run(arguments: &ReconArgs, options: &RunOptions) -> Result<()> {
     let rules = arguments.rules()?;
     let settings = channel_settings(&rules, &options.channel)?.clone();
     let day = parse_date(&options.date)?;
-    let ledger = crate::open_ledger(&arguments.database.database).await?;
-    let state = AppState::with_config(ledger, &server::Config::builtin()?);
+    let state =
+        crate::open_state(&arguments.database.database, &server::Config::builtin()?).await?;
     let store = state.store().clone();
     let directory = arguments.directory();
     let carried = carried(&store, &options.channel, day).await?;

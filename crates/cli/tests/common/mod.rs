@@ -15,6 +15,11 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn start(database: &str) -> (Child, String) {
+    start_with(database, &[]).await
+}
+
+/// [`start`] with more arguments for `serve`.
+pub async fn start_with(database: &str, arguments: &[&str]) -> (Child, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_paycore"))
         .args([
@@ -24,6 +29,7 @@ pub async fn start(database: &str) -> (Child, String) {
             "--database",
             database,
         ])
+        .args(arguments)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

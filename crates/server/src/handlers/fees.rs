@@ -10,54 +10,13 @@ use crate::model::{FeeQuoteRequest, FeeQuoteResponse, parse_currency};
 use crate::signature::SignedRequest;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Extension, State};
-use fees::{
-    BusinessDate, FeeConfigError, FeeCounterError, FeeCounterStore, FeeError, FeeRequest,
-    FeeSchedule,
-};
+use axum::extract::State;
+use fees::{BusinessDate, FeeCounterError, FeeCounterStore, FeeError, FeeRequest};
 use money::Money;
-use std::sync::{Arc, OnceLock};
-use tracing::{error, info};
+use tracing::info;
 
 /// The fee rules paycore ships with (`config/fees.toml`).
 pub const BUILTIN_FEE_RULES: &str = include_str!("../../../../config/fees.toml");
-
-/// The rule table the server quotes from, shared by every request.
-#[derive(Debug, Clone)]
-pub struct FeeRules(Result<Arc<FeeSchedule>, Arc<FeeConfigError>>);
-
-impl FeeRules {
-    /// The built-in rules, checked once per process. Should they not load
-    /// (a broken build), every quote answers 500 and the log says why.
-    pub fn builtin() -> FeeRules {
-        static BUILTIN: OnceLock<FeeRules> = OnceLock::new();
-        BUILTIN
-            .get_or_init(|| {
-                FeeRules(
-                    FeeSchedule::from_toml(BUILTIN_FEE_RULES)
-                        .map(Arc::new)
-                        .map_err(Arc::new),
-                )
-            })
-            .clone()
-    }
-
-    pub fn new(schedule: FeeSchedule) -> FeeRules {
-        FeeRules(Ok(Arc::new(schedule)))
-    }
-
-    /// The table, if it loaded.
-    pub fn shared(&self) -> Option<Arc<FeeSchedule>> {
-        self.0.as_ref().ok().cloned()
-    }
-
-    fn schedule(&self) -> Result<&FeeSchedule, ApiError> {
-        self.0.as_deref().map_err(|load_error| {
-            error!(%load_error, code = load_error.code(), "the fee rules did not load");
-            ApiError::Internal(format!("the fee rules did not load: {load_error}"))
-        })
-    }
-}
 
 fn fee_error(error: FeeError) -> ApiError {
     ApiError::Invalid {
@@ -82,8 +41,9 @@ fn today() -> Result<BusinessDate, ApiError> {
         .map_err(|_| ApiError::Internal("the clock is outside the calendar's range".to_owned()))
 }
 
-/// What a transaction would cost: the fee of the most specific rule for the
-/// signing merchant and the given dimensions. Signed by the merchant.
+/// What a transaction would cost: the fee of the most specific rule of the
+/// table in force for the signing merchant and the given dimensions.
+/// Signed by the merchant.
 ///
 /// For a cumulative rule the quote is priced on the period's counter as it
 /// stands (the transaction would be the next one counted); a quote counts
@@ -109,11 +69,12 @@ fn today() -> Result<BusinessDate, ApiError> {
 )]
 pub async fn quote(
     State(state): State<AppState>,
-    Extension(rules): Extension<FeeRules>,
     signed: SignedRequest,
 ) -> Result<Json<FeeQuoteResponse>, ApiError> {
     let body: FeeQuoteRequest = signed.json()?;
-    let schedule = rules.schedule()?;
+    // One table from the counter's key to the price, whatever replaces it
+    // meanwhile.
+    let schedule = state.fee_table().current();
     let currency = parse_currency(&body.currency)?;
     let business_date = match &body.business_date {
         Some(text) => BusinessDate::parse(text).map_err(fee_error)?,

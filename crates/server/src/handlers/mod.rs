@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod batches;
 pub mod bills;
 pub mod fee_accounts;
+pub mod fee_rules;
 pub mod fees;
 pub mod internal;
 pub mod payments;

@@ -4,6 +4,7 @@
 mod account;
 mod batch;
 mod fee;
+mod fee_rule;
 mod payment;
 mod reconciliation;
 mod transfer;
@@ -11,6 +12,7 @@ mod transfer;
 pub use account::*;
 pub use batch::*;
 pub use fee::*;
+pub use fee_rule::*;
 pub use payment::*;
 pub use reconciliation::*;
 pub use transfer::*;

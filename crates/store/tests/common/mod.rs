@@ -54,6 +54,20 @@ pub async fn postgres(test: &str) -> Option<Fixture> {
     })
 }
 
+/// The same database opened again, as another process would.
+pub async fn reopen(raw: &Raw) -> Store {
+    match raw {
+        Raw::Sqlite(path) => {
+            Store::Sqlite(SqliteStore::open(path.to_str().unwrap()).await.unwrap())
+        }
+        Raw::Postgres { url, schema } => Store::Postgres(
+            PostgresStore::open_in_schema(url, Some(schema))
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
 pub trait ConnectWithUrl {
     async fn connect_with_url(url: &str) -> Self;
 }
