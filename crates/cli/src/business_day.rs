@@ -310,7 +310,10 @@ async fn review_duplicates(http: &reqwest::Client, base: &str) -> Result<usize> 
         let id = entry["refund"]["id"].as_i64().context("no refund id")?;
         let response = http
             .post(format!("{base}/v1/refunds/{id}/review"))
-            .json(&json!({"merchant_id": entry["merchant_id"], "approve": true}))
+            .json(&json!({
+                "merchant_id": entry["merchant_id"], "approve": true, "operator": "ops-demo",
+                "reason": "duplicate payment: the money goes back",
+            }))
             .send()
             .await?;
         if !response.status().is_success() {

@@ -87,6 +87,7 @@ pub async fn run(
     println!("paycore API on http://{address} (OpenAPI at /openapi.json)");
     script(&client).await?;
     let shop = payments(&client).await?;
+    stored_value(&shop).await?;
     crate::business_day::run(&client.http, &client.base).await?;
     settle_the_day(&settling, terms).await?;
     fees(&client, &shop).await?;
@@ -338,6 +339,107 @@ async fn payments(client: &Client) -> Result<MerchantClient> {
     }
     println!("  (a PROCESSING payment is queried and finished by the server within seconds)");
     Ok(shop)
+}
+
+/// Stored value with bonus (充值送) and a discount card (折扣卡): a
+/// campaign top-up, a payment from the one balance the member sees, split
+/// into cash and bonus, and a refund of a discount-card trade, its share
+/// back to the discount first.
+async fn stored_value(shop: &MerchantClient) -> Result<()> {
+    println!();
+    let payer = format!("carol-{}", store::now_micros());
+    let send = |body: Value| async move {
+        let (status, answer) = shop.send("POST", "/v1/payments", Some(&body)).await?;
+        if status != 200 {
+            bail!("POST /v1/payments answered {status}: {answer}");
+        }
+        Ok::<Value, anyhow::Error>(answer)
+    };
+    let body = |trade: &str, product: &str, sources: Value, campaign: Option<&str>| {
+        let amount: i64 = sources
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|part| part["amount_minor"].as_i64())
+            .sum();
+        json!({
+            "out_trade_no": trade, "subject": "stored value", "amount_minor": amount,
+            "currency": "CNY", "request_serial": format!("serial-{trade}"), "product": product,
+            "payer_id": payer, "bank": "ICBC", "sources": sources, "campaign": campaign,
+        })
+    };
+    let topped = send(body(
+        "S1",
+        "top_up",
+        json!([{"source": "card", "amount_minor": 10_000}]),
+        Some("topup-100-get-180"),
+    ))
+    .await?;
+    println!(
+        "stored value: top-up of {} in campaign {}: {}, bonus {}",
+        yuan(10_000),
+        topped["campaign"].as_str().unwrap_or("?"),
+        topped["status"].as_str().unwrap_or("?"),
+        yuan(topped["bonus_minor"].as_i64().unwrap_or(0))
+    );
+    let spent = send(body(
+        "S2",
+        "instant_transfer",
+        json!([{"source": "stored_value", "amount_minor": 14_000}]),
+        None,
+    ))
+    .await?;
+    let parts: Vec<String> = spent["instructions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|part| {
+            format!(
+                "{} {}",
+                part["source"].as_str().unwrap_or("?"),
+                yuan(part["amount_minor"].as_i64().unwrap_or(0))
+            )
+        })
+        .collect();
+    println!(
+        "  {} from the one balance: {} ({})",
+        yuan(14_000),
+        spent["status"].as_str().unwrap_or("?"),
+        parts.join(" + ")
+    );
+    send(body(
+        "S3",
+        "instant_transfer",
+        json!([{"source": "discount", "amount_minor": 300}, {"source": "balance", "amount_minor": 1_700},
+               {"source": "wallet", "amount_minor": 1_000}]),
+        None,
+    ))
+    .await?;
+    let refund = json!({"out_trade_no": "S3", "refund_serial": "S3-R1", "amount_minor": 1_500, "reason": "returned"});
+    let (status, refunded) = shop.send("POST", "/v1/refunds", Some(&refund)).await?;
+    if status != 200 {
+        bail!("POST /v1/refunds answered {status}: {refunded}");
+    }
+    let parts: Vec<String> = refunded["parts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|part| {
+            format!(
+                "{} {}",
+                part["source"].as_str().unwrap_or("?"),
+                yuan(part["amount_minor"].as_i64().unwrap_or(0))
+            )
+        })
+        .collect();
+    println!(
+        "  discount-card trade of {} (10% discount), {} refunded: {} ({})",
+        yuan(3_000),
+        yuan(1_500),
+        refunded["status"].as_str().unwrap_or("?"),
+        parts.join(" + ")
+    );
+    Ok(())
 }
 
 /// Fees as money, once the shop is settled: a 代付 payout takes its fee

@@ -231,6 +231,12 @@ enum RefundsCommand {
         /// Reject instead of approving.
         #[arg(long)]
         reject: bool,
+        /// Who decides; recorded with the decision.
+        #[arg(long, env = "USER")]
+        operator: String,
+        /// Why; recorded with the decision.
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         database: DatabaseArgs,
         #[command(flatten)]
@@ -641,6 +647,8 @@ async fn refunds(command: RefundsCommand) -> Result<()> {
             id,
             merchant,
             reject,
+            operator,
+            reason,
             database,
             config,
         } => {
@@ -648,7 +656,16 @@ async fn refunds(command: RefundsCommand) -> Result<()> {
             let state = open_state(&database.database, &config).await?;
             let view = state
                 .payments()
-                .review_refund(&merchant, id, !reject, store::now_micros())
+                .review_refund(
+                    &merchant,
+                    id,
+                    &engine::NewRefundReview {
+                        operator,
+                        approved: !reject,
+                        reason,
+                    },
+                    store::now_micros(),
+                )
                 .await
                 .with_context(|| format!("reviewing refund {id}"))?;
             println!("refund {} is now {}", view.refund.id, view.refund.status);

@@ -32,8 +32,8 @@ use crate::status::{
     ChannelOrderStatus, InstructionStatus, Level, PaymentStatus, RefundPartStatus, RefundStatus,
     Status, TradeStatus,
 };
-use crate::store::NewRefund;
 use crate::store::{Created, OrderStore, OrderStoreError, PaymentFinish, PaymentWithInstructions};
+use crate::store::{NewRefund, NewRefundReview, RefundReview};
 use crate::{Campaign, RefundOrdering, StoredValueError, StoredValueRules};
 use crate::{FailureReason, NewPaymentFee, PaymentFee, PaymentFeeStore};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
@@ -230,6 +230,8 @@ pub struct RefundRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundView {
     pub refund: RefundOrder,
+    /// The operator's decision, for a refund that waited for review.
+    pub review: Option<RefundReview>,
     pub parts: Vec<RefundPart>,
     /// The funding source each part goes back to, in the order of `parts`.
     pub part_sources: Vec<FundingSource>,
@@ -1690,24 +1692,25 @@ impl<
         }
     }
 
-    /// An operator's decision on a refund in PENDING_REVIEW.
+    /// An operator's decision on a refund in PENDING_REVIEW, recorded with
+    /// who made it and why.
     pub async fn review_refund(
         &self,
         merchant_id: &str,
         refund_id: RefundId,
-        approve: bool,
+        review: &NewRefundReview,
         now: TimestampMicros,
     ) -> Result<RefundView, EngineError> {
         let refund = self.refund_order(merchant_id, refund_id).await?;
-        let next = if approve {
+        let next = if review.approved {
             RefundStatus::Processing
         } else {
             RefundStatus::Failed
         };
         self.orders
-            .transition(refund.id, refund.status, next, now)
+            .review_refund(&refund, next, review, now)
             .await?;
-        if !approve {
+        if !review.approved {
             // Its parts never move money: release their share of the
             // sources for later refunds.
             for mut part in self.orders.refund_parts(refund.id).await? {
@@ -1802,8 +1805,10 @@ impl<
             .iter()
             .map(|part| Self::instruction_of(&paid, part).map(|instruction| instruction.source))
             .collect::<Result<Vec<_>, _>>()?;
+        let review = self.orders.refund_review(refund.id).await?;
         Ok(RefundView {
             refund,
+            review,
             parts,
             part_sources,
             trade,

@@ -49,6 +49,29 @@ impl<T> Created<T> {
     }
 }
 
+/// An operator's decision on a refund waiting for review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefundReview {
+    pub operator: String,
+    pub approved: bool,
+    pub reason: String,
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundReview {
+    pub refund_id: RefundId,
+    pub review: NewRefundReview,
+    pub reviewed_at: TimestampMicros,
+}
+
+impl NewRefundReview {
+    pub fn validate(&self) -> Result<(), OrderError> {
+        check_text("operator", &self.operator, REFERENCE_LENGTH_MAX)?;
+        check_text("reason", &self.reason, SUBJECT_LENGTH_MAX)
+    }
+}
+
 /// What is written with a payment's final status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaymentFinish<'a> {
@@ -202,6 +225,23 @@ pub trait OrderStore: Send + Sync {
         now: TimestampMicros,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RefundOrder>, OrderStoreError>> + Send;
+
+    /// Moves a refund waiting for review to `to` (PROCESSING when approved,
+    /// FAILED when rejected) and records the decision, in one transaction;
+    /// compare-and-set from PENDING_REVIEW.
+    fn review_refund(
+        &self,
+        refund: &RefundOrder,
+        to: RefundStatus,
+        review: &NewRefundReview,
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
+
+    /// The decision on a refund, if it was reviewed.
+    fn refund_review(
+        &self,
+        refund_id: RefundId,
+    ) -> impl Future<Output = Result<Option<RefundReview>, OrderStoreError>> + Send;
 
     /// Refunds of every merchant waiting for an operator's review, oldest
     /// first: the operator's queue.

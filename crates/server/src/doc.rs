@@ -95,6 +95,7 @@ use utoipa::OpenApi;
         PaymentFeeResponse,
         RefundRequestBody,
         ReviewRequest,
+        RefundReviewResponse,
         RefundPartResponse,
         RefundResponse,
         RouteResponse,

@@ -741,7 +741,10 @@ async fn duplicate_payments_wait_in_the_review_queue() {
     let reviewed: Value = api
         .client
         .post(format!("{}/v1/refunds/{id}/review", api.base))
-        .json(&json!({"merchant_id": "m-coffee", "approve": true}))
+        .json(
+            &json!({"merchant_id": "m-coffee", "approve": true, "operator": "ops-li",
+                      "reason": "a duplicate: the money goes back"}),
+        )
         .send()
         .await
         .unwrap()
@@ -749,6 +752,22 @@ async fn duplicate_payments_wait_in_the_review_queue() {
         .await
         .unwrap();
     assert_ne!(reviewed["status"], "PENDING_REVIEW", "{reviewed}");
+    // The decision is recorded with who made it and why.
+    assert_eq!(reviewed["review"]["operator"], "ops-li", "{reviewed}");
+    assert_eq!(reviewed["review"]["approved"], true);
+    assert_eq!(
+        reviewed["review"]["reason"],
+        "a duplicate: the money goes back"
+    );
+    // A decision without an operator is refused.
+    let unsigned = api
+        .client
+        .post(format!("{}/v1/refunds/{id}/review", api.base))
+        .json(&json!({"merchant_id": "m-coffee", "approve": false, "operator": "", "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 422);
     let after: Value = reqwest::get(format!("{}/v1/review/refunds", api.base))
         .await
         .unwrap()

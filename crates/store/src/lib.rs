@@ -425,6 +425,23 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.refunds_waiting_review(limit))
     }
 
+    async fn review_refund(
+        &self,
+        refund: &engine::RefundOrder,
+        to: engine::RefundStatus,
+        review: &engine::NewRefundReview,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.review_refund(refund, to, review, now))
+    }
+
+    async fn refund_review(
+        &self,
+        refund_id: engine::RefundId,
+    ) -> Result<Option<engine::RefundReview>, engine::OrderStoreError> {
+        delegate!(self, store => store.refund_review(refund_id))
+    }
+
     async fn bank_outages(&self) -> Result<Vec<engine::BankOutage>, engine::OrderStoreError> {
         delegate!(self, store => store.bank_outages())
     }

@@ -859,6 +859,85 @@ macro_rules! order_store {
                 rows.into_iter().map(refund_from_row).collect()
             }
 
+            async fn review_refund(
+                &self,
+                refund: &engine::RefundOrder,
+                to: engine::RefundStatus,
+                review: &engine::NewRefundReview,
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
+                use crate::orders::*;
+                review.validate()?;
+                if refund.status != engine::RefundStatus::PendingReview {
+                    // Only a refund waiting for review is reviewed.
+                    return Err(engine::OrderError::from(engine::IllegalTransition {
+                        entity: <engine::RefundStatus as engine::Status>::ENTITY,
+                        from: engine::Status::as_str(refund.status),
+                        to: engine::Status::as_str(to),
+                    })
+                    .into());
+                }
+                refund.status.transition(to).map_err(engine::OrderError::from)?;
+                let mut transaction = self.$writer.begin().await.map_err(db)?;
+                let done = sqlx::query(
+                    "UPDATE refund_orders SET status = $1, updated_at = $2 \
+                     WHERE id = $3 AND status = 'PENDING_REVIEW'",
+                )
+                .bind(engine::Status::as_str(to))
+                .bind(now)
+                .bind(refund.id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() != 1 {
+                    return Err(engine::OrderError::ConcurrentChange {
+                        entity: "refund",
+                        id: refund.id,
+                        expected: "PENDING_REVIEW",
+                    }
+                    .into());
+                }
+                sqlx::query(
+                    "INSERT INTO refund_reviews (refund_id, operator, approved, reason, reviewed_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(refund.id)
+                .bind(&review.operator)
+                .bind(review.approved)
+                .bind(&review.reason)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await
+                .map_err(db)?;
+                transaction.commit().await.map_err(db)?;
+                self.durable().await?;
+                Ok(())
+            }
+
+            async fn refund_review(
+                &self,
+                refund_id: engine::RefundId,
+            ) -> Result<Option<engine::RefundReview>, engine::OrderStoreError> {
+                use crate::orders::*;
+                let row: Option<(String, bool, String, i64)> = sqlx::query_as(
+                    "SELECT operator, approved, reason, reviewed_at FROM refund_reviews \
+                     WHERE refund_id = $1",
+                )
+                .bind(refund_id)
+                .fetch_optional(&self.$reader)
+                .await
+                .map_err(db)?;
+                Ok(row.map(|(operator, approved, reason, reviewed_at)| engine::RefundReview {
+                    refund_id,
+                    review: engine::NewRefundReview {
+                        operator,
+                        approved,
+                        reason,
+                    },
+                    reviewed_at,
+                }))
+            }
+
             async fn refunds_waiting_review(
                 &self,
                 limit: usize,

@@ -105,6 +105,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "fee_deposits",
         sql: include_str!("../migrations/postgres/0020_fee_deposits.sql"),
     },
+    Migration {
+        version: 21,
+        name: "refund_reviews",
+        sql: include_str!("../migrations/postgres/0021_refund_reviews.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -105,6 +105,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "fee_deposits",
         sql: include_str!("../migrations/sqlite/0019_fee_deposits.sql"),
     },
+    Migration {
+        version: 20,
+        name: "refund_reviews",
+        sql: include_str!("../migrations/sqlite/0020_refund_reviews.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -539,7 +539,16 @@ async fn payments_duplicate_success_is_recognised(fixture: Fixture) {
     assert_eq!(raised.refund.status, RefundStatus::PendingReview);
     assert_eq!(raised.refund.payment_id, slow.payment.id);
     let approved = service
-        .review_refund("m-coffee", raised.refund.id, true, NOW + 3 * SECOND)
+        .review_refund(
+            "m-coffee",
+            raised.refund.id,
+            &engine::NewRefundReview {
+                operator: "ops".to_owned(),
+                approved: true,
+                reason: "checked".to_owned(),
+            },
+            NOW + 3 * SECOND,
+        )
         .await
         .unwrap();
     // Its card part ends in 92 too: the channel takes two seconds.
@@ -776,24 +785,69 @@ async fn payments_platform_refunds_wait_for_review(fixture: Fixture) {
     assert_eq!(waiting.refund.status, RefundStatus::PendingReview);
     assert_eq!(merchant(store).await, 5_000);
     let rejected = service
-        .review_refund("m-coffee", waiting.refund.id, false, NOW)
+        .review_refund(
+            "m-coffee",
+            waiting.refund.id,
+            &engine::NewRefundReview {
+                operator: "ops".to_owned(),
+                approved: false,
+                reason: "checked".to_owned(),
+            },
+            NOW,
+        )
         .await
         .unwrap();
     assert_eq!(rejected.refund.status, RefundStatus::Failed);
+    // The decision is kept with who made it and why.
+    let decision = rejected.review.unwrap();
+    assert_eq!(
+        (
+            decision.review.operator.as_str(),
+            decision.review.approved,
+            decision.reviewed_at
+        ),
+        ("ops", false, NOW)
+    );
+    assert_eq!(
+        store
+            .refund_review(waiting.refund.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        decision
+    );
     assert_eq!(merchant(store).await, 5_000);
     let again = service
         .refund(&refund("T1", "R2", 5_000, Initiator::Platform), NOW)
         .await
         .unwrap();
     let approved = service
-        .review_refund("m-coffee", again.refund.id, true, NOW)
+        .review_refund(
+            "m-coffee",
+            again.refund.id,
+            &engine::NewRefundReview {
+                operator: "ops".to_owned(),
+                approved: true,
+                reason: "checked".to_owned(),
+            },
+            NOW,
+        )
         .await
         .unwrap();
     assert_eq!(approved.refund.status, RefundStatus::Success);
     assert_eq!(approved.trade.status, TradeStatus::Refunded);
     assert_eq!(merchant(store).await, 0);
     let twice = service
-        .review_refund("m-coffee", again.refund.id, true, NOW)
+        .review_refund(
+            "m-coffee",
+            again.refund.id,
+            &engine::NewRefundReview {
+                operator: "ops".to_owned(),
+                approved: true,
+                reason: "checked".to_owned(),
+            },
+            NOW,
+        )
         .await
         .unwrap_err();
     assert_eq!(

@@ -232,7 +232,8 @@ pub async fn get_refund(
     responses(
         (status = 200, description = "The refund after the decision", body = RefundResponse),
         (status = 404, description = "ORDER_NOT_FOUND", body = ErrorBody),
-        (status = 409, description = "ILLEGAL_TRANSITION: not waiting for review", body = ErrorBody),
+        (status = 409, description = "ILLEGAL_TRANSITION, CONCURRENT_CHANGE: not waiting for review", body = ErrorBody),
+        (status = 422, description = "INVALID_ORDER: no operator or reason", body = ErrorBody),
     )
 )]
 pub async fn review_refund(
@@ -245,11 +246,17 @@ pub async fn review_refund(
         .review_refund(
             &request.merchant_id,
             refund_id,
-            request.approve,
+            &request.review(),
             store::now_micros(),
         )
         .await?;
-    info!(refund_id, approve = request.approve, status = %view.refund.status, "refund reviewed");
+    info!(
+        refund_id,
+        approve = request.approve,
+        operator = %request.operator,
+        status = %view.refund.status,
+        "refund reviewed"
+    );
     Ok(Json(RefundResponse::try_from(view)?))
 }
 

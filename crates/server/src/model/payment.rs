@@ -314,6 +314,31 @@ pub struct ReviewRequest {
     pub merchant_id: String,
     /// True to pay the refund out, false to reject it.
     pub approve: bool,
+    /// Who decides: recorded with the decision.
+    #[schema(example = "ops-li")]
+    pub operator: String,
+    /// Why: recorded with the decision.
+    #[schema(example = "duplicate payment confirmed with the channel")]
+    pub reason: String,
+}
+
+impl ReviewRequest {
+    pub fn review(&self) -> engine::NewRefundReview {
+        engine::NewRefundReview {
+            operator: self.operator.clone(),
+            approved: self.approve,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// An operator's recorded decision on a refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefundReviewResponse {
+    pub operator: String,
+    pub approved: bool,
+    pub reason: String,
+    pub reviewed_at: String,
 }
 
 /// The share of a refund that goes back to one funding source.
@@ -346,6 +371,8 @@ pub struct RefundResponse {
     pub updated_at: String,
     /// Bonus it voids (a refund of a top-up that granted a bonus).
     pub bonus_void_minor: i64,
+    /// The operator's decision, for a refund that waited for review.
+    pub review: Option<RefundReviewResponse>,
     /// Its allocation, one part per funding source.
     pub parts: Vec<RefundPartResponse>,
     pub trade: TradeResponse,
@@ -367,6 +394,17 @@ impl TryFrom<engine::RefundView> for RefundResponse {
             created_at: timestamp::format(refund.created_at)?,
             updated_at: timestamp::format(refund.updated_at)?,
             bonus_void_minor: refund.bonus_void_minor,
+            review: view
+                .review
+                .map(|review| -> Result<RefundReviewResponse, ApiError> {
+                    Ok(RefundReviewResponse {
+                        operator: review.review.operator,
+                        approved: review.review.approved,
+                        reason: review.review.reason,
+                        reviewed_at: timestamp::format(review.reviewed_at)?,
+                    })
+                })
+                .transpose()?,
             parts: view
                 .parts
                 .into_iter()
