@@ -1466,16 +1466,23 @@ impl<
                     .await;
                 match marked {
                     Ok(_) => {}
-                    // Another payment of the trade succeeded at the same
-                    // moment and paid it first: this one is the duplicate.
+                    // The trade changed since it was read: another payment
+                    // succeeded at the same moment and paid it first (this
+                    // one is the duplicate), or another run of this very
+                    // payment (the resolver beside a slow request) did.
                     Err(OrderStoreError::Order(
                         OrderError::IllegalTransition(_) | OrderError::ConcurrentChange { .. },
                     )) => {
-                        let reason =
-                            "duplicate payment: another payment paid the trade at the same time"
-                                .to_owned();
-                        self.raise_duplicate_refund(paid, coupons_minor, reason, now)
+                        let now_paid = self
+                            .trade_of(&payment.merchant_id, payment.trade_id)
                             .await?;
+                        if now_paid.paid_payment_id != Some(payment.id) {
+                            let reason =
+                                "duplicate payment: another payment paid the trade at the same time"
+                                    .to_owned();
+                            self.raise_duplicate_refund(paid, coupons_minor, reason, now)
+                                .await?;
+                        }
                     }
                     Err(error) => return Err(error.into()),
                 }

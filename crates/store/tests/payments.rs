@@ -34,6 +34,7 @@ contract!(
     payments_withdrawals_leave_through_the_channel,
     payments_finish_after_a_crash_past_the_channel,
     payments_refund_the_payee_cannot_cover_moves_nothing,
+    payments_concurrent_runs_of_one_payment_are_no_duplicate,
 );
 
 /// 2026-11-22 10:00:00 UTC+8.
@@ -1294,5 +1295,63 @@ async fn payments_refund_the_payee_cannot_cover_moves_nothing(fixture: Fixture) 
         .unwrap();
     assert_eq!(small.refund.status, RefundStatus::Success);
     assert_eq!(merchant(store).await, 0);
+    assert_sound(store).await;
+}
+
+/// The resolver may advance a payment while its own request still runs it
+/// (a slow machine): runs of one payment racing to its success pay its
+/// trade once and never take it for a duplicate of itself.
+async fn payments_concurrent_runs_of_one_payment_are_no_duplicate(fixture: Fixture) {
+    let store = &fixture.store;
+    let service = Arc::new(service(&fixture));
+    for round in 0..4 {
+        let trade = format!("T{round}");
+        let started = service
+            .pay(
+                &request(
+                    &trade,
+                    &format!("S{round}"),
+                    "top_up",
+                    &[(FundingSource::Card, 1_092)],
+                ),
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(started.payment.status, PaymentStatus::Processing);
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let service = Arc::clone(&service);
+                let id = started.payment.id;
+                tokio::spawn(async move { service.resume("m-coffee", id, NOW + 3 * SECOND).await })
+            })
+            .collect();
+        for run in runs {
+            // A run that lost a compare-and-set to another stops there; the
+            // winner carries the payment on.
+            match run.await.unwrap() {
+                Ok(view) => assert_eq!(view.duplicate_of, None),
+                Err(error) => assert!(
+                    matches!(error.code(), "CONCURRENT_CHANGE" | "ILLEGAL_TRANSITION"),
+                    "{error}"
+                ),
+            }
+        }
+        let done = service
+            .resume("m-coffee", started.payment.id, NOW + 4 * SECOND)
+            .await
+            .unwrap();
+        assert_eq!(done.payment.status, PaymentStatus::Success);
+        assert_eq!(done.trade.paid_payment_id, Some(started.payment.id));
+        assert_eq!(done.duplicate_of, None);
+    }
+    assert!(store.refunds_waiting_review(100).await.unwrap().is_empty());
+    // Concurrent first uses of an account leave gaps in PostgreSQL's ids:
+    // find it by owner.
+    let cash = store
+        .accounts_of(OwnerKind::Member, AccountKind::MemberCash, Currency::CNY)
+        .await
+        .unwrap();
+    assert_eq!(cash["alice"].balance().unwrap().ledger_minor, 4 * 1_092);
     assert_sound(store).await;
 }
