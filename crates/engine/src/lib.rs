@@ -24,6 +24,8 @@ macro_rules! text_enum {
     };
 }
 
+mod agreement;
+mod agreement_service;
 mod clearing;
 mod merchant;
 mod notification;
@@ -34,6 +36,8 @@ mod service;
 pub mod status;
 mod store;
 
+pub use agreement::*;
+pub use agreement_service::*;
 pub use clearing::*;
 pub use merchant::*;
 pub use notification::*;

@@ -18,6 +18,7 @@
 //! Every ledger key is derived from an order id, so a repeated step replays
 //! its first result and never moves money twice.
 
+use crate::agreement::AgreementStore;
 use crate::clearing::{ClearingKind, NewClearingEntry};
 use crate::notification::{NotificationEvent, NotificationStore};
 use crate::order::{
@@ -71,6 +72,9 @@ pub struct Product {
     pub code: String,
     pub payee: Payee,
     pub sources: Vec<FundingSource>,
+    /// 代扣: every payment names an ACTIVE agreement of its merchant and
+    /// payer (`agreement.rs`).
+    pub requires_agreement: bool,
 }
 
 impl Product {
@@ -88,6 +92,7 @@ impl Product {
                 FundingSource::Wallet,
                 FundingSource::BankAccount,
             ],
+            requires_agreement: false,
         }
     }
 
@@ -99,6 +104,7 @@ impl Product {
                 from: PayoutFrom::MemberCash,
             },
             sources: vec![FundingSource::BankAccount],
+            requires_agreement: false,
         }
     }
 
@@ -112,6 +118,7 @@ impl Product {
                 FundingSource::BankAccount,
                 FundingSource::Wallet,
             ],
+            requires_agreement: false,
         }
     }
 }
@@ -132,6 +139,9 @@ pub struct PayRequest {
     pub bank: Option<String>,
     /// How much each source pays; they must sum to the amount.
     pub sources: Vec<(FundingSource, i64)>,
+    /// 代扣: the agreement a debit is made under, for products that
+    /// require one.
+    pub agreement_no: Option<String>,
 }
 
 /// Why a payment could not be started or advanced.
@@ -172,6 +182,8 @@ pub enum EngineError {
     Ledger(LedgerError),
     #[error("the fee's period counter failed: {0}")]
     FeeCounter(#[from] fees::FeeCounterError),
+    #[error(transparent)]
+    Agreement(crate::AgreementError),
 }
 
 impl EngineError {
@@ -189,6 +201,7 @@ impl EngineError {
             EngineError::NotRefundable(_) => "NOT_REFUNDABLE",
             EngineError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             EngineError::Ledger(error) => error.code(),
+            EngineError::Agreement(error) => error.code(),
         }
     }
 }
@@ -292,8 +305,11 @@ pub fn business_date(now: TimestampMicros) -> Result<BusinessDate, EngineError> 
         .map_err(|_| EngineError::Ledger(LedgerError::Overflow))
 }
 
-impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Channel>
-    PaymentService<O, L, C>
+impl<
+    O: OrderStore + NotificationStore + FeeCounterStore + AgreementStore,
+    L: LedgerWriter,
+    C: Channel,
+> PaymentService<O, L, C>
 {
     /// A service whose routes are every channel, for every channel source,
     /// in the order given; see [`PaymentService::with_routes`].
@@ -396,6 +412,8 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
     ) -> Result<PaymentView, EngineError> {
         let product = self.product(&request.product)?;
         Self::check_sources(product, &request.sources)?;
+        let checked = crate::agreement::debit_request(&self.orders, product, request).await?;
+        let request = &*checked;
         let trade = self
             .orders
             .create_trade(
@@ -417,6 +435,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             product: request.product.clone(),
             payer_id: request.payer_id.clone(),
             bank: request.bank.clone(),
+            agreement_no: request.agreement_no.clone(),
             amount_minor: request.amount_minor,
             currency: request.currency,
         };
@@ -1022,8 +1041,9 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
         instruction: &PaymentInstruction,
     ) -> Result<Result<&C, NoRoute>, EngineError> {
         let outages = self.orders.bank_outages().await?;
+        let routes = crate::agreement::routes_for(&self.orders, &self.routes, payment).await?;
         match choose_route(
-            &self.routes,
+            &routes,
             &outages,
             instruction.source,
             payment.bank.as_deref(),
@@ -1042,6 +1062,7 @@ impl<O: OrderStore + NotificationStore + FeeCounterStore, L: LedgerWriter, C: Ch
             currency: order.currency,
             bank: payment.bank.clone(),
             submitted_at: order.created_at,
+            agreement_no: payment.agreement_no.clone(),
         }
     }
 

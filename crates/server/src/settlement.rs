@@ -530,6 +530,7 @@ async fn pay_out(
                     payer_id: batch.merchant_id.clone(),
                     bank: Some(bank.clone()),
                     sources: vec![(FundingSource::BankAccount, batch.net_minor)],
+                    agreement_no: None,
                 };
                 state.payments().pay(&request, now).await
             }

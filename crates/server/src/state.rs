@@ -3,7 +3,7 @@
 use crate::config::{Config, ConfigError};
 use axum::extract::FromRef;
 use channels::Simulator;
-use engine::PaymentService;
+use engine::{AgreementService, PaymentService, PersonalDataKey};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use store::{Ledger, Store};
@@ -12,11 +12,16 @@ use store::{Ledger, Store};
 /// store, money through the ledger, the simulator as its channel.
 pub type Payments = PaymentService<Store, Ledger, Simulator>;
 
+/// The agreement service (签约) of a running server, on the same store and
+/// channels.
+pub type Agreements = AgreementService<Store, Simulator>;
+
 /// The state of the API's router.
 #[derive(Debug, Clone)]
 pub struct AppState {
     ledger: Ledger,
     payments: Arc<Payments>,
+    agreements: Arc<Agreements>,
     serials: Arc<KeyedLocks>,
     http: reqwest::Client,
 }
@@ -29,8 +34,25 @@ impl AppState {
     }
 
     /// The state over `ledger`'s store with `config`'s products, channels,
-    /// routes and limits.
+    /// routes and limits, and the public development key for personal-data
+    /// fingerprints.
     pub fn with_config(ledger: Ledger, config: &Config) -> AppState {
+        AppState::with_personal_data_key(ledger, config, PersonalDataKey::development())
+    }
+
+    /// [`AppState::with_config`] with the key of the fingerprints by which
+    /// agreements recognise card and ID numbers.
+    pub fn with_personal_data_key(
+        ledger: Ledger,
+        config: &Config,
+        key: PersonalDataKey,
+    ) -> AppState {
+        let agreements = AgreementService::new(
+            ledger.store().clone(),
+            config.channels(),
+            config.routes.clone(),
+            key,
+        );
         let mut payments = PaymentService::new(
             ledger.store().clone(),
             ledger.clone(),
@@ -47,6 +69,7 @@ impl AppState {
         AppState {
             ledger,
             payments: Arc::new(payments),
+            agreements: Arc::new(agreements),
             serials: Arc::new(KeyedLocks::default()),
             http: reqwest::Client::new(),
         }
@@ -62,6 +85,10 @@ impl AppState {
 
     pub fn payments(&self) -> &Payments {
         &self.payments
+    }
+
+    pub fn agreements(&self) -> &Agreements {
+        &self.agreements
     }
 
     /// The client notifications are sent with.

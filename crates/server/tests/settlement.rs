@@ -90,6 +90,7 @@ async fn pay(fixture: &Fixture, merchant: &str, trade: &str, amount_minor: i64) 
                 payer_id: "alice".to_owned(),
                 bank: Some("ICBC".to_owned()),
                 sources: vec![(FundingSource::Card, amount_minor)],
+                agreement_no: None,
             },
             FRIDAY,
         )
@@ -483,6 +484,7 @@ mod properties {
                 payer_id: "alice".to_owned(),
                 bank: Some("ICBC".to_owned()),
                 sources: vec![(FundingSource::Card, amount)],
+                agreement_no: None,
             };
             fixture.state.payments().pay(&request, at).await.unwrap();
             if *refund_half && amount >= 200 {

@@ -41,9 +41,10 @@ pub(crate) type PaymentRow = (
     String,
     i64,
     i64,
+    Option<String>,
 );
 pub(crate) const PAYMENT_COLUMNS: &str = "id, trade_id, merchant_id, request_serial, product, \
-     payer_id, bank, amount_minor, currency, status, created_at, updated_at";
+     payer_id, bank, amount_minor, currency, status, created_at, updated_at, agreement_no";
 
 pub(crate) type InstructionRow = (i64, i64, String, String, i64, String, String, i64, i64);
 pub(crate) const INSTRUCTION_COLUMNS: &str =
@@ -144,6 +145,7 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         status_text,
         created_at,
         updated_at,
+        agreement_no,
     ) = row;
     Ok(PaymentOrder {
         id,
@@ -153,6 +155,7 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         product,
         payer_id,
         bank,
+        agreement_no,
         amount_minor,
         currency: currency(&currency_code)?,
         status: status::<PaymentStatus>(&status_text)?,
@@ -451,8 +454,8 @@ macro_rules! order_store {
                 // the unique key decides, and the loser finds the winner's.
                 let row: Option<PaymentRow> = sqlx::query_as(&format!(
                     "INSERT INTO payment_orders (trade_id, merchant_id, request_serial, product, payer_id, bank, \
-                     amount_minor, currency, status, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'CREATED', $9, $9) \
+                     amount_minor, currency, status, created_at, updated_at, agreement_no) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'CREATED', $9, $9, $10) \
                      ON CONFLICT (merchant_id, request_serial) DO NOTHING RETURNING {PAYMENT_COLUMNS}"
                 ))
                 .bind(payment.trade_id)
@@ -464,6 +467,7 @@ macro_rules! order_store {
                 .bind(payment.amount_minor)
                 .bind(payment.currency.code())
                 .bind(now)
+                .bind(payment.agreement_no.as_deref())
                 .fetch_optional(&mut *transaction)
                 .await
                 .map_err(db)?;

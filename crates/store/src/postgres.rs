@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "clearing",
         sql: include_str!("../migrations/postgres/0013_clearing.sql"),
     },
+    Migration {
+        version: 16,
+        name: "agreements",
+        sql: include_str!("../migrations/postgres/0016_agreements.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

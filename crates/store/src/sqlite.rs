@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "clearing",
         sql: include_str!("../migrations/sqlite/0012_clearing.sql"),
     },
+    Migration {
+        version: 15,
+        name: "agreements",
+        sql: include_str!("../migrations/sqlite/0015_agreements.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -73,6 +73,7 @@ fn request(
         payer_id: "alice".to_owned(),
         bank: Some("ICBC".to_owned()),
         sources: sources.to_vec(),
+        agreement_no: None,
     }
 }
 
@@ -586,6 +587,7 @@ async fn payments_resolver_finishes_interrupted_payments(fixture: Fixture) {
                 product: "instant_transfer".to_owned(),
                 payer_id: "alice".to_owned(),
                 bank: None,
+                agreement_no: None,
                 amount_minor: 700,
                 currency: Currency::CNY,
             },
@@ -1075,6 +1077,7 @@ async fn payments_finish_after_a_crash_past_the_channel(fixture: Fixture) {
                 product: "instant_transfer".to_owned(),
                 payer_id: "alice".to_owned(),
                 bank: None,
+                agreement_no: None,
                 amount_minor: 2_093,
                 currency: Currency::CNY,
             },

@@ -2,6 +2,7 @@
 //! derive serde; these do, and convert.
 
 mod account;
+mod agreement;
 mod batch;
 mod fee;
 mod payment;
@@ -9,6 +10,7 @@ mod reconciliation;
 mod transfer;
 
 pub use account::*;
+pub use agreement::*;
 pub use batch::*;
 pub use fee::*;
 pub use payment::*;

@@ -101,6 +101,10 @@ pub struct PayRequestBody {
     /// The parts; they must sum to the amount. At most one card, bank
     /// account or wallet part.
     pub sources: Vec<SourceRequest>,
+    /// 代扣 (`debit_collection`): the ACTIVE agreement of this merchant and
+    /// payer the card is debited under (its `agreement_no`). Other products
+    /// take none.
+    pub agreement_no: Option<String>,
 }
 
 impl PayRequestBody {
@@ -120,6 +124,7 @@ impl PayRequestBody {
                 .into_iter()
                 .map(|part| (part.source.into(), part.amount_minor))
                 .collect(),
+            agreement_no: self.agreement_no,
         })
     }
 }
@@ -194,6 +199,9 @@ pub struct PaymentResponse {
     /// Set when this payment succeeded after another had paid the trade
     /// (重复支付): its money is to be refunded.
     pub duplicate_of: Option<i64>,
+    /// The agreement a debit (代扣) was made under.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agreement_no: Option<String>,
 }
 
 impl TryFrom<PaymentView> for PaymentResponse {
@@ -224,6 +232,7 @@ impl TryFrom<PaymentView> for PaymentResponse {
                 .collect(),
             trade: TradeResponse::try_from(view.trade)?,
             duplicate_of: view.duplicate_of,
+            agreement_no: payment.agreement_no,
         })
     }
 }
