@@ -81,6 +81,7 @@ pub async fn run(state: server::AppState, listen: SocketAddr, keep_serving: bool
     println!("paycore API on http://{address} (OpenAPI at /openapi.json)");
     script(&client).await?;
     payments(&client).await?;
+    crate::debits::run(&client.http, &client.base).await?;
     crate::business_day::run(&client.http, &client.base).await?;
     settle_the_day(&settling).await?;
     if keep_serving {
