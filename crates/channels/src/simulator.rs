@@ -5,8 +5,10 @@
 //! function of the request and the time, so a restarted paycore gets the
 //! same answers to its queries.
 
+use crate::signing::{Names, SimulatedSigning, refusal, sms_code};
 use crate::{
-    Channel, ChannelDirection, ChannelError, ChannelNotification, ChannelOutcome, ChannelRequest,
+    AgreementConfirmation, AgreementRequest, Channel, ChannelDirection, ChannelError,
+    ChannelNotification, ChannelOutcome, ChannelRequest, RevokeOutcome, SignOutcome,
     TimestampMicros,
 };
 use money::{Money, RoundingMode};
@@ -169,6 +171,16 @@ impl Simulator {
         let processing = ChannelOutcome::Processing {
             channel_transaction_id: Some(self.transaction_id(request)),
         };
+        // A debit under an agreement this institution did not issue is
+        // refused before anything moves.
+        if let Some(agreement_no) = &request.agreement_no
+            && !Names::new(&self.code).owns_agreement(agreement_no)
+        {
+            return Ok(Self::failed(
+                "AGREEMENT_UNKNOWN",
+                "the institution knows no such agreement",
+            ));
+        }
         let outcome = match SimulatedBehaviour::of(request.amount_minor) {
             SimulatedBehaviour::Success | SimulatedBehaviour::TimeoutButExecuted => {
                 self.success(request, request.submitted_at)
@@ -293,24 +305,61 @@ impl Channel for Simulator {
             outcome,
         })
     }
+
+    async fn verify_agreement(
+        &self,
+        request: &AgreementRequest,
+    ) -> Result<SignOutcome, ChannelError> {
+        Ok(match SimulatedSigning::of(request) {
+            SimulatedSigning::Accepted { bank } => SignOutcome::Signed {
+                agreement_no: Names::new(&self.code).agreement_no(request.agreement_id),
+                bank: bank.to_owned(),
+            },
+            SimulatedSigning::Refused { code } => SignOutcome::Refused(refusal(code)),
+        })
+    }
+
+    async fn request_sms_code(
+        &self,
+        request: &AgreementRequest,
+    ) -> Result<SignOutcome, ChannelError> {
+        let Some(phone) = &request.phone else {
+            return Ok(SignOutcome::Refused(refusal("PHONE_INVALID")));
+        };
+        Ok(match SimulatedSigning::of(request) {
+            SimulatedSigning::Accepted { bank } => SignOutcome::CodeSent {
+                confirmation_token: Names::new(&self.code).confirmation_token(
+                    request.agreement_id,
+                    bank,
+                    &sms_code(phone.expose()),
+                ),
+                bank: bank.to_owned(),
+            },
+            SimulatedSigning::Refused { code } => SignOutcome::Refused(refusal(code)),
+        })
+    }
+
+    async fn confirm_agreement(
+        &self,
+        confirmation: &AgreementConfirmation,
+    ) -> Result<SignOutcome, ChannelError> {
+        Ok(Names::new(&self.code).confirm(confirmation))
+    }
+
+    async fn revoke_agreement(&self, agreement_no: &str) -> Result<RevokeOutcome, ChannelError> {
+        Ok(if Names::new(&self.code).owns_agreement(agreement_no) {
+            RevokeOutcome::Revoked
+        } else {
+            RevokeOutcome::Refused(refusal("AGREEMENT_UNKNOWN"))
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ready;
     use money::Currency;
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
-    /// The simulator never waits, so one poll completes its futures.
-    fn ready<F: Future>(future: F) -> F::Output {
-        let mut context = Context::from_waker(Waker::noop());
-        match pin!(future).poll(&mut context) {
-            Poll::Ready(output) => output,
-            Poll::Pending => panic!("the simulator never waits"),
-        }
-    }
 
     /// 2026-11-22 10:00:00 UTC+8.
     const MORNING: TimestampMicros = 1_795_312_800_000_000;
@@ -324,6 +373,7 @@ mod tests {
             currency: Currency::CNY,
             bank: Some("ICBC".to_owned()),
             submitted_at: MORNING,
+            agreement_no: None,
         }
     }
 

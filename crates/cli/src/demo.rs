@@ -88,6 +88,7 @@ pub async fn run(
     script(&client).await?;
     let shop = payments(&client).await?;
     stored_value(&shop).await?;
+    crate::debits::run(&client.http, &client.base).await?;
     crate::business_day::run(&client.http, &client.base).await?;
     settle_the_day(&settling, terms).await?;
     fees(&client, &shop).await?;

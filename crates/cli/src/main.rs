@@ -1,10 +1,12 @@
 //! `paycore`: the command line of the payment-platform core.
 
+mod agreements;
 mod bench;
 mod bench_pay;
 mod bench_recon;
 mod bench_settle;
 mod business_day;
+mod debits;
 mod demo;
 mod fee_bills;
 mod fee_rules;
@@ -55,6 +57,16 @@ impl ConfigArgs {
     }
 }
 
+/// The key of the keyed fingerprints of card and ID numbers in agreements.
+#[derive(Debug, Clone, clap::Args)]
+struct PersonalDataArgs {
+    /// Hex, at least 32 bytes; keep it for the life of the database, or the
+    /// same card is no longer recognised. Without it the public
+    /// development key is used.
+    #[arg(long, env = "PAYCORE_PERSONAL_DATA_KEY", hide_env_values = true)]
+    personal_data_key: Option<String>,
+}
+
 /// Where the data lives: a SQLite file (the default) or a PostgreSQL URL.
 #[derive(Debug, Clone, clap::Args)]
 struct DatabaseArgs {
@@ -75,6 +87,8 @@ enum Command {
         config: ConfigArgs,
         #[command(flatten)]
         fee_rules: fee_rules::FeeRulesFileArgs,
+        #[command(flatten)]
+        personal_data: PersonalDataArgs,
     },
     /// Ledger operations.
     Ledger {
@@ -92,6 +106,8 @@ enum Command {
         config: ConfigArgs,
         #[command(flatten)]
         fee_rules: fee_rules::FeeRulesFileArgs,
+        #[command(flatten)]
+        personal_data: PersonalDataArgs,
         /// Keep the server running after the example.
         #[arg(long)]
         serve: bool,
@@ -106,6 +122,12 @@ enum Command {
     Channel {
         #[command(subcommand)]
         command: ChannelCommand,
+    },
+    /// Agreements (签约) for debit collection (代扣), masked as the API
+    /// shows them.
+    Agreements {
+        #[command(subcommand)]
+        command: AgreementsCommand,
     },
     /// The operator's refund review queue.
     Refunds {
@@ -210,6 +232,25 @@ enum ChannelCommand {
     Outages {
         #[command(flatten)]
         database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgreementsCommand {
+    /// A merchant's agreements by id, as CSV (standard output without
+    /// --csv/--xlsx) or Excel.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        merchant: String,
+        /// Start after this agreement id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long)]
+        csv: Option<std::path::PathBuf>,
+        #[arg(long)]
+        xlsx: Option<std::path::PathBuf>,
     },
 }
 
@@ -396,14 +437,16 @@ async fn run(command: Command) -> Result<()> {
             database,
             config,
             fee_rules,
+            personal_data,
         } => {
             let config = config.load()?;
+            let key = agreements::personal_data_key(personal_data.personal_data_key.as_deref())?;
             let ledger = open_ledger(&database.database).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
             tracing::info!(address = %listener.local_addr()?, database = %database.database, "serving");
-            let state = server::AppState::with_config(ledger, &config);
+            let state = server::AppState::with_personal_data_key(ledger, &config, key);
             fee_rules.apply(&state).await?;
             server::serve_state(listener, state)
                 .await
@@ -417,15 +460,17 @@ async fn run(command: Command) -> Result<()> {
             database,
             config,
             fee_rules,
+            personal_data,
             serve,
             settlement,
         } => {
             let config = config.load()?;
+            let key = agreements::personal_data_key(personal_data.personal_data_key.as_deref())?;
             let terms = settlement
                 .map(|path| settlement::SettlementConfig::load(&path))
                 .transpose()?;
             let ledger = open_ledger(&database.database).await?;
-            let state = server::AppState::with_config(ledger, &config);
+            let state = server::AppState::with_personal_data_key(ledger, &config, key);
             fee_rules.apply(&state).await?;
             demo::run(state, listen, serve, terms).await
         }
@@ -451,6 +496,25 @@ async fn run(command: Command) -> Result<()> {
             out,
         } => settle::bill(&database, &merchant, &date, &bill_type, out.as_deref()).await,
         Command::Refunds { command } => refunds(command).await,
+        Command::Agreements {
+            command:
+                AgreementsCommand::List {
+                    database,
+                    merchant,
+                    after,
+                    csv,
+                    xlsx,
+                },
+        } => {
+            agreements::list(
+                &database.database,
+                &merchant,
+                after,
+                csv.as_deref(),
+                xlsx.as_deref(),
+            )
+            .await
+        }
         Command::Bench {
             command: BenchCommand::Ledger(arguments),
         } => bench::run(arguments).await,

@@ -22,7 +22,7 @@ use money::Currency;
 pub const BONUS_OWNER: &str = "marketing";
 
 impl<
-    O: OrderStore + NotificationStore + FeeCounterStore + PaymentFeeStore,
+    O: OrderStore + NotificationStore + FeeCounterStore + PaymentFeeStore + crate::AgreementStore,
     L: LedgerWriter,
     C: Channel,
 > PaymentService<O, L, C>

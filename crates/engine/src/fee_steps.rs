@@ -71,7 +71,7 @@ fn sides_at_acceptance(payee: Payee) -> (PayeeAtAcceptance, bool) {
 }
 
 impl<
-    O: OrderStore + NotificationStore + FeeCounterStore + PaymentFeeStore,
+    O: OrderStore + NotificationStore + FeeCounterStore + PaymentFeeStore + crate::AgreementStore,
     L: LedgerWriter,
     C: Channel,
 > PaymentService<O, L, C>

@@ -24,6 +24,8 @@ macro_rules! text_enum {
     };
 }
 
+mod agreement;
+mod agreement_service;
 mod bonus_steps;
 mod clearing;
 mod fee;
@@ -38,6 +40,8 @@ pub mod status;
 mod store;
 mod stored_value;
 
+pub use agreement::*;
+pub use agreement_service::*;
 pub use bonus_steps::BONUS_OWNER;
 pub use clearing::*;
 pub use fee::*;

@@ -4,30 +4,9 @@
 use crate::order::{OrderError, REFERENCE_LENGTH_MAX, SUBJECT_LENGTH_MAX, check_text};
 use crate::store::OrderStoreError;
 use ledger::TimestampMicros;
-use std::fmt;
 use std::future::Future;
 
-/// A value that must not be logged or printed by accident (a signing key,
-/// a card number): `Debug` shows `Secret(***)`, and reading it takes an
-/// explicit [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    pub fn new(value: T) -> Self {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("Secret(***)")
-    }
-}
+pub use masking::Secret;
 
 /// A merchant of the platform.
 #[derive(Debug, Clone, PartialEq, Eq)]

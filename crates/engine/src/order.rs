@@ -212,6 +212,8 @@ pub struct PaymentOrder {
     pub payer_id: String,
     /// The payer's bank, for routing a card or bank instruction.
     pub bank: Option<String>,
+    /// 代扣: the agreement number a debit is made under.
+    pub agreement_no: Option<String>,
     pub amount_minor: i64,
     pub currency: Currency,
     pub status: PaymentStatus,
@@ -233,6 +235,7 @@ pub struct NewPayment {
     pub product: String,
     pub payer_id: String,
     pub bank: Option<String>,
+    pub agreement_no: Option<String>,
     pub amount_minor: i64,
     pub currency: Currency,
     pub campaign: Option<String>,
@@ -255,6 +258,9 @@ impl NewPayment {
         if self.bonus_minor < 0 {
             return Err(OrderError::InvalidAmount(self.bonus_minor));
         }
+        if let Some(agreement_no) = &self.agreement_no {
+            check_text("agreement_no", agreement_no, REFERENCE_LENGTH_MAX)?;
+        }
         check_amount(self.amount_minor)
     }
 
@@ -267,6 +273,8 @@ impl NewPayment {
             Some("payer_id")
         } else if self.bank != payment.bank {
             Some("bank")
+        } else if self.agreement_no != payment.agreement_no {
+            Some("agreement_no")
         } else if self.amount_minor != payment.amount_minor {
             Some("amount_minor")
         } else if self.currency != payment.currency {

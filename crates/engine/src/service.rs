@@ -18,6 +18,7 @@
 //! Every ledger key is derived from an order id, so a repeated step replays
 //! its first result and never moves money twice.
 
+use crate::agreement::AgreementStore;
 use crate::clearing::{ClearingKind, NewClearingEntry};
 use crate::fee_steps::Reservation;
 use crate::notification::{NotificationEvent, NotificationStore};
@@ -74,6 +75,9 @@ pub struct Product {
     pub code: String,
     pub payee: Payee,
     pub sources: Vec<FundingSource>,
+    /// 代扣: every payment names an ACTIVE agreement of its merchant and
+    /// payer (`agreement.rs`).
+    pub requires_agreement: bool,
 }
 
 impl Product {
@@ -91,6 +95,7 @@ impl Product {
                 FundingSource::Wallet,
                 FundingSource::BankAccount,
             ],
+            requires_agreement: false,
         }
     }
 
@@ -102,6 +107,7 @@ impl Product {
                 from: PayoutFrom::MemberCash,
             },
             sources: vec![FundingSource::BankAccount],
+            requires_agreement: false,
         }
     }
 
@@ -115,6 +121,7 @@ impl Product {
                 FundingSource::BankAccount,
                 FundingSource::Wallet,
             ],
+            requires_agreement: false,
         }
     }
 }
@@ -137,6 +144,9 @@ pub struct PayRequest {
     pub sources: Vec<(FundingSource, i64)>,
     /// A top-up campaign (充值送) the top-up takes part in.
     pub campaign: Option<String>,
+    /// 代扣: the agreement a debit is made under, for products that
+    /// require one.
+    pub agreement_no: Option<String>,
 }
 
 /// Why a payment could not be started or advanced.
@@ -179,6 +189,8 @@ pub enum EngineError {
     FeeCounter(#[from] fees::FeeCounterError),
     #[error(transparent)]
     StoredValue(#[from] StoredValueError),
+    #[error(transparent)]
+    Agreement(crate::AgreementError),
     /// A bug: a state the engine's own checks should have made impossible.
     #[error("engine invariant broken: {0}")]
     Invariant(&'static str),
@@ -201,6 +213,7 @@ impl EngineError {
             EngineError::Ledger(error) => error.code(),
             EngineError::Invariant(_) => "ENGINE_INVARIANT",
             EngineError::StoredValue(error) => error.code(),
+            EngineError::Agreement(error) => error.code(),
         }
     }
 }
@@ -343,7 +356,7 @@ pub fn business_date(now: TimestampMicros) -> Result<BusinessDate, EngineError> 
 }
 
 impl<
-    O: OrderStore + NotificationStore + FeeCounterStore + PaymentFeeStore,
+    O: OrderStore + NotificationStore + FeeCounterStore + PaymentFeeStore + AgreementStore,
     L: LedgerWriter,
     C: Channel,
 > PaymentService<O, L, C>
@@ -474,6 +487,8 @@ impl<
     ) -> Result<PaymentView, EngineError> {
         let product = self.product(&request.product)?;
         Self::check_sources(product, &request.sources)?;
+        let checked = crate::agreement::debit_request(&self.orders, product, request).await?;
+        let request = &*checked;
         let bonus_minor = self.campaign_bonus(product, request)?;
         let trade = self
             .orders
@@ -496,6 +511,7 @@ impl<
             product: request.product.clone(),
             payer_id: request.payer_id.clone(),
             bank: request.bank.clone(),
+            agreement_no: request.agreement_no.clone(),
             amount_minor: request.amount_minor,
             currency: request.currency,
             campaign: request.campaign.clone(),
@@ -1112,8 +1128,9 @@ impl<
         instruction: &PaymentInstruction,
     ) -> Result<Result<&C, NoRoute>, EngineError> {
         let outages = self.orders.bank_outages().await?;
+        let routes = crate::agreement::routes_for(&self.orders, &self.routes, payment).await?;
         match choose_route(
-            &self.routes,
+            &routes,
             &outages,
             instruction.source,
             payment.bank.as_deref(),
@@ -1132,6 +1149,7 @@ impl<
             currency: order.currency,
             bank: payment.bank.clone(),
             submitted_at: order.created_at,
+            agreement_no: payment.agreement_no.clone(),
         }
     }
 

@@ -87,6 +87,9 @@ struct ProductEntry {
     description: String,
     payee: String,
     sources: Vec<String>,
+    /// 代扣: every payment names an ACTIVE agreement (`agreement_no`).
+    #[serde(default)]
+    requires_agreement: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,10 +269,21 @@ impl Config {
                     )));
                 }
             };
+            let sources = sources(&owner, &entry.sources)?;
+            // A debit under an agreement pays the merchant from the signed
+            // card and nothing else.
+            if entry.requires_agreement
+                && (payee != Payee::Merchant || sources != [FundingSource::Card])
+            {
+                return Err(invalid(format!(
+                    "{owner}: a product that requires an agreement pays the merchant (payee = \"merchant\") from sources = [\"card\"] only"
+                )));
+            }
             products.push(Product {
                 code: entry.code.clone(),
                 payee,
-                sources: sources(&owner, &entry.sources)?,
+                sources,
+                requires_agreement: entry.requires_agreement,
             });
         }
         let mut routes = Vec::with_capacity(file.channels.len());
@@ -348,6 +362,7 @@ mod tests {
     fn the_builtin_configuration_is_valid() {
         let config = Config::builtin().unwrap();
         assert_eq!(config.products.len(), 5);
+        assert_eq!(config.products[4], Product::debit_collection());
         assert_eq!(
             config.products[2].payee,
             Payee::Bank {
@@ -380,13 +395,23 @@ mod tests {
         assert!(broken("code = \"simpay\"", "code = \"simbank\"").contains("defined twice"));
         assert!(broken("kind = \"simulator\"", "kind = \"bank\"").contains("unknown kind"));
         assert!(
-            broken("sources = [\"card\"]", "sources = [\"balance\"]")
-                .contains("does not go through")
+            broken(
+                "sources = [\"card\"]\namount",
+                "sources = [\"balance\"]\namount"
+            )
+            .contains("does not go through")
         );
         assert!(
             broken("member_daily_minor = 5000000", "member_daily_minor = 0").contains("positive")
         );
         assert!(broken("[limits]", "[limit]").contains("TOML"));
+        assert!(
+            broken(
+                "sources = [\"card\"]\nrequires_agreement",
+                "sources = [\"card\", \"balance\"]\nrequires_agreement"
+            )
+            .contains("requires an agreement")
+        );
         assert!(
             broken("amount_minor_max = 20000000", "amount_minor_max = \"lots\"").contains("TOML")
         );

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use engine::{EngineError, OrderError, OrderStoreError};
+use engine::{AgreementError, EngineError, OrderError, OrderStoreError};
 use ledger::{AccountError, LedgerError, StoreError};
 use money::MoneyError;
 use serde::{Deserialize, Serialize};
@@ -90,8 +90,35 @@ fn order_status(error: &OrderError) -> StatusCode {
     }
 }
 
+fn agreement_status(error: &AgreementError) -> StatusCode {
+    match error {
+        AgreementError::NotFound(_) => StatusCode::NOT_FOUND,
+        AgreementError::NotActive { .. }
+        | AgreementError::NotPending { .. }
+        | AgreementError::AlreadySigned { .. } => StatusCode::CONFLICT,
+        AgreementError::Invalid { .. }
+        | AgreementError::Required(_)
+        | AgreementError::NotAccepted(_)
+        | AgreementError::MemberMismatch { .. }
+        | AgreementError::BankMismatch { .. }
+        | AgreementError::SmsCodeWrong { .. }
+        | AgreementError::AttemptsExceeded(_)
+        | AgreementError::RevokeRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        // Not answered: nothing changed, and the same call may be repeated.
+        AgreementError::Channel(
+            channels::ChannelError::Timeout { .. } | channels::ChannelError::BankDown { .. },
+        ) => StatusCode::SERVICE_UNAVAILABLE,
+        AgreementError::Channel(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
 fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
     match error {
+        EngineError::Agreement(agreement) => (
+            agreement_status(agreement),
+            agreement.code(),
+            agreement.to_string(),
+        ),
         EngineError::Store(store) => store_parts(store),
         EngineError::Ledger(ledger) => (ledger_status(ledger), ledger.code(), ledger.to_string()),
         EngineError::Order(order) => (order_status(order), order.code(), order.to_string()),

@@ -17,8 +17,9 @@
 //! | 422 | `FEE_RULE_NOT_FOUND`, `FEE_CURRENCY_MISMATCH`, `FEE_INVALID_AMOUNT`, `FEE_INVALID_DATE` (`POST /v1/fees/quote`) |
 //! | 422 | `FEE_CONFIG_INVALID`, `FEE_RULE_DUPLICATE`, `FEE_TOO_MANY_RULES`, `OPERATOR_AND_REASON_REQUIRED` (`PUT`/`DELETE /v1/fees/rules/{id}`) |
 //! | 422 | every other ledger code (`UNBALANCED_TRANSFER`, `CURRENCY_MISMATCH`, `INVALID_AMOUNT`, `INVALID_LEG_COUNT`, `INVALID_KEY`, ...), `RESERVED_KEY` (a key of the engine's own patterns), `UNKNOWN_CURRENCY`, `UNSUPPORTED_CURRENCY`, `INVALID_ACCOUNT`, `INVALID_OVERDRAFT`, `INVALID_TIMEOUT`, `INVALID_LIMIT`, `BATCH_TOO_LARGE` |
+//! | 404, 409, 422 | agreements (`/v1/agreements`, and payments naming one): `AGREEMENT_NOT_FOUND` (also another merchant's); `AGREEMENT_NOT_ACTIVE`, `AGREEMENT_NOT_PENDING`, `AGREEMENT_EXISTS`; `INVALID_AGREEMENT`, `AGREEMENT_REQUIRED`, `AGREEMENT_NOT_ACCEPTED`, `AGREEMENT_MEMBER_MISMATCH`, `AGREEMENT_BANK_MISMATCH`, `SMS_CODE_WRONG`, `SMS_ATTEMPTS_EXCEEDED`, `AGREEMENT_REVOKE_REFUSED` |
 //! | 500 | `STORE_ERROR`, `INTERNAL_ERROR` |
-//! | 503 | `UNAVAILABLE` (the ledger is shutting down) |
+//! | 503 | `UNAVAILABLE` (the ledger is shutting down), `CHANNEL_TIMEOUT` / `BANK_DOWN` (a signing step the channel did not answer: repeat it) |
 
 pub mod config;
 mod doc;
@@ -38,7 +39,7 @@ pub use config::{Config, ConfigError};
 pub use error::{ApiError, ErrorBody};
 pub use handlers::fees::BUILTIN_FEE_RULES;
 pub use notify::deliver_due;
-pub use state::{AppState, FeeRuleFile, Payments, start_fee_rules};
+pub use state::{Agreements, AppState, FeeRuleFile, Payments, start_fee_rules};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -46,7 +47,7 @@ use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use handlers::{accounts, batches, fee_rules, fees, payments, system, transfers};
+use handlers::{accounts, agreements, batches, fee_rules, fees, payments, system, transfers};
 use std::time::{Duration, Instant};
 use store::Ledger;
 use tracing::{info, warn};
@@ -92,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/refunds", post(payments::refund))
         .route("/v1/refunds/{id}", get(payments::get_refund))
         .route("/v1/refunds/{id}/review", post(payments::review_refund))
+        .route("/v1/agreements", post(agreements::sign))
+        .route("/v1/agreements/{id}", get(agreements::get))
+        .route("/v1/agreements/{id}/confirm", post(agreements::confirm))
+        .route("/v1/agreements/{id}/revoke", post(agreements::revoke))
         .route("/v1/channels", get(payments::channels))
         .route("/v1/channels/outages", post(payments::set_outage))
         .route("/v1/review/refunds", get(payments::review_queue))
@@ -264,6 +269,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge_from(handlers::bills::BillsDoc::openapi())
         .merge_from(handlers::fee_accounts::FeeAccountsDoc::openapi())
         .merge_from(handlers::internal::InternalDoc::openapi())
+        .merge_from(agreements::AgreementsDoc::openapi())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

@@ -531,6 +531,7 @@ async fn pay_out(
                     bank: Some(bank.clone()),
                     sources: vec![(FundingSource::BankAccount, batch.net_minor)],
                     campaign: None,
+                    agreement_no: None,
                 };
                 state.payments().pay(&request, now).await
             }

@@ -5,7 +5,7 @@ use crate::config::{Config, ConfigError};
 use crate::handlers::fees::BUILTIN_FEE_RULES;
 use axum::extract::FromRef;
 use channels::Simulator;
-use engine::PaymentService;
+use engine::{AgreementService, PaymentService, PersonalDataKey};
 use fees::{
     ChangeOutcome, FeeRuleChange, FeeRuleDefinition, FeeRuleEdit, FeeSchedule, FeeTable,
     FeeTableError,
@@ -30,12 +30,17 @@ pub struct FeeRuleFile {
 /// store, money through the ledger, the simulator as its channel.
 pub type Payments = PaymentService<Store, Ledger, Simulator>;
 
+/// The agreement service (签约) of a running server, on the same store and
+/// channels.
+pub type Agreements = AgreementService<Store, Simulator>;
+
 /// The state of the API's router.
 #[derive(Debug, Clone)]
 pub struct AppState {
     ledger: Ledger,
     payments: Arc<Payments>,
     fee_table: FeeTable,
+    agreements: Arc<Agreements>,
     serials: Arc<KeyedLocks>,
     http: reqwest::Client,
 }
@@ -48,8 +53,25 @@ impl AppState {
     }
 
     /// The state over `ledger`'s store with `config`'s products, channels,
-    /// routes and limits.
+    /// routes and limits, and the public development key for personal-data
+    /// fingerprints.
     pub fn with_config(ledger: Ledger, config: &Config) -> AppState {
+        AppState::with_personal_data_key(ledger, config, PersonalDataKey::development())
+    }
+
+    /// [`AppState::with_config`] with the key of the fingerprints by which
+    /// agreements recognise card and ID numbers.
+    pub fn with_personal_data_key(
+        ledger: Ledger,
+        config: &Config,
+        key: PersonalDataKey,
+    ) -> AppState {
+        let agreements = AgreementService::new(
+            ledger.store().clone(),
+            config.channels(),
+            config.routes.clone(),
+            key,
+        );
         let mut payments = PaymentService::new(
             ledger.store().clone(),
             ledger.clone(),
@@ -69,6 +91,7 @@ impl AppState {
             ledger,
             payments: Arc::new(payments),
             fee_table,
+            agreements: Arc::new(agreements),
             serials: Arc::new(KeyedLocks::default()),
             http: reqwest::Client::new(),
         }
@@ -106,6 +129,10 @@ impl AppState {
     /// second; commands that run payments without serving call it once.
     pub async fn load_fee_rules(&self) -> Result<i64, FeeTableError> {
         fees::refresh(self.store(), &self.fee_table).await
+    }
+
+    pub fn agreements(&self) -> &Agreements {
+        &self.agreements
     }
 
     /// The client notifications are sent with.

@@ -1069,6 +1069,10 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/recon/discrepancies/{id}", "get"),
         ("/v1/recon/discrepancies/{id}/actions", "post"),
         ("/v1/recon/internal", "get"),
+        ("/v1/agreements", "post"),
+        ("/v1/agreements/{id}", "get"),
+        ("/v1/agreements/{id}/confirm", "post"),
+        ("/v1/agreements/{id}/revoke", "post"),
     ];
     let paths = document["paths"].as_object().unwrap();
     let distinct_paths: std::collections::HashSet<_> =

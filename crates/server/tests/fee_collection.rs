@@ -56,6 +56,7 @@ fn request(
         bank: Some("ICBC".to_owned()),
         sources: vec![(source, amount_minor)],
         campaign: None,
+        agreement_no: None,
     }
 }
 

@@ -513,6 +513,7 @@ async fn fees_and_bonus_are_checked_against_their_records() {
             bank: Some("ICBC".to_owned()),
             sources: vec![(Card, 10_000)],
             campaign: Some("topup-100-get-180".to_owned()),
+            agreement_no: None,
         };
         let topped = payments.pay(&top_up, NOW).await.unwrap();
         assert_eq!(topped.payment.status, PaymentStatus::Success);

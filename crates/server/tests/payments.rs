@@ -782,3 +782,191 @@ async fn duplicate_payments_wait_in_the_review_queue() {
     assert_eq!(trade["status"], "SUCCESS");
     assert_eq!(trade["refunded_minor"], 0);
 }
+
+/// A card of `bin` with its Luhn check digit, and a resident ID number with
+/// its check character, as the simulated bank accepts them.
+fn signing(serial: &str, member: &str, method: &str, bin: &str) -> Value {
+    use channels::checks::{complete_card_number, complete_resident_id};
+    let card = complete_card_number(&format!("{bin}020011223")).unwrap();
+    let id = complete_resident_id("11010519491231002").unwrap();
+    let mut body = json!({
+        "sign_serial": serial, "member_id": member, "method": method,
+        "name": "张三", "id_number": id, "card_number": card,
+    });
+    if method == "quick_pay" {
+        body["phone"] = json!("13800138000");
+    }
+    body
+}
+
+async fn sign(api: &Api, merchant: &MerchantKey, body: &Value) -> (u16, Value) {
+    api.signed(merchant, "POST", "/v1/agreements", Some(body), |_| {})
+        .await
+}
+
+fn debit(trade: &str, payer: &str, agreement_no: Option<&str>, amount_minor: i64) -> Value {
+    json!({
+        "out_trade_no": trade, "subject": "monthly fee", "amount_minor": amount_minor,
+        "currency": "CNY", "request_serial": format!("serial-{trade}"),
+        "product": "debit_collection", "payer_id": payer, "agreement_no": agreement_no,
+        "sources": [{"source": "card", "amount_minor": amount_minor}],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_signs_agreements_and_debits_under_them() {
+    let api = Api::start().await;
+    let gym = api.merchant("m-gym").await;
+    let body = signing("sign-1", "alice", "three_element", "622202");
+    let (status, agreement) = sign(&api, &gym, &body).await;
+    assert_eq!(status, 200, "{agreement}");
+    assert_eq!(agreement["status"], "ACTIVE");
+    assert_eq!(agreement["bank"], "ICBC");
+    let shown = agreement.to_string();
+    for secret in [
+        "张三",
+        "110105194912",
+        body["card_number"].as_str().unwrap(),
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(agreement["card_masked"].as_str().unwrap().contains("****"));
+    let number = agreement["agreement_no"].as_str().unwrap().to_owned();
+    let (_, again) = sign(&api, &gym, &body).await;
+    assert_eq!(again, agreement);
+
+    let (status, refused) = api.pay(&gym, &debit("F0", "alice", None, 9_900)).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("AGREEMENT_REQUIRED"))
+    );
+    let (status, _) = api.signed(&gym, "GET", "/v1/trades/F0", None, |_| {}).await;
+    assert_eq!(status, 404, "a refused debit creates no trade");
+    let (status, paid) = api
+        .pay(&gym, &debit("F1", "alice", Some(&number), 9_900))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["status"], "SUCCESS");
+    assert_eq!(paid["agreement_no"], number.as_str());
+
+    // Another merchant sees none of it.
+    let other = api.merchant("m-pool").await;
+    let id = agreement["id"].as_i64().unwrap();
+    let (status, hidden) = api
+        .signed(&other, "GET", &format!("/v1/agreements/{id}"), None, |_| {})
+        .await;
+    assert_eq!(
+        (status, hidden["code"].as_str()),
+        (404, Some("AGREEMENT_NOT_FOUND"))
+    );
+    let (status, foreign) = api
+        .pay(&other, &debit("F2", "alice", Some(&number), 9_900))
+        .await;
+    assert_eq!(
+        (status, foreign["code"].as_str()),
+        (404, Some("AGREEMENT_NOT_FOUND"))
+    );
+    let (status, _) = api
+        .signed(
+            &other,
+            "POST",
+            &format!("/v1/agreements/{id}/revoke"),
+            None,
+            |_| {},
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let revoke = format!("/v1/agreements/{id}/revoke");
+    let (status, revoked) = api.signed(&gym, "POST", &revoke, None, |_| {}).await;
+    assert_eq!((status, revoked["status"].as_str()), (200, Some("REVOKED")));
+    let (status, read) = api
+        .signed(&gym, "GET", &format!("/v1/agreements/{id}"), None, |_| {})
+        .await;
+    assert_eq!((status, read), (200, revoked));
+    let (status, refused) = api
+        .pay(&gym, &debit("F3", "alice", Some(&number), 9_900))
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("AGREEMENT_NOT_ACTIVE"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_pay_signing_is_confirmed_by_the_sms_code() {
+    let api = Api::start().await;
+    let gym = api.merchant("m-gym").await;
+    let body = signing("sign-q", "bob", "quick_pay", "622588");
+    let (status, pending) = sign(&api, &gym, &body).await;
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending["status"], "PENDING_CONFIRMATION");
+    assert_eq!(pending["phone_masked"], "138****8000");
+    assert_eq!(pending["confirm_attempts_left"], 5);
+    assert!(pending["agreement_no"].is_null());
+    let confirm = format!("/v1/agreements/{}/confirm", pending["id"]);
+    let (status, wrong) = api
+        .signed(
+            &gym,
+            "POST",
+            &confirm,
+            Some(&json!({"sms_code": "123456"})),
+            |_| {},
+        )
+        .await;
+    assert_eq!(
+        (status, wrong["code"].as_str()),
+        (422, Some("SMS_CODE_WRONG"))
+    );
+    let code = channels::sms_code("13800138000");
+    let (status, active) = api
+        .signed(
+            &gym,
+            "POST",
+            &confirm,
+            Some(&json!({"sms_code": code})),
+            |_| {},
+        )
+        .await;
+    assert_eq!(status, 200, "{active}");
+    assert_eq!(active["status"], "ACTIVE");
+    assert_eq!(active["bank"], "CMB");
+    let (status, late) = api
+        .signed(
+            &gym,
+            "POST",
+            &confirm,
+            Some(&json!({"sms_code": code})),
+            |_| {},
+        )
+        .await;
+    assert_eq!(
+        (status, late["code"].as_str()),
+        (409, Some("AGREEMENT_NOT_PENDING"))
+    );
+
+    // The bank's refusal is a FAILED agreement with its reason.
+    let visa = signing("sign-visa", "bob", "three_element", "411111");
+    let (status, failed) = sign(&api, &gym, &visa).await;
+    assert_eq!(status, 200);
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["failure_code"], "CARD_NOT_SUPPORTED");
+    let mut no_phone = signing("sign-x", "bob", "quick_pay", "622202");
+    no_phone.as_object_mut().unwrap().remove("phone");
+    let (status, invalid) = sign(&api, &gym, &no_phone).await;
+    assert_eq!(
+        (status, invalid["code"].as_str()),
+        (422, Some("INVALID_AGREEMENT"))
+    );
+    // Unsigned, nothing is signed.
+    let (status, _) = api
+        .signed(
+            &gym,
+            "POST",
+            "/v1/agreements",
+            Some(&signing("sign-y", "bob", "three_element", "622202")),
+            |headers| headers.retain(|(name, _)| *name != HEADER_SIGNATURE),
+        )
+        .await;
+    assert_eq!(status, 401);
+}

@@ -91,6 +91,7 @@ async fn pay(fixture: &Fixture, merchant: &str, trade: &str, amount_minor: i64) 
                 bank: Some("ICBC".to_owned()),
                 sources: vec![(FundingSource::Card, amount_minor)],
                 campaign: None,
+                agreement_no: None,
             },
             FRIDAY,
         )
@@ -485,6 +486,7 @@ mod properties {
                 bank: Some("ICBC".to_owned()),
                 sources: vec![(FundingSource::Card, amount)],
                 campaign: None,
+                agreement_no: None,
             };
             fixture.state.payments().pay(&request, at).await.unwrap();
             if *refund_half && amount >= 200 {

@@ -47,6 +47,7 @@ fn request(
         bank: Some("CMB".to_owned()),
         sources: sources.to_vec(),
         campaign: None,
+        agreement_no: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! crate; the posting rules live in `ledger::posting` and are the same for
 //! both stores.
 
+mod agreements;
 mod check;
 mod clearing;
 mod committer;
@@ -509,6 +510,77 @@ impl engine::OrderStore for Store {
         now: TimestampMicros,
     ) -> Result<engine::TradeOrder, engine::OrderStoreError> {
         delegate!(self, store => store.record_trade_refund(trade_id, amount_minor, now))
+    }
+}
+
+impl engine::AgreementStore for Store {
+    async fn create_agreement(
+        &self,
+        agreement: &engine::NewAgreement,
+        now: TimestampMicros,
+    ) -> Result<engine::Created<engine::Agreement>, engine::OrderStoreError> {
+        delegate!(self, store => store.create_agreement(agreement, now))
+    }
+
+    async fn agreement(
+        &self,
+        merchant_id: &str,
+        agreement_id: engine::AgreementId,
+    ) -> Result<Option<engine::Agreement>, engine::OrderStoreError> {
+        delegate!(self, store => store.agreement(merchant_id, agreement_id))
+    }
+
+    async fn agreement_by_sign_serial(
+        &self,
+        merchant_id: &str,
+        sign_serial: &str,
+    ) -> Result<Option<engine::Agreement>, engine::OrderStoreError> {
+        delegate!(self, store => store.agreement_by_sign_serial(merchant_id, sign_serial))
+    }
+
+    async fn agreement_by_no(
+        &self,
+        merchant_id: &str,
+        agreement_no: &str,
+    ) -> Result<Option<engine::Agreement>, engine::OrderStoreError> {
+        delegate!(self, store => store.agreement_by_no(merchant_id, agreement_no))
+    }
+
+    async fn active_agreements_of_card(
+        &self,
+        merchant_id: &str,
+        member_id: &str,
+        card_fingerprint: &str,
+    ) -> Result<Vec<engine::Agreement>, engine::OrderStoreError> {
+        delegate!(self, store => store.active_agreements_of_card(merchant_id, member_id, card_fingerprint))
+    }
+
+    async fn agreements(
+        &self,
+        merchant_id: &str,
+        after_id: engine::AgreementId,
+        limit: usize,
+    ) -> Result<Vec<engine::Agreement>, engine::OrderStoreError> {
+        delegate!(self, store => store.agreements(merchant_id, after_id, limit))
+    }
+
+    async fn change_agreement(
+        &self,
+        agreement_id: engine::AgreementId,
+        from: engine::AgreementStatus,
+        change: &engine::AgreementChange,
+        now: TimestampMicros,
+    ) -> Result<engine::Agreement, engine::OrderStoreError> {
+        delegate!(self, store => store.change_agreement(agreement_id, from, change, now))
+    }
+
+    async fn count_confirm_attempt(
+        &self,
+        agreement_id: engine::AgreementId,
+        attempts_max: i64,
+        now: TimestampMicros,
+    ) -> Result<Option<i64>, engine::OrderStoreError> {
+        delegate!(self, store => store.count_confirm_attempt(agreement_id, attempts_max, now))
     }
 }
 

@@ -44,10 +44,11 @@ pub(crate) type PaymentRow = (
     i64,
     i64,
     i64,
+    Option<String>,
 );
 pub(crate) const PAYMENT_COLUMNS: &str = "id, trade_id, merchant_id, request_serial, product, \
      payer_id, bank, amount_minor, currency, status, failure_code, campaign, bonus_minor, \
-     created_at, updated_at";
+     created_at, updated_at, agreement_no";
 
 pub(crate) type InstructionRow = (i64, i64, String, String, i64, String, String, i64, i64);
 pub(crate) const INSTRUCTION_COLUMNS: &str =
@@ -153,6 +154,7 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         bonus_minor,
         created_at,
         updated_at,
+        agreement_no,
     ) = row;
     let failure = match failure_code {
         None => None,
@@ -168,6 +170,7 @@ pub(crate) fn payment_from_row(row: PaymentRow) -> Result<PaymentOrder, OrderSto
         product,
         payer_id,
         bank,
+        agreement_no,
         amount_minor,
         currency: currency(&currency_code)?,
         status: status::<PaymentStatus>(&status_text)?,
@@ -472,8 +475,9 @@ macro_rules! order_store {
                 // the unique key decides, and the loser finds the winner's.
                 let row: Option<PaymentRow> = sqlx::query_as(&format!(
                     "INSERT INTO payment_orders (trade_id, merchant_id, request_serial, product, payer_id, bank, \
-                     amount_minor, currency, status, campaign, bonus_minor, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'CREATED', $10, $11, $9, $9) \
+                     amount_minor, currency, status, campaign, bonus_minor, created_at, updated_at, \
+                     agreement_no) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'CREATED', $10, $11, $9, $9, $12) \
                      ON CONFLICT (merchant_id, request_serial) DO NOTHING RETURNING {PAYMENT_COLUMNS}"
                 ))
                 .bind(payment.trade_id)
@@ -487,6 +491,7 @@ macro_rules! order_store {
                 .bind(now)
                 .bind(payment.campaign.as_deref())
                 .bind(payment.bonus_minor)
+                .bind(payment.agreement_no.as_deref())
                 .fetch_optional(&mut *transaction)
                 .await
                 .map_err(db)?;

@@ -86,6 +86,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0013_clearing.sql"),
     },
     Migration {
+        version: 16,
+        name: "agreements",
+        sql: include_str!("../migrations/postgres/0016_agreements.sql"),
+    },
+    Migration {
         version: 17,
         name: "fee_rules",
         sql: include_str!("../migrations/postgres/0017_fee_rules.sql"),

@@ -86,6 +86,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0012_clearing.sql"),
     },
     Migration {
+        version: 15,
+        name: "agreements",
+        sql: include_str!("../migrations/sqlite/0015_agreements.sql"),
+    },
+    Migration {
         version: 16,
         name: "fee_rules",
         sql: include_str!("../migrations/sqlite/0016_fee_rules.sql"),

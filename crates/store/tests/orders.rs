@@ -53,6 +53,7 @@ fn new_payment(trade_id: i64, merchant: &str, serial: &str, amount_minor: i64) -
         product: "instant_transfer".to_owned(),
         payer_id: "alice".to_owned(),
         bank: Some("ICBC".to_owned()),
+        agreement_no: None,
         amount_minor,
         currency: Currency::CNY,
         campaign: None,

@@ -75,6 +75,7 @@ fn request(
         bank: Some("ICBC".to_owned()),
         sources: sources.to_vec(),
         campaign: None,
+        agreement_no: None,
     }
 }
 
@@ -597,6 +598,7 @@ async fn payments_resolver_finishes_interrupted_payments(fixture: Fixture) {
                 product: "instant_transfer".to_owned(),
                 payer_id: "alice".to_owned(),
                 bank: None,
+                agreement_no: None,
                 amount_minor: 700,
                 currency: Currency::CNY,
                 campaign: None,
@@ -1133,6 +1135,7 @@ async fn payments_finish_after_a_crash_past_the_channel(fixture: Fixture) {
                 product: "instant_transfer".to_owned(),
                 payer_id: "alice".to_owned(),
                 bank: None,
+                agreement_no: None,
                 amount_minor: 2_093,
                 currency: Currency::CNY,
                 campaign: None,

@@ -255,6 +255,7 @@ async fn recon_snapshot_reads_the_channels_day(fixture: Fixture) {
                 product: "instant_transfer".to_owned(),
                 payer_id: "alice".to_owned(),
                 bank: None,
+                agreement_no: None,
                 amount_minor: 3_000,
                 currency: Currency::CNY,
                 campaign: None,

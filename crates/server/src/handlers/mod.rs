@@ -1,6 +1,7 @@
 //! The route handlers: read the request, call the ledger, convert.
 
 pub mod accounts;
+pub mod agreements;
 pub mod batches;
 pub mod bills;
 pub mod fee_accounts;

@@ -2,6 +2,7 @@
 //! derive serde; these do, and convert.
 
 mod account;
+mod agreement;
 mod batch;
 mod fee;
 mod fee_rule;
@@ -10,6 +11,7 @@ mod reconciliation;
 mod transfer;
 
 pub use account::*;
+pub use agreement::*;
 pub use batch::*;
 pub use fee::*;
 pub use fee_rule::*;

@@ -113,6 +113,10 @@ pub struct PayRequestBody {
     #[serde(default)]
     #[schema(example = "topup-100-get-180")]
     pub campaign: Option<String>,
+    /// 代扣 (`debit_collection`): the ACTIVE agreement of this merchant and
+    /// payer the card is debited under (its `agreement_no`). Other products
+    /// take none.
+    pub agreement_no: Option<String>,
 }
 
 impl PayRequestBody {
@@ -133,6 +137,7 @@ impl PayRequestBody {
                 .map(|part| (part.source.into(), part.amount_minor))
                 .collect(),
             campaign: self.campaign,
+            agreement_no: self.agreement_no,
         })
     }
 }
@@ -219,6 +224,9 @@ pub struct PaymentResponse {
     /// The top-up campaign it takes part in, and the bonus it grants.
     pub campaign: Option<String>,
     pub bonus_minor: i64,
+    /// The agreement a debit (代扣) was made under.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agreement_no: Option<String>,
 }
 
 /// A fee charged on a payment, on one side.
@@ -291,6 +299,7 @@ impl TryFrom<PaymentView> for PaymentResponse {
                 .into_iter()
                 .map(PaymentFeeResponse::from)
                 .collect(),
+            agreement_no: payment.agreement_no,
         })
     }
 }

@@ -126,6 +126,7 @@ pub async fn pay(
                 bank: Some("ICBC".to_owned()),
                 sources: sources.to_vec(),
                 campaign: None,
+                agreement_no: None,
             },
             NOW,
         )
