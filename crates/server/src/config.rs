@@ -361,8 +361,8 @@ mod tests {
     #[test]
     fn the_builtin_configuration_is_valid() {
         let config = Config::builtin().unwrap();
-        assert_eq!(config.products.len(), 5);
-        assert_eq!(config.products[4], Product::debit_collection());
+        assert_eq!(config.products.len(), 6);
+        assert_eq!(config.products[5], Product::debit_collection());
         assert_eq!(
             config.products[2].payee,
             Payee::Bank {
