@@ -212,7 +212,7 @@ pub async fn run(http: &reqwest::Client, base: &str) -> Result<()> {
     let reviewed = review_duplicates(http, base).await?;
     summarise(&outcomes, duplicates, &refunds);
     println!(
-        "  an operator approved {reviewed} refunds from the review queue (duplicate payments)"
+        "  an operator approved {reviewed} refunds from the review queue (duplicate payments and late batch lines)"
     );
     let check: Value = http
         .get(format!("{base}/v1/ledger/check"))

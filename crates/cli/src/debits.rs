@@ -219,5 +219,93 @@ pub async fn run(http: &reqwest::Client, base: &str) -> Result<()> {
     for line in lines {
         println!("  {:<44} {}", line.what, line.answer);
     }
+    let numbers = BatchAgreements {
+        alice: alice_no.unwrap_or_default(),
+        bob: bob_no.unwrap_or_default(),
+        dave: dave_no.unwrap_or_default(),
+    };
+    batch(&gym, run, [&alice, &bob, &dave], &numbers).await
+}
+
+/// The agreement numbers the gym's batch debits under.
+struct BatchAgreements {
+    alice: String,
+    bob: String,
+    dave: String,
+}
+
+/// The gym's month-end batch (批量代扣) with a deadline two seconds ahead:
+/// one line answers only after the deadline, so the batch returns it
+/// FAILED and, once the bank reports it succeeded, its money goes back by
+/// a refund waiting for review.
+async fn batch(
+    gym: &MerchantClient,
+    run: i64,
+    [alice, bob, dave]: [&Member; 3],
+    numbers: &BatchAgreements,
+) -> Result<()> {
+    let deadline = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let deadline = deadline
+        .format(&time::format_description::well_known::Rfc3339)
+        .context("formatting the deadline")?;
+    let BatchAgreements {
+        alice: alice_no,
+        bob: bob_no,
+        dave: dave_no,
+    } = numbers;
+    let (alice_id, bob_id, dave_id) = (&alice.id, &bob.id, &dave.id);
+    let file = format!(
+        "reference,member_name,agreement_no,member_id,amount,priority\n\
+         M-01,张三,{alice_no},{alice_id},99.00,2\n\
+         M-02,李四,{bob_no},{bob_id},66.00,1\n\
+         M-03,张三,{alice_no},{alice_id},77.92,\n\
+         M-04,李四,{bob_no},{bob_id},12.91,\n\
+         M-05,赵六,{dave_no},{dave_id},66.00,\n"
+    );
+    let body = json!({
+        "batch_no": format!("gym-{run}"), "currency": "CNY", "deadline": deadline, "file": file,
+    });
+    let (status, submitted) = gym
+        .send("POST", "/v1/collection-batches", Some(&body))
+        .await?;
+    if status != 200 {
+        bail!("the demo's collection batch was refused: {status} {submitted}");
+    }
+    println!();
+    println!(
+        "batch collection (批量代扣) {}: {} lines, deadline {deadline}",
+        submitted["batch_no"].as_str().unwrap_or("?"),
+        submitted["line_count"]
+    );
+    let path = format!("/v1/collection-batches/{}", submitted["id"]);
+    let started = Instant::now();
+    let mut batch = submitted;
+    while (batch["status"] != "CLOSED" || batch["late_refunded"] != 1)
+        && started.elapsed() < RESOLVE_WAIT_MAX
+    {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        batch = gym.send("GET", &path, None).await?.1;
+    }
+    if batch["status"] != "CLOSED" {
+        bail!("the demo's collection batch did not close: {batch}");
+    }
+    let (_, returned) = gym
+        .send("GET", &format!("{path}/return-file"), None)
+        .await?;
+    println!(
+        "  return file (回盘), sha256 {}:",
+        returned["sha256"].as_str().unwrap_or("?")
+    );
+    for row in returned["csv"].as_str().unwrap_or("").lines() {
+        println!("    {row}");
+    }
+    for line in batch["lines"].as_array().into_iter().flatten() {
+        if let Some(refund) = line["late_refund_id"].as_i64() {
+            println!(
+                "  {} succeeded after the deadline: refund {refund} waits for review",
+                line["reference"].as_str().unwrap_or("?")
+            );
+        }
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `paycore`: the command line of the payment-platform core.
 
 mod agreements;
+mod batches;
 mod bench;
 mod bench_pay;
 mod bench_recon;
@@ -128,6 +129,12 @@ enum Command {
     Agreements {
         #[command(subcommand)]
         command: AgreementsCommand,
+    },
+    /// Collection batches (批量代扣) with a deadline: upload, run, lines,
+    /// return file (回盘).
+    Batch {
+        #[command(subcommand)]
+        command: batches::BatchCommand,
     },
     /// The operator's refund review queue.
     Refunds {
@@ -496,6 +503,7 @@ async fn run(command: Command) -> Result<()> {
             out,
         } => settle::bill(&database, &merchant, &date, &bill_type, out.as_deref()).await,
         Command::Refunds { command } => refunds(command).await,
+        Command::Batch { command } => batches::run(command).await,
         Command::Agreements {
             command:
                 AgreementsCommand::List {

@@ -191,6 +191,8 @@ pub enum EngineError {
     StoredValue(#[from] StoredValueError),
     #[error(transparent)]
     Agreement(crate::AgreementError),
+    #[error(transparent)]
+    CollectionBatch(crate::CollectionBatchError),
     /// A bug: a state the engine's own checks should have made impossible.
     #[error("engine invariant broken: {0}")]
     Invariant(&'static str),
@@ -214,6 +216,7 @@ impl EngineError {
             EngineError::Invariant(_) => "ENGINE_INVARIANT",
             EngineError::StoredValue(error) => error.code(),
             EngineError::Agreement(error) => error.code(),
+            EngineError::CollectionBatch(error) => error.code(),
         }
     }
 }

@@ -119,6 +119,15 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
             agreement.code(),
             agreement.to_string(),
         ),
+        EngineError::CollectionBatch(batch) => {
+            let status = match batch {
+                engine::CollectionBatchError::NotFound(_) => StatusCode::NOT_FOUND,
+                engine::CollectionBatchError::NotClosed(_) => StatusCode::CONFLICT,
+                engine::CollectionBatchError::InvalidFile { .. }
+                | engine::CollectionBatchError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            (status, batch.code(), batch.to_string())
+        }
         EngineError::Store(store) => store_parts(store),
         EngineError::Ledger(ledger) => (ledger_status(ledger), ledger.code(), ledger.to_string()),
         EngineError::Order(order) => (order_status(order), order.code(), order.to_string()),

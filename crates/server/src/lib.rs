@@ -18,9 +18,11 @@
 //! | 422 | `FEE_CONFIG_INVALID`, `FEE_RULE_DUPLICATE`, `FEE_TOO_MANY_RULES`, `OPERATOR_AND_REASON_REQUIRED` (`PUT`/`DELETE /v1/fees/rules/{id}`) |
 //! | 422 | every other ledger code (`UNBALANCED_TRANSFER`, `CURRENCY_MISMATCH`, `INVALID_AMOUNT`, `INVALID_LEG_COUNT`, `INVALID_KEY`, ...), `RESERVED_KEY` (a key of the engine's own patterns), `UNKNOWN_CURRENCY`, `UNSUPPORTED_CURRENCY`, `INVALID_ACCOUNT`, `INVALID_OVERDRAFT`, `INVALID_TIMEOUT`, `INVALID_LIMIT`, `BATCH_TOO_LARGE` |
 //! | 404, 409, 422 | agreements (`/v1/agreements`, and payments naming one): `AGREEMENT_NOT_FOUND` (also another merchant's); `AGREEMENT_NOT_ACTIVE`, `AGREEMENT_NOT_PENDING`, `AGREEMENT_EXISTS`; `INVALID_AGREEMENT`, `AGREEMENT_REQUIRED`, `AGREEMENT_NOT_ACCEPTED`, `AGREEMENT_MEMBER_MISMATCH`, `AGREEMENT_BANK_MISMATCH`, `SMS_CODE_WRONG`, `SMS_ATTEMPTS_EXCEEDED`, `AGREEMENT_REVOKE_REFUSED` |
+//! | 404, 409, 422 | collection batches (`/v1/collection-batches`): `BATCH_NOT_FOUND` (also another merchant's); `BATCH_NOT_CLOSED`, `REFERENCE_CONFLICT`; `INVALID_BATCH_FILE` (naming line and field), `INVALID_BATCH` |
 //! | 500 | `STORE_ERROR`, `INTERNAL_ERROR` |
 //! | 503 | `UNAVAILABLE` (the ledger is shutting down), `CHANNEL_TIMEOUT` / `BANK_DOWN` (a signing step the channel did not answer: repeat it) |
 
+pub mod collection_batches;
 pub mod config;
 mod doc;
 mod error;
@@ -134,6 +136,19 @@ pub fn router(state: AppState) -> Router {
                 .delete(fee_rules::delete),
         )
         .route(
+            "/v1/collection-batches",
+            post(handlers::collection_batches::submit)
+                .layer(DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),
+        )
+        .route(
+            "/v1/collection-batches/{id}",
+            get(handlers::collection_batches::get),
+        )
+        .route(
+            "/v1/collection-batches/{id}/return-file",
+            get(handlers::collection_batches::return_file),
+        )
+        .route(
             "/v1/batches",
             post(batches::submit).layer(DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),
         )
@@ -216,7 +231,7 @@ async fn follow_fee_rules_forever(state: AppState) {
 }
 
 /// Queries channels for PROCESSING payments and finishes interrupted ones,
-/// once a second.
+/// then runs the collection batches (批量代扣) a round, once a second.
 async fn resolve_forever(state: AppState) {
     let mut interval = tokio::time::interval(RESOLVER_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -258,6 +273,7 @@ async fn resolve_forever(state: AppState) {
             }
             Err(error) => warn!(%error, "looking for unfinished refunds failed"),
         }
+        collection_batches::run_due(&state, store::now_micros()).await;
     }
 }
 
@@ -270,6 +286,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge_from(handlers::fee_accounts::FeeAccountsDoc::openapi())
         .merge_from(handlers::internal::InternalDoc::openapi())
         .merge_from(agreements::AgreementsDoc::openapi())
+        .merge_from(handlers::collection_batches::CollectionBatchesDoc::openapi())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

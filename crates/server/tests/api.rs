@@ -1073,6 +1073,9 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/agreements/{id}", "get"),
         ("/v1/agreements/{id}/confirm", "post"),
         ("/v1/agreements/{id}/revoke", "post"),
+        ("/v1/collection-batches", "post"),
+        ("/v1/collection-batches/{id}", "get"),
+        ("/v1/collection-batches/{id}/return-file", "get"),
     ];
     let paths = document["paths"].as_object().unwrap();
     let distinct_paths: std::collections::HashSet<_> =

@@ -970,3 +970,134 @@ async fn quick_pay_signing_is_confirmed_by_the_sms_code() {
         .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_centre_uploads_a_batch_and_fetches_its_return_file() {
+    let api = Api::start().await;
+    let centre = api.merchant("m-card-centre").await;
+    let other = api.merchant("m-other").await;
+    let (status, agreement) = sign(
+        &api,
+        &centre,
+        &signing("sign-b1", "alice", "three_element", "622202"),
+    )
+    .await;
+    assert_eq!(status, 200, "{agreement}");
+    let number = agreement["agreement_no"].as_str().unwrap();
+    let deadline = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let deadline = deadline
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let file = format!(
+        "reference,agreement_no,member_id,amount,priority\n\
+         card-1,{number},alice,1200.00,2\ncard-2,{number},alice,35.91,1\n"
+    );
+    let body =
+        json!({"batch_no": "RP-1201", "currency": "CNY", "deadline": deadline, "file": file});
+    let (status, batch) = api
+        .signed(
+            &centre,
+            "POST",
+            "/v1/collection-batches",
+            Some(&body),
+            |_| {},
+        )
+        .await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["line_count"], 2);
+    assert_eq!(batch["total_minor"], 123_591);
+    let path = format!("/v1/collection-batches/{}", batch["id"]);
+
+    // A malformed file names its line and field; the same number with
+    // another file is a conflict.
+    let bad = json!({"batch_no": "RP-bad", "currency": "CNY", "deadline": deadline,
+        "file": "reference,agreement_no,member_id,amount\ncard-1,AG,alice,-1\n"});
+    let (status, refused) = api
+        .signed(
+            &centre,
+            "POST",
+            "/v1/collection-batches",
+            Some(&bad),
+            |_| {},
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("INVALID_BATCH_FILE"))
+    );
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1, field amount"),
+        "{refused}"
+    );
+    let changed = json!({"batch_no": "RP-1201", "currency": "CNY", "deadline": deadline,
+        "file": file.replace("1200.00", "1300.00")});
+    let (status, conflict) = api
+        .signed(
+            &centre,
+            "POST",
+            "/v1/collection-batches",
+            Some(&changed),
+            |_| {},
+        )
+        .await;
+    assert_eq!(
+        (status, conflict["code"].as_str()),
+        (409, Some("REFERENCE_CONFLICT"))
+    );
+
+    // The server's resolver runs the lines; both answer at once, so the
+    // batch closes before its deadline.
+    let mut closed = Value::Null;
+    for _ in 0..100 {
+        let (status, found) = api.signed(&centre, "GET", &path, None, |_| {}).await;
+        assert_eq!(status, 200, "{found}");
+        if found["status"] == "CLOSED" {
+            closed = found;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(closed["status"], "CLOSED", "the batch never closed");
+    assert_eq!(
+        (closed["success"].as_i64(), closed["failed"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(closed["lines"][1]["failure_code"], "CHANNEL_REFUSED");
+
+    let (status, returned) = api
+        .signed(&centre, "GET", &format!("{path}/return-file"), None, |_| {})
+        .await;
+    assert_eq!(status, 200, "{returned}");
+    let csv = returned["csv"].as_str().unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        returned["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(csv.as_bytes()))
+    );
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(
+        rows[1].starts_with(&format!("card-1,{number},alice,1200.00,2,SUCCESS,,,")),
+        "{csv}"
+    );
+    assert!(
+        rows[2].starts_with(&format!(
+            "card-2,{number},alice,35.91,1,FAILED,CHANNEL_REFUSED,"
+        )),
+        "{csv}"
+    );
+
+    // Another merchant sees none of it.
+    let (status, hidden) = api.signed(&other, "GET", &path, None, |_| {}).await;
+    assert_eq!(
+        (status, hidden["code"].as_str()),
+        (404, Some("BATCH_NOT_FOUND"))
+    );
+    let (status, _) = api
+        .signed(&other, "GET", &format!("{path}/return-file"), None, |_| {})
+        .await;
+    assert_eq!(status, 404);
+}

@@ -17,7 +17,7 @@ pub(crate) enum Bind<'q> {
     Int(i64),
 }
 
-fn corrupt(what: &str, value: &str) -> OrderStoreError {
+pub(crate) fn corrupt(what: &str, value: &str) -> OrderStoreError {
     OrderStoreError::Store(StoreError::Corrupt(format!("unknown {what} {value:?}")))
 }
 

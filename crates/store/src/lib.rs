@@ -9,6 +9,7 @@
 mod agreements;
 mod check;
 mod clearing;
+mod collection_batches;
 mod committer;
 mod fee_bills;
 mod fee_rules;
@@ -581,6 +582,91 @@ impl engine::AgreementStore for Store {
         now: TimestampMicros,
     ) -> Result<Option<i64>, engine::OrderStoreError> {
         delegate!(self, store => store.count_confirm_attempt(agreement_id, attempts_max, now))
+    }
+}
+
+impl engine::CollectionBatchStore for Store {
+    async fn create_collection_batch(
+        &self,
+        batch: &engine::NewCollectionBatch,
+        now: TimestampMicros,
+    ) -> Result<engine::Created<engine::CollectionBatch>, engine::OrderStoreError> {
+        delegate!(self, store => store.create_collection_batch(batch, now))
+    }
+
+    async fn collection_batch_by_no(
+        &self,
+        merchant_id: &str,
+        batch_no: &str,
+    ) -> Result<Option<engine::CollectionBatch>, engine::OrderStoreError> {
+        delegate!(self, store => store.collection_batch_by_no(merchant_id, batch_no))
+    }
+
+    async fn collection_batch(
+        &self,
+        merchant_id: Option<&str>,
+        batch_id: engine::CollectionBatchId,
+    ) -> Result<Option<engine::CollectionBatch>, engine::OrderStoreError> {
+        delegate!(self, store => store.collection_batch(merchant_id, batch_id))
+    }
+
+    async fn batch_lines(
+        &self,
+        batch_id: engine::CollectionBatchId,
+    ) -> Result<Vec<engine::BatchLine>, engine::OrderStoreError> {
+        delegate!(self, store => store.batch_lines(batch_id))
+    }
+
+    async fn batch_lines_in(
+        &self,
+        batch_id: engine::CollectionBatchId,
+        status: engine::LineStatus,
+        limit: usize,
+    ) -> Result<Vec<engine::BatchLine>, engine::OrderStoreError> {
+        delegate!(self, store => store.batch_lines_in(batch_id, status, limit))
+    }
+
+    async fn change_batch_line(
+        &self,
+        batch_id: engine::CollectionBatchId,
+        line_no: i64,
+        change: &engine::LineChange,
+        now: TimestampMicros,
+    ) -> Result<bool, engine::OrderStoreError> {
+        delegate!(self, store => store.change_batch_line(batch_id, line_no, change, now))
+    }
+
+    async fn running_collection_batches(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<engine::CollectionBatch>, engine::OrderStoreError> {
+        delegate!(self, store => store.running_collection_batches(limit))
+    }
+
+    async fn close_collection_batch(
+        &self,
+        batch_id: engine::CollectionBatchId,
+        now: TimestampMicros,
+    ) -> Result<engine::CollectionBatch, engine::OrderStoreError> {
+        delegate!(self, store => store.close_collection_batch(batch_id, now))
+    }
+
+    async fn late_batch_lines(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<engine::BatchLine>, engine::OrderStoreError> {
+        delegate!(self, store => store.late_batch_lines(limit))
+    }
+
+    async fn settle_late_batch_line(
+        &self,
+        batch_id: engine::CollectionBatchId,
+        line_no: i64,
+        outcome: engine::LateOutcome,
+        refund_id: Option<i64>,
+        now: TimestampMicros,
+    ) -> Result<bool, engine::OrderStoreError> {
+        delegate!(self, store => store.settle_late_batch_line(batch_id, line_no, outcome, refund_id, now))
     }
 }
 

@@ -115,6 +115,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_reviews",
         sql: include_str!("../migrations/postgres/0021_refund_reviews.sql"),
     },
+    Migration {
+        version: 22,
+        name: "collection_batches",
+        sql: include_str!("../migrations/postgres/0022_collection_batches.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -115,6 +115,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_reviews",
         sql: include_str!("../migrations/sqlite/0020_refund_reviews.sql"),
     },
+    Migration {
+        version: 21,
+        name: "collection_batches",
+        sql: include_str!("../migrations/sqlite/0021_collection_batches.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

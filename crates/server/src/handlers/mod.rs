@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod agreements;
 pub mod batches;
 pub mod bills;
+pub mod collection_batches;
 pub mod fee_accounts;
 pub mod fee_rules;
 pub mod fees;
