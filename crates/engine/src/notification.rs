@@ -1,8 +1,9 @@
-//! Asynchronous notifications (异步通知) to merchants: one per payment that
-//! reaches a final state, delivered until acknowledged on a back-off
-//! schedule, and kept in the store so that a restart loses none.
+//! Asynchronous notifications (异步通知) to merchants: one per payment and
+//! one per refund that reaches a final state, delivered until acknowledged
+//! on a back-off schedule, and kept in the store so that a restart loses
+//! none.
 
-use crate::order::PaymentId;
+use crate::order::{PaymentId, RefundId};
 use crate::store::OrderStoreError;
 use ledger::TimestampMicros;
 use std::future::Future;
@@ -13,11 +14,24 @@ pub const RETRY_SCHEDULE_SECONDS: [i64; 15] = [
     15, 15, 30, 180, 600, 1_200, 1_800, 1_800, 1_800, 3_600, 10_800, 10_800, 10_800, 21_600, 21_600,
 ];
 
-/// What happened to a payment that the merchant is told about.
+/// What happened to a payment or refund that the merchant is told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotificationEvent {
     PaymentSucceeded,
     PaymentFailed,
+    RefundSucceeded,
+    RefundFailed,
+}
+
+impl NotificationEvent {
+    /// The event of a refund that ended in `status`, if it is final.
+    pub fn of_refund(status: crate::RefundStatus) -> Option<NotificationEvent> {
+        match status {
+            crate::RefundStatus::Success => Some(NotificationEvent::RefundSucceeded),
+            crate::RefundStatus::Failed => Some(NotificationEvent::RefundFailed),
+            _ => None,
+        }
+    }
 }
 
 /// Where a notification stands.
@@ -36,6 +50,8 @@ pub enum NotificationStatus {
 text_enum!(NotificationEvent {
     PaymentSucceeded = "payment.succeeded",
     PaymentFailed = "payment.failed",
+    RefundSucceeded = "refund.succeeded",
+    RefundFailed = "refund.failed",
 });
 text_enum!(NotificationStatus {
     Pending = "PENDING",
@@ -50,6 +66,8 @@ pub struct Notification {
     pub id: i64,
     pub merchant_id: String,
     pub payment_id: PaymentId,
+    /// The refund a `refund.*` event is about.
+    pub refund_id: Option<RefundId>,
     pub event: NotificationEvent,
     pub status: NotificationStatus,
     /// Attempts made so far.
@@ -131,6 +149,7 @@ mod tests {
             id: 1,
             merchant_id: "m".to_owned(),
             payment_id: 1,
+            refund_id: None,
             event: NotificationEvent::PaymentSucceeded,
             status: NotificationStatus::Pending,
             attempts: 0,

@@ -1752,6 +1752,16 @@ impl<
         self.advance_refund(refund, now).await
     }
 
+    /// Where a refund of `merchant_id` stands, without running anything.
+    pub async fn refund_status(
+        &self,
+        merchant_id: &str,
+        refund_id: RefundId,
+    ) -> Result<RefundView, EngineError> {
+        let refund = self.refund_order(merchant_id, refund_id).await?;
+        self.refund_view(refund).await
+    }
+
     /// The operator's queue: refunds waiting for review, with their parts
     /// and trades.
     pub async fn review_queue(&self, limit: usize) -> Result<Vec<RefundView>, EngineError> {

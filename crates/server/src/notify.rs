@@ -1,12 +1,14 @@
-//! Delivers merchant notifications: signed POSTs of the payment to the
-//! merchant's URL, until the merchant answers `success`.
+//! Delivers merchant notifications: signed POSTs of the payment or refund
+//! to the merchant's URL, until the merchant answers `success`.
 //!
-//! The body is `{"event": ..., "payment": <the payment as GET
-//! /v1/payments/{id} shows it>}`, signed like a merchant's own requests
+//! The body is `{"event": "payment.succeeded" | "payment.failed",
+//! "payment": <the payment as GET /v1/payments/{id} shows it>}` or
+//! `{"event": "refund.succeeded" | "refund.failed", "refund": <the refund
+//! as GET /v1/refunds/{id} shows it>}`, signed like a merchant's own requests
 //! (the same `x-paycore-*` headers, under the merchant's key), so the
 //! merchant verifies it with the code it signs with.
 
-use crate::model::PaymentResponse;
+use crate::model::{PaymentResponse, RefundResponse};
 use crate::signature::signed_headers;
 use crate::state::AppState;
 use engine::{Delivery, MerchantStore, Notification, NotificationStore};
@@ -56,6 +58,37 @@ pub async fn deliver_due(state: &AppState, now: ledger::TimestampMicros) -> usiz
     due.len()
 }
 
+/// The notification's JSON body: the payment or the refund as the API
+/// shows it now.
+async fn body(
+    state: &AppState,
+    merchant_id: &str,
+    notification: &Notification,
+) -> Result<String, String> {
+    let event = notification.event.as_str();
+    let body = match notification.refund_id {
+        Some(refund_id) => {
+            let view = state
+                .payments()
+                .refund_status(merchant_id, refund_id)
+                .await
+                .map_err(|error| error.to_string())?;
+            let refund = RefundResponse::try_from(view).map_err(|error| error.to_string())?;
+            json!({"event": event, "refund": refund})
+        }
+        None => {
+            let view = state
+                .payments()
+                .status(merchant_id, notification.payment_id)
+                .await
+                .map_err(|error| error.to_string())?;
+            let payment = PaymentResponse::try_from(view).map_err(|error| error.to_string())?;
+            json!({"event": event, "payment": payment})
+        }
+    };
+    Ok(body.to_string())
+}
+
 async fn deliver(state: &AppState, notification: &Notification) -> Delivery {
     let failed = |error: String| Delivery::Failed { error };
     let merchant = match state.store().merchant(&notification.merchant_id).await {
@@ -66,19 +99,10 @@ async fn deliver(state: &AppState, notification: &Notification) -> Delivery {
     let Some(url) = merchant.notify_url.clone() else {
         return Delivery::NoUrl;
     };
-    let view = match state
-        .payments()
-        .status(&merchant.id, notification.payment_id)
-        .await
-    {
-        Ok(view) => view,
-        Err(error) => return failed(error.to_string()),
+    let body = match body(state, &merchant.id, notification).await {
+        Ok(body) => body,
+        Err(error) => return failed(error),
     };
-    let payment = match PaymentResponse::try_from(view) {
-        Ok(payment) => payment,
-        Err(error) => return failed(error.to_string()),
-    };
-    let body = json!({"event": notification.event.as_str(), "payment": payment}).to_string();
     let Ok(parsed) = reqwest::Url::parse(&url) else {
         return failed(format!("the notification URL {url:?} is not a URL"));
     };

@@ -472,9 +472,9 @@ async fn notifications_are_signed_and_retried_until_acknowledged() {
     // The next attempt is due 15 seconds later; deliver as if it were then.
     let later = store::now_micros() + 16_000_000;
     assert_eq!(server::deliver_due(&state, later).await, 1);
-    let received = received.lock().unwrap().clone();
-    assert_eq!(received.len(), 2);
-    for delivery in &received {
+    let first = received.lock().unwrap().clone();
+    assert_eq!(first.len(), 2);
+    for delivery in &first {
         assert!(delivery.signature_valid);
         assert_eq!(delivery.body["event"], "payment.succeeded");
         assert_eq!(delivery.body["payment"]["id"], paid["id"]);
@@ -489,6 +489,74 @@ async fn notifications_are_signed_and_retried_until_acknowledged() {
     assert_eq!(stored[0].attempts, 2);
     // Nothing is left to send.
     assert_eq!(server::deliver_due(&state, later + 3_600_000_000).await, 0);
+
+    // Each refund that ends is told of too, with the refund as the API
+    // shows it; the endpoint now acknowledges at once.
+    let mut refund_ids = Vec::new();
+    for (serial, amount) in [("RF1", 500), ("RF2", 300)] {
+        let body = json!({"out_trade_no": "T1", "refund_serial": serial, "amount_minor": amount, "reason": "unused balance"});
+        let (status, refunded) = api
+            .signed(&shop, "POST", "/v1/refunds", Some(&body), |_| {})
+            .await;
+        assert_eq!(
+            (status, refunded["status"].as_str()),
+            (200, Some("SUCCESS")),
+            "{refunded}"
+        );
+        refund_ids.push(refunded["id"].clone());
+    }
+    let refund_deliveries = |received: &[Received]| -> Vec<Received> {
+        received
+            .iter()
+            .filter(|delivery| delivery.body["event"] == "refund.succeeded")
+            .cloned()
+            .collect()
+    };
+    for _ in 0..50 {
+        if refund_deliveries(&received.lock().unwrap()).len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refunds = refund_deliveries(&received.lock().unwrap());
+    assert_eq!(
+        refunds.len(),
+        2,
+        "{:?}",
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| d.body.clone())
+            .collect::<Vec<_>>()
+    );
+    let mut told: Vec<Value> = refunds
+        .iter()
+        .map(|delivery| delivery.body["refund"]["id"].clone())
+        .collect();
+    told.sort_by_key(|id| id.as_i64());
+    assert_eq!(told, refund_ids);
+    for delivery in &refunds {
+        assert!(delivery.signature_valid);
+        assert_eq!(delivery.body["refund"]["status"], "SUCCESS");
+        assert_eq!(delivery.body["refund"]["trade"]["out_trade_no"], "T1");
+    }
+    let stored = store
+        .payment_notifications(paid["id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    let events: Vec<(&str, Option<i64>)> = stored
+        .iter()
+        .map(|notification| (notification.event.as_str(), notification.refund_id))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("payment.succeeded", None),
+            ("refund.succeeded", refund_ids[0].as_i64()),
+            ("refund.succeeded", refund_ids[1].as_i64()),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

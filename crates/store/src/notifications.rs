@@ -8,6 +8,7 @@ pub(crate) type NotificationRow = (
     i64,
     String,
     i64,
+    Option<i64>,
     String,
     String,
     i32,
@@ -15,8 +16,15 @@ pub(crate) type NotificationRow = (
     Option<String>,
     i64,
 );
-pub(crate) const NOTIFICATION_COLUMNS: &str =
-    "id, merchant_id, payment_id, event, status, attempts, next_attempt_at, last_error, created_at";
+pub(crate) const NOTIFICATION_COLUMNS: &str = "id, merchant_id, payment_id, refund_id, event, status, attempts, next_attempt_at, last_error, \
+     created_at";
+
+/// Records a refund's notification, in the transaction that makes the
+/// refund final; binds merchant, payment, refund, event and time.
+pub(crate) const INSERT_REFUND_NOTIFICATION: &str = "INSERT INTO notifications \
+     (merchant_id, payment_id, refund_id, event, status, attempts, next_attempt_at, created_at) \
+     VALUES ($1, $2, $3, $4, 'PENDING', 0, $5, $5) \
+     ON CONFLICT (refund_id, event) WHERE refund_id IS NOT NULL DO NOTHING";
 
 fn corrupt(what: &str, value: &str) -> OrderStoreError {
     OrderStoreError::Store(StoreError::Corrupt(format!("unknown {what} {value:?}")))
@@ -27,6 +35,7 @@ pub(crate) fn notification_from_row(row: NotificationRow) -> Result<Notification
         id,
         merchant_id,
         payment_id,
+        refund_id,
         event,
         status,
         attempts,
@@ -38,6 +47,7 @@ pub(crate) fn notification_from_row(row: NotificationRow) -> Result<Notification
         id,
         merchant_id,
         payment_id,
+        refund_id,
         event: NotificationEvent::parse(&event).ok_or_else(|| corrupt("event", &event))?,
         status: NotificationStatus::parse(&status)
             .ok_or_else(|| corrupt("notification status", &status))?,
@@ -70,7 +80,7 @@ macro_rules! notification_store {
                 sqlx::query(
                     "INSERT INTO notifications (merchant_id, payment_id, event, status, attempts, \
                      next_attempt_at, created_at) VALUES ($1, $2, $3, 'PENDING', 0, $4, $4) \
-                     ON CONFLICT (payment_id, event) DO NOTHING",
+                     ON CONFLICT (payment_id, event) WHERE refund_id IS NULL DO NOTHING",
                 )
                 .bind(merchant_id)
                 .bind(payment_id)

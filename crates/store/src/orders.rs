@@ -902,6 +902,19 @@ macro_rules! order_store {
                     }
                     .into());
                 }
+                // A rejected refund is final now; an approved one is told
+                // of when it finishes.
+                if let Some(event) = engine::NotificationEvent::of_refund(to) {
+                    sqlx::query(crate::notifications::INSERT_REFUND_NOTIFICATION)
+                        .bind(&refund.merchant_id)
+                        .bind(refund.payment_id)
+                        .bind(refund.id)
+                        .bind(event.as_str())
+                        .bind(now)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db)?;
+                }
                 sqlx::query(
                     "INSERT INTO refund_reviews (refund_id, operator, approved, reason, reviewed_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -1121,7 +1134,7 @@ macro_rules! order_store {
                 sqlx::query(
                     "INSERT INTO notifications (merchant_id, payment_id, event, status, attempts, \
                      next_attempt_at, created_at) VALUES ($1, $2, $3, 'PENDING', 0, $4, $4) \
-                     ON CONFLICT (payment_id, event) DO NOTHING",
+                     ON CONFLICT (payment_id, event) WHERE refund_id IS NULL DO NOTHING",
                 )
                 .bind(&payment.merchant_id)
                 .bind(payment.id)
@@ -1214,6 +1227,17 @@ macro_rules! order_store {
                         expected: refund.status.as_str(),
                     }
                     .into());
+                }
+                if let Some(event) = engine::NotificationEvent::of_refund(to) {
+                    sqlx::query(crate::notifications::INSERT_REFUND_NOTIFICATION)
+                        .bind(&refund.merchant_id)
+                        .bind(refund.payment_id)
+                        .bind(refund.id)
+                        .bind(event.as_str())
+                        .bind(now)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db)?;
                 }
                 // A duplicate payment's money was never the trade's.
                 if to == engine::RefundStatus::Success && trade.paid_payment_id == Some(refund.payment_id) {

@@ -120,6 +120,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "collection_batches",
         sql: include_str!("../migrations/postgres/0022_collection_batches.sql"),
     },
+    Migration {
+        version: 23,
+        name: "refund_notifications",
+        sql: include_str!("../migrations/postgres/0023_refund_notifications.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -120,6 +120,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "collection_batches",
         sql: include_str!("../migrations/sqlite/0021_collection_batches.sql"),
     },
+    Migration {
+        version: 22,
+        name: "refund_notifications",
+        sql: include_str!("../migrations/sqlite/0022_refund_notifications.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

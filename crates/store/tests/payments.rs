@@ -858,6 +858,24 @@ async fn payments_platform_refunds_wait_for_review(fixture: Fixture) {
         "ILLEGAL_TRANSITION",
         "a reviewed refund is not reviewed again"
     );
+    // The merchant is told of each refund once it is final: the rejected
+    // one as failed, the approved one as succeeded.
+    use engine::NotificationStore;
+    let told: Vec<(&str, Option<i64>)> = store
+        .payment_notifications(approved.refund.payment_id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|notification| notification.refund_id.is_some())
+        .map(|notification| (notification.event.as_str(), notification.refund_id))
+        .collect();
+    assert_eq!(
+        told,
+        vec![
+            ("refund.failed", Some(waiting.refund.id)),
+            ("refund.succeeded", Some(again.refund.id)),
+        ]
+    );
     assert_sound(store).await;
 }
 
