@@ -21,6 +21,7 @@
 use crate::agreement::AgreementStore;
 use crate::clearing::{ClearingKind, NewClearingEntry};
 use crate::fee_steps::Reservation;
+use crate::limits::{LimitScope, limit_charge, limit_charge_key};
 use crate::notification::{NotificationEvent, NotificationStore};
 use crate::order::{
     ChannelOrder, Direction, FundingSource, Initiator, NewInstruction, NewPayment, NewTrade,
@@ -183,6 +184,14 @@ pub enum EngineError {
         limit_minor: i64,
         paid_today_minor: i64,
     },
+    #[error(
+        "the card of agreement {agreement_no} may be debited {limit_minor} a day and was debited {debited_today_minor} today"
+    )]
+    CardLimitExceeded {
+        agreement_no: String,
+        limit_minor: i64,
+        debited_today_minor: i64,
+    },
     #[error("the ledger refused a step of the flow: {0}")]
     Ledger(LedgerError),
     #[error("the fee's period counter failed: {0}")]
@@ -211,7 +220,9 @@ impl EngineError {
             EngineError::NoChannel => "NO_CHANNEL",
             EngineError::NoRoute(_) => "NO_ROUTE",
             EngineError::NotRefundable(_) => "NOT_REFUNDABLE",
-            EngineError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
+            EngineError::LimitExceeded { .. } | EngineError::CardLimitExceeded { .. } => {
+                "LIMIT_EXCEEDED"
+            }
             EngineError::Ledger(error) => error.code(),
             EngineError::Invariant(_) => "ENGINE_INVARIANT",
             EngineError::StoredValue(error) => error.code(),
@@ -328,8 +339,9 @@ pub struct PaymentService<O, L, C> {
     channels: Vec<C>,
     products: Vec<Product>,
     routes: Vec<Route>,
-    /// Most a member may pay per day (UTC+8), all payments not failed.
-    member_daily_limit_minor: Option<i64>,
+    /// Most a member, and a card, may pay per day (UTC+8), all payments
+    /// not failed.
+    limits: crate::DailyLimits,
     /// Prices each merchant collection for its clearing entry; without it
     /// fees are zero. Replaced rule tables apply from the next charge.
     pub(crate) fees: Option<FeeTable>,
@@ -343,14 +355,9 @@ pub struct PaymentService<O, L, C> {
 }
 
 /// Microseconds in a day, and the offset of the business day's time zone
-/// (UTC+8) used for daily limits.
+/// (UTC+8) of business dates and daily limits.
 const DAY_MICROS: i64 = 86_400_000_000;
 const LIMIT_DAY_OFFSET_MICROS: i64 = 8 * 3_600_000_000;
-
-/// The start of the UTC+8 day that contains `now`.
-fn day_start(now: TimestampMicros) -> TimestampMicros {
-    (now + LIMIT_DAY_OFFSET_MICROS).div_euclid(DAY_MICROS) * DAY_MICROS - LIMIT_DAY_OFFSET_MICROS
-}
 
 /// The platform's business date of `now`: its calendar day in UTC+8.
 pub fn business_date(now: TimestampMicros) -> Result<BusinessDate, EngineError> {
@@ -377,7 +384,7 @@ impl<
             channels,
             products,
             routes,
-            member_daily_limit_minor: None,
+            limits: crate::DailyLimits::default(),
             fees: None,
             stored_value: StoredValueRules::default(),
             campaigns: Vec::new(),
@@ -421,7 +428,14 @@ impl<
     }
 
     pub fn with_member_daily_limit(mut self, limit_minor: i64) -> Self {
-        self.member_daily_limit_minor = Some(limit_minor);
+        self.limits.member_minor = Some(limit_minor);
+        self
+    }
+
+    /// Most that may be debited from one card (under its agreements) in a
+    /// day (UTC+8).
+    pub fn with_card_daily_limit(mut self, limit_minor: i64) -> Self {
+        self.limits.card_minor = Some(limit_minor);
         self
     }
 
@@ -542,20 +556,14 @@ impl<
                 status: trade.status.as_str(),
             });
         }
-        if let Some(limit_minor) = self.member_daily_limit_minor {
-            let paid_today = self
-                .orders
-                .payer_volume_since(&request.payer_id, day_start(now))
-                .await?;
-            if paid_today.saturating_add(request.amount_minor) > limit_minor {
-                return Err(EngineError::LimitExceeded {
-                    payer_id: request.payer_id.clone(),
-                    limit_minor,
-                    paid_today_minor: paid_today,
-                });
+        let counted = self.count_limits(request, now).await?;
+        let sources = match self.split_sources(request).await {
+            Ok(sources) => sources,
+            Err(error) => {
+                self.release_limits(&counted, now).await?;
+                return Err(error);
             }
-        }
-        let sources = self.split_sources(request).await?;
+        };
         let instructions: Vec<NewInstruction> = sources
             .iter()
             .map(|(source, amount_minor)| NewInstruction {
@@ -895,6 +903,8 @@ impl<
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
         self.settle_fees(&payment.payment, false, now).await?;
+        // What it counted on the daily limits did not happen.
+        self.release_payment_limits(&payment.payment, now).await?;
         self.move_payment(&mut payment.payment, PaymentStatus::Failed, now, reason)
             .await
     }
@@ -1605,8 +1615,94 @@ impl<
             }
         }
         self.settle_fees(&payment.payment, false, now).await?;
+        // What it counted on the daily limits did not happen.
+        self.release_payment_limits(&payment.payment, now).await?;
         self.move_payment(&mut payment.payment, PaymentStatus::Failed, now, reason)
             .await
+    }
+
+    /// Counts a new payment request on the member's and, for a debit under
+    /// an agreement, the card's daily counter, atomically; refuses it (and
+    /// takes back what it counted) if either held more than its limit
+    /// leaves room for. The keys of what it counted.
+    async fn count_limits(
+        &self,
+        request: &PayRequest,
+        now: TimestampMicros,
+    ) -> Result<Vec<String>, EngineError> {
+        let date = business_date(now)?;
+        let mut counted = Vec::new();
+        let mut wanted = Vec::new();
+        if let Some(limit_minor) = self.limits.member_minor {
+            wanted.push((LimitScope::Member, request.payer_id.clone(), limit_minor));
+        }
+        if let (Some(limit_minor), Some(agreement_no)) =
+            (self.limits.card_minor, &request.agreement_no)
+            && let Some(agreement) = self
+                .orders
+                .agreement_by_no(&request.merchant_id, agreement_no)
+                .await?
+        {
+            wanted.push((LimitScope::Card, agreement.card_fingerprint, limit_minor));
+        }
+        for (scope, subject, limit_minor) in wanted {
+            let charge = limit_charge(
+                scope,
+                &subject,
+                &request.merchant_id,
+                &request.request_serial,
+                date,
+                request.amount_minor,
+            );
+            let recorded = match self.orders.record_fee_charge(&charge, now).await {
+                Ok(recorded) => recorded,
+                Err(error) => {
+                    self.release_limits(&counted, now).await?;
+                    return Err(error.into());
+                }
+            };
+            counted.push(charge.charge_key.clone());
+            let used_minor = recorded.before.volume_minor;
+            if used_minor.saturating_add(request.amount_minor) > limit_minor {
+                self.release_limits(&counted, now).await?;
+                return Err(match scope {
+                    LimitScope::Member => EngineError::LimitExceeded {
+                        payer_id: request.payer_id.clone(),
+                        limit_minor,
+                        paid_today_minor: used_minor,
+                    },
+                    LimitScope::Card => EngineError::CardLimitExceeded {
+                        agreement_no: request.agreement_no.clone().unwrap_or_default(),
+                        limit_minor,
+                        debited_today_minor: used_minor,
+                    },
+                });
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Takes counted amounts back out of the daily counters (each once).
+    async fn release_limits(
+        &self,
+        keys: &[String],
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        for key in keys {
+            self.orders.release_fee_charge(key, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes a failed payment's amount back out of the daily counters.
+    async fn release_payment_limits(
+        &self,
+        payment: &PaymentOrder,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        let keys = [LimitScope::Member, LimitScope::Card]
+            .map(|scope| limit_charge_key(scope, &payment.merchant_id, &payment.request_serial));
+        self.release_limits(&keys, now).await
     }
 
     pub(crate) async fn move_payment(

@@ -262,14 +262,6 @@ pub trait OrderStore: Send + Sync {
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 
-    /// What `payer_id` paid or has under way since `since` (payments not
-    /// failed): the basis of per-member daily limits.
-    fn payer_volume_since(
-        &self,
-        payer_id: &str,
-        since: TimestampMicros,
-    ) -> impl Future<Output = Result<i64, OrderStoreError>> + Send;
-
     /// Keeps the resolver off a payment or refund until `until`: it is
     /// still waiting, and newer ones get their turn first. Not a state
     /// change, so not durable-critical.

@@ -76,6 +76,7 @@ struct RefundsEntry {
 #[serde(deny_unknown_fields)]
 struct Limits {
     member_daily_minor: Option<i64>,
+    card_daily_minor: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +111,8 @@ pub struct Config {
     /// The simulated channels to run, by code.
     pub simulators: Vec<String>,
     pub member_daily_limit_minor: Option<i64>,
+    /// Most one card may be debited in a day, under all its agreements.
+    pub card_daily_limit_minor: Option<i64>,
     /// How stored-value payments draw on cash and bonus.
     pub stored_value: StoredValueRules,
     /// Top-up campaigns (充值送).
@@ -314,12 +317,13 @@ impl Config {
                 cost_per_ten_thousand: entry.cost_per_ten_thousand,
             });
         }
-        if let Some(limit) = file.limits.member_daily_minor
-            && limit <= 0
-        {
-            return Err(invalid(
-                "limits.member_daily_minor must be positive".to_owned(),
-            ));
+        for (name, limit) in [
+            ("member_daily_minor", file.limits.member_daily_minor),
+            ("card_daily_minor", file.limits.card_daily_minor),
+        ] {
+            if limit.is_some_and(|limit| limit <= 0) {
+                return Err(invalid(format!("limits.{name} must be positive")));
+            }
         }
         let refund_ordering = match &file.refunds {
             None => RefundOrdering::default(),
@@ -335,6 +339,7 @@ impl Config {
             simulators: routes.iter().map(|route| route.channel.clone()).collect(),
             routes,
             member_daily_limit_minor: file.limits.member_daily_minor,
+            card_daily_limit_minor: file.limits.card_daily_minor,
             stored_value: stored_value_rules(file.stored_value.as_ref())?,
             campaigns: campaigns(&file.campaigns)?,
             refund_ordering,
@@ -381,6 +386,7 @@ mod tests {
         assert_eq!(config.routes[0].channel, "simbank");
         assert_eq!(config.routes[1].amount_minor_max, 20_000_000);
         assert_eq!(config.member_daily_limit_minor, Some(5_000_000));
+        assert_eq!(config.card_daily_limit_minor, Some(2_000_000));
     }
 
     #[test]

@@ -150,7 +150,8 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
         | EngineError::SourceNotAllowed { .. }
         | EngineError::TooManyChannelSources
         | EngineError::NoRoute(_)
-        | EngineError::LimitExceeded { .. } => (
+        | EngineError::LimitExceeded { .. }
+        | EngineError::CardLimitExceeded { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             error.code(),
             error.to_string(),

@@ -87,6 +87,9 @@ impl AppState {
         if let Some(limit_minor) = config.member_daily_limit_minor {
             payments = payments.with_member_daily_limit(limit_minor);
         }
+        if let Some(limit_minor) = config.card_daily_limit_minor {
+            payments = payments.with_card_daily_limit(limit_minor);
+        }
         AppState {
             ledger,
             payments: Arc::new(payments),

@@ -340,3 +340,72 @@ async fn a_bad_upload_is_refused_whole_and_nothing_is_stored() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_card_is_debited_at_most_its_daily_limit_under_all_its_agreements() {
+    for fixture in common::fixtures("batch_card_limit").await {
+        let state = &fixture.state;
+        // The built-in configuration lets one card be debited 20,000.00 a
+        // day; the member may pay 50,000.00.
+        let alice = sign(&fixture, "alice", "0011223").await;
+        let file = format!(
+            "reference,agreement_no,member_id,amount\n\
+             big,{alice},alice,15000.00\nover,{alice},alice,6000.00\nfits,{alice},alice,5000.00\n"
+        );
+        let batch =
+            collection_batches::submit(state, &upload("B-limit", &file, NOW + 60 * SECOND), NOW)
+                .await
+                .unwrap();
+        let closed = collection_batches::advance(state, &batch, NOW)
+            .await
+            .unwrap();
+        assert_eq!(closed.status.as_str(), "CLOSED");
+        let lines = fixture.store.batch_lines(batch.id).await.unwrap();
+        let results: Vec<(&str, LineStatus, Option<&str>)> = lines
+            .iter()
+            .map(|line| {
+                (
+                    line.reference.as_str(),
+                    line.status,
+                    line.failure_code.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            results,
+            vec![
+                ("big", LineStatus::Success, None),
+                ("over", LineStatus::Failed, Some("LIMIT_EXCEEDED")),
+                ("fits", LineStatus::Success, None),
+            ]
+        );
+        assert!(
+            lines[1]
+                .failure_message
+                .as_deref()
+                .unwrap()
+                .contains("card of agreement"),
+            "{:?}",
+            lines[1].failure_message
+        );
+        // The next day starts afresh.
+        let tomorrow = collection_batches::submit(
+            state,
+            &upload(
+                "B-limit-2",
+                "reference,agreement_no,member_id,amount\nagain,AG,alice,6000.00\n"
+                    .replace("AG", &alice)
+                    .as_str(),
+                NOW + 86_400 * SECOND + 60 * SECOND,
+            ),
+            NOW + 86_400 * SECOND,
+        )
+        .await
+        .unwrap();
+        collection_batches::advance(state, &tomorrow, NOW + 86_400 * SECOND)
+            .await
+            .unwrap();
+        let next = fixture.store.batch_lines(tomorrow.id).await.unwrap();
+        assert_eq!(next[0].status, LineStatus::Success, "{:?}", next[0]);
+    }
+}

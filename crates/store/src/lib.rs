@@ -457,14 +457,6 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.set_bank_down(outage, down, now))
     }
 
-    async fn payer_volume_since(
-        &self,
-        payer_id: &str,
-        since: TimestampMicros,
-    ) -> Result<i64, engine::OrderStoreError> {
-        delegate!(self, store => store.payer_volume_since(payer_id, since))
-    }
-
     async fn transition<S: engine::Status>(
         &self,
         id: i64,

@@ -1019,24 +1019,6 @@ macro_rules! order_store {
                 Ok(())
             }
 
-            async fn payer_volume_since(
-                &self,
-                payer_id: &str,
-                since: ledger::TimestampMicros,
-            ) -> Result<i64, engine::OrderStoreError> {
-                use crate::orders::*;
-                let (volume,): (i64,) = sqlx::query_as(
-                    "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM payment_orders \
-                     WHERE payer_id = $1 AND created_at >= $2 AND status <> 'FAILED'",
-                )
-                .bind(payer_id)
-                .bind(since)
-                .fetch_one(&self.$reader)
-                .await
-                .map_err(db)?;
-                Ok(volume)
-            }
-
             async fn defer_check(
                 &self,
                 level: engine::Level,

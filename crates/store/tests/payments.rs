@@ -1041,8 +1041,16 @@ async fn payments_member_daily_limit(fixture: Fixture) {
     service.pay(&card("T1", 6_000), NOW).await.unwrap();
     let over = service.pay(&card("T2", 4_001), NOW).await.unwrap_err();
     assert_eq!(over.code(), "LIMIT_EXCEEDED");
-    // The refused one took nothing: the rest of the day may still be paid.
+    // Asked again, the same request is refused the same way.
+    let again = service.pay(&card("T2", 4_001), NOW).await.unwrap_err();
+    assert_eq!(again.to_string(), over.to_string());
+    // A payment the bank refuses does not count either.
+    let refused = service.pay(&card("T5", 3_991), NOW).await.unwrap();
+    assert_eq!(refused.payment.status, PaymentStatus::Failed);
+    // The refused ones took nothing: the rest of the day may still be paid.
     service.pay(&card("T3", 4_000), NOW).await.unwrap();
+    let full = service.pay(&card("T6", 1), NOW).await.unwrap_err();
+    assert_eq!(full.code(), "LIMIT_EXCEEDED");
     // The next day (UTC+8) starts afresh.
     let tomorrow = service
         .pay(&card("T4", 6_000), NOW + 86_400 * SECOND)
@@ -1050,6 +1058,36 @@ async fn payments_member_daily_limit(fixture: Fixture) {
         .unwrap();
     assert_eq!(tomorrow.payment.status, PaymentStatus::Success);
     assert_eq!(merchant(store).await, 16_000);
+    // Concurrent payments cannot pass a limit that only some of them fit:
+    // of ten at once, three of 3,000 fit in 10,000.
+    let service = std::sync::Arc::new(service);
+    let day = NOW + 2 * 86_400 * SECOND;
+    let mut tasks = Vec::new();
+    for index in 0..10 {
+        let service = service.clone();
+        let trade = format!("C{index}");
+        tasks.push(tokio::spawn(async move {
+            let request = request(
+                &trade,
+                &trade,
+                "instant_transfer",
+                &[(FundingSource::Card, 3_000)],
+            );
+            service.pay(&request, day).await
+        }));
+    }
+    let mut paid = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(view) => {
+                assert_eq!(view.payment.status, PaymentStatus::Success);
+                paid += 1;
+            }
+            Err(error) => assert_eq!(error.code(), "LIMIT_EXCEEDED"),
+        }
+    }
+    assert_eq!(paid, 3);
+    assert_eq!(merchant(store).await, 25_000);
 }
 
 async fn payments_withdrawals_leave_through_the_channel(fixture: Fixture) {
