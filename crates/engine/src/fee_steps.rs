@@ -226,7 +226,9 @@ impl<
     }
 
     /// The channel a payment's channel source would be routed to now, for
-    /// fee rules that name a channel.
+    /// fee rules that name a channel (by cost and availability; a channel
+    /// whose daily limit turns out full when the order is routed is passed
+    /// over then, and the fee stays priced as here).
     async fn acceptance_channel(
         &self,
         paid: &PaymentWithInstructions,
@@ -238,11 +240,7 @@ impl<
         else {
             return Ok(None);
         };
-        Ok(self
-            .route(&paid.payment, instruction)
-            .await?
-            .ok()
-            .map(|channel| channel.code().to_owned()))
+        self.preview_route(&paid.payment, instruction).await
     }
 
     /// The pending transfer that holds a fee from the account paying it to

@@ -1,4 +1,4 @@
-//! Daily limits (限额) per member and per card, kept race-free in the
+//! Daily limits (限额) per member, per card and per channel, kept race-free in the
 //! store's period counters (the fee service's `FeeCounterStore`): a new
 //! payment records its amount on the member's (and, for a debit under an
 //! agreement, the card's) counter of the business day in one atomic step,
@@ -20,6 +20,18 @@ pub const MEMBER_DAILY_COUNTER: &str = "limit:member-daily";
 /// The counter of what was debited from one card (by its fingerprint) in a
 /// day.
 pub const CARD_DAILY_COUNTER: &str = "limit:card-daily";
+
+/// The counter of what a channel carried in a day (its route's
+/// `daily_minor_max`), counted per instruction when it is routed.
+pub const CHANNEL_DAILY_COUNTER: &str = "limit:channel-daily";
+
+/// The charge key of an instruction routed to `channel`.
+pub fn channel_charge_key(channel: &str, instruction_id: i64) -> String {
+    let mut digest = Sha256::new();
+    digest.update(channel.as_bytes());
+    let hash = hex::encode(digest.finalize());
+    format!("{CHANNEL_DAILY_COUNTER}-{instruction_id}-{}", &hash[..16])
+}
 
 /// The limits in force; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,6 +95,20 @@ pub fn limit_charge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_keys_tell_channels_and_instructions_apart() {
+        let key = channel_charge_key(&"c".repeat(64), i64::MAX);
+        assert!(key.len() <= fees::CHARGE_KEY_LENGTH_MAX, "{key}");
+        assert_ne!(
+            channel_charge_key("cheap", 1),
+            channel_charge_key("dear", 1)
+        );
+        assert_ne!(
+            channel_charge_key("cheap", 1),
+            channel_charge_key("cheap", 11)
+        );
+    }
 
     #[test]
     fn keys_are_bounded_and_tell_requests_and_scopes_apart() {

@@ -1,6 +1,8 @@
 //! Routing (支付路由): which channel carries a channel source, by funding
 //! source, the payer's bank, the amount and cost, avoiding banks an
-//! operator marked down on a channel.
+//! operator marked down on a channel. A channel's daily limit is kept by
+//! the payment service (`limits.rs`): a full channel is passed over for
+//! the next usable route.
 
 use crate::order::FundingSource;
 
@@ -14,6 +16,9 @@ pub struct Route {
     /// What it charges, in parts per ten thousand; the cheapest usable
     /// route wins, then the earlier one.
     pub cost_per_ten_thousand: i64,
+    /// Most it carries in a business day (UTC+8), counting channel orders
+    /// not failed; `None`: no daily limit.
+    pub daily_minor_max: Option<i64>,
 }
 
 impl Route {
@@ -28,6 +33,7 @@ impl Route {
             ],
             amount_minor_max: i64::MAX,
             cost_per_ten_thousand: 0,
+            daily_minor_max: None,
         }
     }
 }
@@ -49,7 +55,7 @@ pub struct NoRoute {
 }
 
 /// The cheapest route that carries `source` for `amount_minor` and has not
-/// got `bank` down.
+/// got `bank` down (the first of [`usable_routes`]).
 pub fn choose_route<'r>(
     routes: &'r [Route],
     outages: &[BankOutage],
@@ -57,7 +63,26 @@ pub fn choose_route<'r>(
     bank: Option<&str>,
     amount_minor: i64,
 ) -> Result<&'r Route, NoRoute> {
-    routes
+    usable_routes(routes, outages, source, bank, amount_minor)
+        .into_iter()
+        .next()
+        .ok_or_else(|| NoRoute {
+            funding_source: source.as_str(),
+            amount_minor,
+            bank: bank.unwrap_or("-").to_owned(),
+        })
+}
+
+/// Every route that carries `source` for `amount_minor` and has not got
+/// `bank` down, cheapest first, equal costs in the configured order.
+pub fn usable_routes<'r>(
+    routes: &'r [Route],
+    outages: &[BankOutage],
+    source: FundingSource,
+    bank: Option<&str>,
+    amount_minor: i64,
+) -> Vec<&'r Route> {
+    let mut usable: Vec<&Route> = routes
         .iter()
         .filter(|route| route.sources.contains(&source) && amount_minor <= route.amount_minor_max)
         .filter(|route| {
@@ -67,12 +92,9 @@ pub fn choose_route<'r>(
                     .any(|outage| outage.channel == route.channel && outage.bank == bank)
             })
         })
-        .min_by_key(|route| route.cost_per_ten_thousand)
-        .ok_or_else(|| NoRoute {
-            funding_source: source.as_str(),
-            amount_minor,
-            bank: bank.unwrap_or("-").to_owned(),
-        })
+        .collect();
+    usable.sort_by_key(|route| route.cost_per_ten_thousand);
+    usable
 }
 
 #[cfg(test)]
@@ -86,12 +108,14 @@ mod tests {
                 sources: vec![FundingSource::Card, FundingSource::Wallet],
                 amount_minor_max: 1_000_000,
                 cost_per_ten_thousand: 80,
+                daily_minor_max: None,
             },
             Route {
                 channel: "cheap".to_owned(),
                 sources: vec![FundingSource::Card],
                 amount_minor_max: 50_000,
                 cost_per_ten_thousand: 38,
+                daily_minor_max: None,
             },
         ]
     }

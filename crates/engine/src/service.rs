@@ -21,7 +21,9 @@
 use crate::agreement::AgreementStore;
 use crate::clearing::{ClearingKind, NewClearingEntry};
 use crate::fee_steps::Reservation;
-use crate::limits::{LimitScope, limit_charge, limit_charge_key};
+use crate::limits::{
+    CHANNEL_DAILY_COUNTER, LimitScope, channel_charge_key, limit_charge, limit_charge_key,
+};
 use crate::notification::{NotificationEvent, NotificationStore};
 use crate::order::{
     ChannelOrder, Direction, FundingSource, Initiator, NewInstruction, NewPayment, NewTrade,
@@ -29,7 +31,7 @@ use crate::order::{
     TradeOrder,
 };
 use crate::refund::RefundPart;
-use crate::routing::{NoRoute, Route, choose_route};
+use crate::routing::{NoRoute, Route, usable_routes};
 use crate::status::{
     ChannelOrderStatus, InstructionStatus, Level, PaymentStatus, RefundPartStatus, RefundStatus,
     Status, TradeStatus,
@@ -39,7 +41,9 @@ use crate::store::{NewRefund, NewRefundReview, RefundReview};
 use crate::{Campaign, RefundOrdering, StoredValueError, StoredValueRules};
 use crate::{FailureReason, NewPaymentFee, PaymentFee, PaymentFeeStore};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
-use fees::{BusinessDate, CollectionMode, FeeCounterStore, FeeTable};
+use fees::{
+    BusinessDate, CollectionMode, CounterKey, FeeCharge, FeeCounterStore, FeeTable, Period,
+};
 use ledger::{
     AccountId, AccountKind, BatchItem, LedgerError, LedgerWriter, Leg, NewAccount, Operation,
     Overdraft, OwnerKind, Side, StoreError, TimestampMicros, Transfer, TransferMode,
@@ -738,7 +742,7 @@ impl<
         let existing = self.orders.channel_orders(instruction.id, None).await?;
         let mut order = match existing.into_iter().next() {
             Some(order) => order,
-            None => match self.route(&payment.payment, instruction).await? {
+            None => match self.route(&payment.payment, instruction, now).await? {
                 Ok(channel) => {
                     // Created or found: the CREATED -> PROCESSING step
                     // below lets only one run send it.
@@ -904,7 +908,7 @@ impl<
     ) -> Result<(), EngineError> {
         self.settle_fees(&payment.payment, false, now).await?;
         // What it counted on the daily limits did not happen.
-        self.release_payment_limits(&payment.payment, now).await?;
+        self.release_payment_limits(payment, now).await?;
         self.move_payment(&mut payment.payment, PaymentStatus::Failed, now, reason)
             .await
     }
@@ -1135,23 +1139,78 @@ impl<
 
     /// The channel for a new channel order of `instruction`, by the routes
     /// and the banks marked down.
-    pub(crate) async fn route(
+    /// The cheapest usable route's channel for an instruction, counting
+    /// nothing.
+    pub(crate) async fn preview_route(
         &self,
         payment: &PaymentOrder,
         instruction: &PaymentInstruction,
-    ) -> Result<Result<&C, NoRoute>, EngineError> {
+    ) -> Result<Option<String>, EngineError> {
         let outages = self.orders.bank_outages().await?;
         let routes = crate::agreement::routes_for(&self.orders, &self.routes, payment).await?;
-        match choose_route(
+        let first = usable_routes(
             &routes,
             &outages,
             instruction.source,
             payment.bank.as_deref(),
             instruction.amount_minor,
+        )
+        .first()
+        .map(|route| route.channel.clone());
+        Ok(first)
+    }
+
+    /// The channel of an instruction's first channel order: the cheapest
+    /// usable route whose channel still has room for it today. The amount
+    /// is counted on that channel's daily counter (once per channel and
+    /// instruction) in the same step that checks the room.
+    pub(crate) async fn route(
+        &self,
+        payment: &PaymentOrder,
+        instruction: &PaymentInstruction,
+        now: TimestampMicros,
+    ) -> Result<Result<&C, NoRoute>, EngineError> {
+        let outages = self.orders.bank_outages().await?;
+        let routes = crate::agreement::routes_for(&self.orders, &self.routes, payment).await?;
+        let amount_minor = instruction.amount_minor;
+        for route in usable_routes(
+            &routes,
+            &outages,
+            instruction.source,
+            payment.bank.as_deref(),
+            amount_minor,
         ) {
-            Ok(route) => Ok(Ok(self.channel_by_code(&route.channel)?)),
-            Err(no_route) => Ok(Err(no_route)),
+            if let Some(limit_minor) = route.daily_minor_max {
+                let charge = FeeCharge {
+                    charge_key: channel_charge_key(&route.channel, instruction.id),
+                    counter: CounterKey {
+                        rule_id: CHANNEL_DAILY_COUNTER.to_owned(),
+                        merchant_id: route.channel.clone(),
+                        period_key: Period::Day.key(business_date(now)?),
+                    },
+                    amount_minor,
+                };
+                let recorded = self.orders.record_fee_charge(&charge, now).await?;
+                if recorded.before.volume_minor.saturating_add(amount_minor) > limit_minor {
+                    self.orders
+                        .release_fee_charge(&charge.charge_key, now)
+                        .await?;
+                    warn!(
+                        payment_id = payment.id,
+                        channel = %route.channel,
+                        limit_minor,
+                        "the channel's daily limit is reached: the next route is tried"
+                    );
+                    continue;
+                }
+            }
+            return Ok(Ok(self.channel_by_code(&route.channel)?));
         }
+        Ok(Err(NoRoute {
+            funding_source: instruction.source.as_str(),
+            amount_minor,
+            bank: payment.bank.clone().unwrap_or_else(|| "-".to_owned()),
+        }))
     }
 
     fn channel_request(payment: &PaymentOrder, order: &ChannelOrder) -> ChannelRequest {
@@ -1198,7 +1257,7 @@ impl<
             }
             None => {
                 let channel = match self
-                    .route(&payment.payment, &payment.instructions[index])
+                    .route(&payment.payment, &payment.instructions[index], now)
                     .await?
                 {
                     Ok(channel) => channel,
@@ -1616,7 +1675,7 @@ impl<
         }
         self.settle_fees(&payment.payment, false, now).await?;
         // What it counted on the daily limits did not happen.
-        self.release_payment_limits(&payment.payment, now).await?;
+        self.release_payment_limits(payment, now).await?;
         self.move_payment(&mut payment.payment, PaymentStatus::Failed, now, reason)
             .await
     }
@@ -1694,14 +1753,26 @@ impl<
         Ok(())
     }
 
-    /// Takes a failed payment's amount back out of the daily counters.
+    /// Takes a failed payment's amount back out of the daily counters: the
+    /// member's, the card's and those of the channels its instructions
+    /// were routed to.
     async fn release_payment_limits(
         &self,
-        payment: &PaymentOrder,
+        payment: &PaymentWithInstructions,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
-        let keys = [LimitScope::Member, LimitScope::Card]
-            .map(|scope| limit_charge_key(scope, &payment.merchant_id, &payment.request_serial));
+        let order = &payment.payment;
+        let mut keys: Vec<String> = [LimitScope::Member, LimitScope::Card]
+            .iter()
+            .map(|scope| limit_charge_key(*scope, &order.merchant_id, &order.request_serial))
+            .collect();
+        for instruction in &payment.instructions {
+            for route in &self.routes {
+                if route.daily_minor_max.is_some() {
+                    keys.push(channel_charge_key(&route.channel, instruction.id));
+                }
+            }
+        }
         self.release_limits(&keys, now).await
     }
 

@@ -101,6 +101,8 @@ struct ChannelEntry {
     sources: Vec<String>,
     amount_minor_max: i64,
     cost_per_ten_thousand: i64,
+    /// Most the channel carries in a day; none: no daily limit.
+    daily_minor_max: Option<i64>,
 }
 
 /// A configuration, checked and in the engine's terms.
@@ -298,9 +300,13 @@ impl Config {
                     entry.kind
                 )));
             }
-            if entry.amount_minor_max <= 0 || entry.cost_per_ten_thousand < 0 {
+            if entry.amount_minor_max <= 0
+                || entry.cost_per_ten_thousand < 0
+                || entry.daily_minor_max.is_some_and(|limit| limit <= 0)
+            {
                 return Err(invalid(format!(
-                    "{owner}: amount_minor_max must be positive and cost_per_ten_thousand not negative"
+                    "{owner}: amount_minor_max and daily_minor_max must be positive and \
+                     cost_per_ten_thousand not negative"
                 )));
             }
             let sources = sources(&owner, &entry.sources)?;
@@ -315,6 +321,7 @@ impl Config {
                 sources,
                 amount_minor_max: entry.amount_minor_max,
                 cost_per_ten_thousand: entry.cost_per_ten_thousand,
+                daily_minor_max: entry.daily_minor_max,
             });
         }
         for (name, limit) in [

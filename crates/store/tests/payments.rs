@@ -31,6 +31,7 @@ contract!(
     payments_refund_through_a_slow_channel,
     payments_route_around_banks_that_are_down,
     payments_member_daily_limit,
+    payments_channel_daily_limit,
     payments_withdrawals_leave_through_the_channel,
     payments_finish_after_a_crash_past_the_channel,
     payments_refund_the_payee_cannot_cover_moves_nothing,
@@ -941,12 +942,14 @@ fn routed_service(fixture: &Fixture) -> Service {
             sources: vec![FundingSource::Card],
             amount_minor_max: 50_000,
             cost_per_ten_thousand: 38,
+            daily_minor_max: None,
         },
         Route {
             channel: "dear".to_owned(),
             sources: vec![FundingSource::Card, FundingSource::Wallet],
             amount_minor_max: 1_000_000,
             cost_per_ten_thousand: 80,
+            daily_minor_max: None,
         },
     ])
 }
@@ -1088,6 +1091,62 @@ async fn payments_member_daily_limit(fixture: Fixture) {
     }
     assert_eq!(paid, 3);
     assert_eq!(merchant(store).await, 25_000);
+}
+
+async fn payments_channel_daily_limit(fixture: Fixture) {
+    let service = routed_service(&fixture);
+    let mut routes = service.routes().to_vec();
+    routes[0].daily_minor_max = Some(10_000);
+    let service = service.with_routes(routes);
+    let card = |trade: &str, amount: i64| {
+        request(
+            trade,
+            trade,
+            "instant_transfer",
+            &[(FundingSource::Card, amount)],
+        )
+    };
+    let first = service.pay(&card("T1", 6_000), NOW).await.unwrap();
+    assert_eq!(channel_of(&service, &first).await, "cheap");
+    // 6,000 + 5,000 would pass cheap's 10,000 a day: dear takes it.
+    let second = service.pay(&card("T2", 5_000), NOW).await.unwrap();
+    assert_eq!(second.payment.status, PaymentStatus::Success);
+    assert_eq!(channel_of(&service, &second).await, "dear");
+    // Refused by the bank: what it counted on cheap is taken back.
+    let refused = service.pay(&card("T3", 2_991), NOW).await.unwrap();
+    assert_eq!(refused.payment.status, PaymentStatus::Failed);
+    assert_eq!(channel_of(&service, &refused).await, "cheap");
+    let fits = service.pay(&card("T4", 4_000), NOW).await.unwrap();
+    assert_eq!(channel_of(&service, &fits).await, "cheap");
+    let full = service.pay(&card("T5", 1), NOW).await.unwrap();
+    assert_eq!(channel_of(&service, &full).await, "dear");
+    // Concurrent payments never take cheap past its limit: of ten of 3,000
+    // the next day, three go through it.
+    let service = Arc::new(service);
+    let day = NOW + 86_400 * SECOND;
+    let mut tasks = Vec::new();
+    for index in 0..10 {
+        let service = service.clone();
+        let trade = format!("C{index}");
+        tasks.push(tokio::spawn(async move {
+            let request = request(
+                &trade,
+                &trade,
+                "instant_transfer",
+                &[(FundingSource::Card, 3_000)],
+            );
+            service.pay(&request, day).await.unwrap()
+        }));
+    }
+    let mut through_cheap = 0;
+    for task in tasks {
+        let view = task.await.unwrap();
+        assert_eq!(view.payment.status, PaymentStatus::Success);
+        if channel_of(&service, &view).await == "cheap" {
+            through_cheap += 1;
+        }
+    }
+    assert_eq!(through_cheap, 3);
 }
 
 async fn payments_withdrawals_leave_through_the_channel(fixture: Fixture) {

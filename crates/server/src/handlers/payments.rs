@@ -283,6 +283,7 @@ pub async fn channels(State(state): State<AppState>) -> Result<Json<ChannelsResp
                     .collect(),
                 amount_minor_max: route.amount_minor_max,
                 cost_per_ten_thousand: route.cost_per_ten_thousand,
+                daily_minor_max: route.daily_minor_max,
             })
             .collect(),
         outages: outages

@@ -437,6 +437,8 @@ pub struct RouteResponse {
     pub sources: Vec<String>,
     pub amount_minor_max: i64,
     pub cost_per_ten_thousand: i64,
+    /// Most it carries in a day; absent: no daily limit.
+    pub daily_minor_max: Option<i64>,
 }
 
 /// A bank marked down on a channel.
