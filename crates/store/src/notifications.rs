@@ -26,6 +26,21 @@ pub(crate) const INSERT_REFUND_NOTIFICATION: &str = "INSERT INTO notifications \
      VALUES ($1, $2, $3, $4, 'PENDING', 0, $5, $5) \
      ON CONFLICT (refund_id, event) WHERE refund_id IS NOT NULL DO NOTHING";
 
+/// [`INSERT_REFUND_NOTIFICATION`] bound for a refund that ended in `event`.
+macro_rules! bind_refund_notification {
+    ($refund:expr, $event:expr, $now:expr) => {{
+        let refund: &engine::RefundOrder = $refund;
+        let event: engine::NotificationEvent = $event;
+        sqlx::query(crate::notifications::INSERT_REFUND_NOTIFICATION)
+            .bind(&refund.merchant_id)
+            .bind(refund.payment_id)
+            .bind(refund.id)
+            .bind(event.as_str())
+            .bind($now)
+    }};
+}
+pub(crate) use bind_refund_notification;
+
 fn corrupt(what: &str, value: &str) -> OrderStoreError {
     OrderStoreError::Store(StoreError::Corrupt(format!("unknown {what} {value:?}")))
 }

@@ -905,12 +905,7 @@ macro_rules! order_store {
                 // A rejected refund is final now; an approved one is told
                 // of when it finishes.
                 if let Some(event) = engine::NotificationEvent::of_refund(to) {
-                    sqlx::query(crate::notifications::INSERT_REFUND_NOTIFICATION)
-                        .bind(&refund.merchant_id)
-                        .bind(refund.payment_id)
-                        .bind(refund.id)
-                        .bind(event.as_str())
-                        .bind(now)
+                    crate::notifications::bind_refund_notification!(refund, event, now)
                         .execute(&mut *transaction)
                         .await
                         .map_err(db)?;
@@ -1211,12 +1206,7 @@ macro_rules! order_store {
                     .into());
                 }
                 if let Some(event) = engine::NotificationEvent::of_refund(to) {
-                    sqlx::query(crate::notifications::INSERT_REFUND_NOTIFICATION)
-                        .bind(&refund.merchant_id)
-                        .bind(refund.payment_id)
-                        .bind(refund.id)
-                        .bind(event.as_str())
-                        .bind(now)
+                    crate::notifications::bind_refund_notification!(refund, event, now)
                         .execute(&mut *transaction)
                         .await
                         .map_err(db)?;
