@@ -196,6 +196,14 @@ pub trait SettlementStore: Send + Sync {
         business_date: &str,
     ) -> impl Future<Output = Result<Vec<ClearingEntry>, SettlementStoreError>> + Send;
 
+    /// All clearing entries of one business date (`YYYY-MM-DD`), settled or
+    /// not, summed by merchant, currency, kind, fee mode and whether
+    /// reconciled: what the daily summary (日汇总) reports of the date.
+    fn clearing_totals_of_date(
+        &self,
+        business_date: &str,
+    ) -> impl Future<Output = Result<Vec<ClearingTotals>, SettlementStoreError>> + Send;
+
     /// The batches of one settlement date, by merchant.
     fn batches(
         &self,

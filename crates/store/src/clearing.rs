@@ -63,6 +63,12 @@ pub(crate) const UNSETTLED_TOTALS: &str = "SELECT merchant_id, currency, busines
      CAST(SUM(fee_minor) AS BIGINT) FROM clearing_entries WHERE batch_id IS NULL AND id <= $1 \
      GROUP BY merchant_id, currency, business_date, kind, fee_mode, reconciled";
 
+/// Every entry of one business date, in the groups of [`UNSETTLED_TOTALS`].
+pub(crate) const TOTALS_OF_DATE: &str = "SELECT merchant_id, currency, business_date, kind, \
+     fee_mode, reconciled, COUNT(*), CAST(SUM(amount_minor) AS BIGINT), \
+     CAST(SUM(fee_minor) AS BIGINT) FROM clearing_entries WHERE business_date = $1 \
+     GROUP BY merchant_id, currency, business_date, kind, fee_mode, reconciled";
+
 pub(crate) type TotalsRow = (String, String, String, String, String, bool, i64, i64, i64);
 
 pub(crate) fn totals_from_row(row: TotalsRow) -> Result<ClearingTotals, SettlementStoreError> {
@@ -304,6 +310,19 @@ macro_rules! settlement_store {
                 .await
                 .map_err(db)?;
                 rows.iter().map(entry_from_row).collect()
+            }
+
+            async fn clearing_totals_of_date(
+                &self,
+                business_date: &str,
+            ) -> Result<Vec<settlement::ClearingTotals>, settlement::SettlementStoreError> {
+                use crate::clearing::*;
+                let rows: Vec<TotalsRow> = sqlx::query_as(TOTALS_OF_DATE)
+                    .bind(business_date)
+                    .fetch_all(&self.$reader)
+                    .await
+                    .map_err(db)?;
+                rows.into_iter().map(totals_from_row).collect()
             }
 
             async fn batches(
