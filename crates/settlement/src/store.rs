@@ -178,7 +178,8 @@ pub trait SettlementStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ClearingTotals>, SettlementStoreError>> + Send;
 
     /// Creates the batches in one transaction, marking each paying batch's
-    /// entries with its id. A batch whose merchant, currency and date exist
+    /// entries with its id (at most one paying batch per merchant and
+    /// currency in a call; the run has one date). A batch whose merchant, currency and date exist
     /// already is left as it is and returned (a re-run is a no-op). A
     /// paying batch whose entries no longer match its counts is refused
     /// and nothing is written.

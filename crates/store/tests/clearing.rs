@@ -1,6 +1,7 @@
-//! The clearing and settlement store contract: what the daily summary reads
-//! (a date's clearing totals, settled or not, and the date's batches), on
-//! SQLite and PostgreSQL.
+//! The clearing and settlement store contract, on SQLite and PostgreSQL:
+//! what the daily summary reads (a date's clearing totals, settled or not,
+//! and the date's batches), and how creating batches marks their entries
+//! (all batches of a call in one statement, each entry once, or nothing).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use money::Currency;
@@ -13,7 +14,10 @@ use store::Store;
 mod common;
 use common::{Fixture, execute};
 
-contract!(clearing_daily_summary_agrees);
+contract!(
+    clearing_daily_summary_agrees,
+    clearing_batches_mark_their_entries_once_or_nothing,
+);
 
 const MERCHANTS: i64 = 3;
 const FRIDAY: &str = "2026-11-20";
@@ -216,4 +220,121 @@ async fn clearing_daily_summary_agrees(fixture: Fixture) {
     // A date without business.
     let empty = store.clearing_totals_of_date("2026-11-21").await.unwrap();
     assert!(empty.is_empty());
+}
+
+/// Batches for every merchant's unsettled entries up to `up_to`, paying
+/// (PENDING) except `carried`.
+async fn new_batches(
+    store: &Store,
+    settle_date: &str,
+    up_to: &str,
+    reconciled_only: &str,
+    carried: &str,
+) -> Vec<NewBatch> {
+    let high_water = store.clearing_high_water().await.unwrap();
+    let up_to_date = parse_date(up_to).unwrap();
+    let due: Vec<_> = store
+        .unsettled_totals(high_water)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|group| group.business_date <= up_to_date)
+        .filter(|group| group.merchant_id != reconciled_only || group.reconciled)
+        .collect();
+    net(due)
+        .unwrap()
+        .into_iter()
+        .map(|line| NewBatch {
+            settle_date: settle_date.to_owned(),
+            cycle: "T+1".to_owned(),
+            destination: "available".to_owned(),
+            status: if line.merchant_id == carried {
+                BatchStatus::Carried
+            } else {
+                BatchStatus::Pending
+            },
+            reconciled_only: line.merchant_id == reconciled_only,
+            line,
+            up_to_business_date: up_to.to_owned(),
+            up_to_entry_id: high_water,
+        })
+        .collect()
+}
+
+async fn clearing_batches_mark_their_entries_once_or_nothing(fixture: Fixture) {
+    let store = &fixture.store;
+    store
+        .bench_fill_clearing(120, 4, &[FRIDAY, MONDAY, FRIDAY])
+        .await
+        .unwrap();
+    // m-1 settles reconciled entries only: a third of its entries are not.
+    execute(
+        &fixture.raw,
+        "UPDATE clearing_entries SET reconciled = FALSE \
+         WHERE merchant_id = 'm-1' AND id % 3 = 0",
+    )
+    .await;
+
+    // A batch whose counts no longer match its entries refuses the whole
+    // call: no batch, no entry marked.
+    let mut stale = new_batches(store, MONDAY, FRIDAY, "m-1", "m-3").await;
+    assert_eq!(stale.len(), 4);
+    stale[2].line.collection_count += 1;
+    let refused = store.create_batches(&stale, 1).await.unwrap_err();
+    assert_eq!(refused.code(), "SETTLEMENT_ENTRIES_CHANGED", "{refused}");
+    assert!(store.batches(MONDAY).await.unwrap().is_empty());
+    for merchant in 0..4 {
+        let listed = entries(store, &format!("m-{merchant}"), FRIDAY).await;
+        assert!(listed.iter().all(|entry| entry.batch_id.is_none()));
+    }
+
+    // The same batches as they are: each paying batch marks exactly the
+    // entries its line counted, in one call.
+    let batches = new_batches(store, MONDAY, FRIDAY, "m-1", "m-3").await;
+    let created = store.create_batches(&batches, 1).await.unwrap();
+    assert!(created.iter().all(|created| created.created));
+    for created in &created {
+        let batch = &created.batch;
+        let listed = entries(store, &batch.merchant_id, FRIDAY).await;
+        let marked = listed
+            .iter()
+            .filter(|entry| entry.batch_id == Some(batch.id))
+            .count() as u64;
+        if batch.status == BatchStatus::Carried {
+            assert_eq!(marked, 0);
+        } else {
+            assert_eq!(marked, batch.collection_count + batch.refund_count);
+        }
+        for entry in &listed {
+            let expected = batch.status != BatchStatus::Carried
+                && (batch.merchant_id != "m-1" || entry.entry.reconciled);
+            assert_eq!(entry.batch_id.is_some(), expected, "{entry:?}");
+        }
+        // Monday's entries were past the bound.
+        let later = entries(store, &batch.merchant_id, MONDAY).await;
+        assert!(later.iter().all(|entry| entry.batch_id.is_none()));
+    }
+
+    // Again: the batches exist, nothing is marked twice. The next date
+    // takes what is left, never an entry already taken.
+    let again = store.create_batches(&batches, 2).await.unwrap();
+    assert!(again.iter().all(|created| !created.created));
+    let tuesday = new_batches(store, "2026-11-24", MONDAY, "none", "none").await;
+    let next = store.create_batches(&tuesday, 3).await.unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for merchant in 0..4 {
+        for date in [FRIDAY, MONDAY] {
+            for entry in entries(store, &format!("m-{merchant}"), date).await {
+                let batch = entry.batch_id.unwrap();
+                assert!(seen.insert(entry.id));
+                let owner = created
+                    .iter()
+                    .chain(&next)
+                    .find(|created| created.batch.id == batch)
+                    .unwrap();
+                assert_eq!(owner.batch.merchant_id, entry.entry.merchant_id);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 120);
 }
