@@ -267,12 +267,13 @@ fn invalid(reason: String) -> SettlementError {
     SettlementError::DailySummaryInvalid(reason)
 }
 
+/// Post-paid and prepaid fees (in that order) per merchant and currency.
+type DeferredFees = BTreeMap<(String, Currency), (i64, i64)>;
+
 /// Post-paid and prepaid fees per merchant and currency, charged minus
 /// returned, as the netting counts them (a returned fee is subtracted).
 /// Summed in `i128` and narrowed at the end, as the netting does.
-fn deferred_fees(
-    totals: &[ClearingTotals],
-) -> Result<BTreeMap<(String, Currency), (i64, i64)>, SettlementError> {
+fn deferred_fees(totals: &[ClearingTotals]) -> Result<DeferredFees, SettlementError> {
     let mut wide: BTreeMap<(String, Currency), (i128, i128)> = BTreeMap::new();
     for group in totals {
         let fee = match group.kind {
