@@ -159,6 +159,12 @@ enum Command {
         #[command(subcommand)]
         command: SettleCommand,
     },
+    /// Reports of a date, as CSV or Excel: the daily summary (日汇总) and
+    /// the settlement statement.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// A merchant's daily trade bill (商户对账单), as `GET /v1/bills`
     /// serves it.
     Bill {
@@ -195,20 +201,36 @@ enum SettleCommand {
         date: String,
     },
     /// The settlement statement of a date: one row per merchant batch
-    /// (paid, carried, held, below minimum), as CSV or Excel.
-    Report {
-        #[command(flatten)]
-        database: DatabaseArgs,
-        /// The settlement date, YYYY-MM-DD.
-        #[arg(long)]
-        date: String,
-        /// Write CSV here.
-        #[arg(long)]
-        csv: Option<std::path::PathBuf>,
-        /// Write an Excel workbook here.
-        #[arg(long)]
-        xlsx: Option<std::path::PathBuf>,
-    },
+    /// (paid, carried, held, below minimum), as CSV or Excel; the same as
+    /// `report settlement`.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// The daily summary (日汇总) of a date: per merchant and currency the
+    /// collections, refunds, fees by collection mode and net of the
+    /// clearing entries of that business date, and the settlement batches
+    /// of that settlement date; a TOTAL row per currency. CSV on standard
+    /// output unless --csv or --xlsx is given.
+    Daily(ReportArgs),
+    /// The settlement statement of a date, as `settle report` writes it.
+    Settlement(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The date, YYYY-MM-DD.
+    #[arg(long)]
+    date: String,
+    /// Write CSV here.
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
+    /// Write an Excel workbook here.
+    #[arg(long)]
+    xlsx: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -487,14 +509,30 @@ async fn run(command: Command) -> Result<()> {
             command: SettleCommand::Run { settle, date },
         } => settle::run(&settle, &date).await,
         Command::Settle {
-            command:
-                SettleCommand::Report {
-                    database,
-                    date,
-                    csv,
-                    xlsx,
-                },
-        } => settle::report(&database, &date, csv.as_deref(), xlsx.as_deref()).await,
+            command: SettleCommand::Report(arguments),
+        }
+        | Command::Report {
+            command: ReportCommand::Settlement(arguments),
+        } => {
+            settle::report(
+                &arguments.database,
+                &arguments.date,
+                arguments.csv.as_deref(),
+                arguments.xlsx.as_deref(),
+            )
+            .await
+        }
+        Command::Report {
+            command: ReportCommand::Daily(arguments),
+        } => {
+            settle::daily(
+                &arguments.database,
+                &arguments.date,
+                arguments.csv.as_deref(),
+                arguments.xlsx.as_deref(),
+            )
+            .await
+        }
         Command::Bill {
             database,
             merchant,

@@ -1,5 +1,7 @@
 //! `paycore settle run`: settle every merchant's due clearing entries of a
-//! date, with a progress bar and a summary table.
+//! date, with a progress bar and a summary table; the settlement statement
+//! (`settle report`, `report settlement`) and the daily summary (`report
+//! daily`).
 
 use crate::progress::progress;
 use crate::{ConfigArgs, DatabaseArgs};
@@ -246,4 +248,35 @@ pub async fn report(
         })
         .collect();
     crate::tables::write_report(csv_path, xlsx_path, "batches", &REPORT_HEADER, &rows)
+}
+
+/// `paycore report daily`: the daily summary (日汇总) of a date, one row per
+/// merchant and currency and a total row per currency, as CSV or Excel.
+pub async fn daily(
+    database: &DatabaseArgs,
+    date: &str,
+    csv_path: Option<&std::path::Path>,
+    xlsx_path: Option<&std::path::Path>,
+) -> Result<()> {
+    use settlement::SettlementStore;
+    let day = settlement::parse_date(date)
+        .with_context(|| format!("{date:?} is not a date (YYYY-MM-DD)"))?;
+    let date = day.to_string();
+    let store = store::Store::open(&database.database)
+        .await
+        .with_context(|| format!("opening the database {}", database.database))?;
+    let totals = store
+        .clearing_totals_of_date(&date)
+        .await
+        .context("reading clearing entries")?;
+    let batches = store.batches(&date).await.context("reading batches")?;
+    let summary = settlement::daily_summary(day, totals, &batches)
+        .with_context(|| format!("summarising {date}"))?;
+    crate::tables::write_report(
+        csv_path,
+        xlsx_path,
+        "daily summary",
+        &settlement::DAILY_SUMMARY_HEADER,
+        &summary.rows(),
+    )
 }

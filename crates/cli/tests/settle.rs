@@ -85,6 +85,72 @@ fn the_demo_day_settles_and_reports() {
         posted[0]
     );
 
+    // `report settlement` is `settle report`.
+    let statement = ok(&[
+        "report",
+        "settlement",
+        "--database",
+        database,
+        "--date",
+        &tomorrow,
+    ]);
+    assert_eq!(statement, csv);
+
+    // The daily summary of tomorrow: its settled net is what the posted
+    // batches paid, to the cent.
+    let daily_path = directory.path().join("daily.csv");
+    let daily_xlsx = directory.path().join("daily.xlsx");
+    ok(&[
+        "report",
+        "daily",
+        "--database",
+        database,
+        "--date",
+        &tomorrow,
+        "--csv",
+        daily_path.to_str().unwrap(),
+        "--xlsx",
+        daily_xlsx.to_str().unwrap(),
+    ]);
+    assert_eq!(&std::fs::read(&daily_xlsx).unwrap()[..2], b"PK");
+    let daily = std::fs::read_to_string(&daily_path).unwrap();
+    assert_eq!(
+        daily.lines().next().unwrap(),
+        settlement::DAILY_SUMMARY_HEADER.join(",")
+    );
+    let total = |summary: &str| -> Vec<String> {
+        summary
+            .lines()
+            .map(|line| line.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .find(|row| row[1] == settlement::TOTAL_ROW && row[2] == "CNY")
+            .unwrap()
+    };
+    let posted_net: i64 = rows
+        .iter()
+        .filter(|row| settlement::BatchStatus::parse(row[6]).unwrap().is_posted())
+        .map(|row| minor(row[14]))
+        .sum();
+    let tomorrow_total = total(&daily);
+    assert_eq!(minor(&tomorrow_total[17]), posted_net, "{daily}");
+    assert_eq!(tomorrow_total[13], rows.len().to_string());
+
+    // Today's summary on standard output: a merchant's line nets as its
+    // bill does, and the total is the sum of the lines.
+    let today_summary = ok(&["report", "daily", "--database", database, "--date", &today]);
+    let lines: Vec<Vec<&str>> = today_summary
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').collect())
+        .filter(|row: &Vec<&str>| row[1] != settlement::TOTAL_ROW && row[2] == "CNY")
+        .collect();
+    let line = lines.iter().find(|row| row[1] == merchant).unwrap();
+    assert_eq!(line[10], summary[8], "{today_summary}");
+    let today_total = total(&today_summary);
+    for column in [4, 6, 7, 8, 9, 10] {
+        let sum: i64 = lines.iter().map(|row| minor(row[column])).sum();
+        assert_eq!(minor(&today_total[column]), sum, "column {column}");
+    }
+
     // The same date again: nothing new.
     let again = ok(&["settle", "run", "--database", database, "--date", &tomorrow]);
     let paid = again
@@ -93,4 +159,9 @@ fn the_demo_day_settles_and_reports() {
         .unwrap();
     assert!(paid.trim_end().ends_with(" 0"), "{again}");
     ok(&["ledger", "check", "--database", database]);
+}
+
+/// A CNY amount as the reports write it (`-12.34`), in minor units.
+fn minor(text: &str) -> i64 {
+    text.replace('.', "").parse().unwrap()
 }

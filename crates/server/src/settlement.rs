@@ -28,10 +28,14 @@ use std::collections::{BTreeMap, HashMap};
 pub use engine::FEE_INCOME_OWNER;
 /// The product a bank destination is paid out with.
 pub const PAYOUT_PRODUCT: &str = "settlement_payout";
-/// Batches created, posted or moved per store transaction. (Marking all
-/// batches' entries in one transaction was measured twice as slow on
-/// SQLite: the dirty pages outgrow the cache; see BENCHMARKS.md.)
+/// Batches posted or moved per store transaction.
 const CHUNK: usize = 2_000;
+/// Batches created per store transaction, their entries marked by one
+/// statement in table order. Each such transaction writes every page of
+/// unsettled entries it reaches once, so fewer and larger ones write less:
+/// 2,000 merchants per transaction rewrote most of the table fifty times
+/// for 100,000 merchants (BENCHMARKS.md, Settlement).
+const CREATE_CHUNK: usize = 200_000;
 
 /// Why a settlement run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +186,7 @@ pub async fn run(
 
     progress.start(Stage::Batching, new_batches.len() as u64);
     let mut pending = Vec::new();
-    for chunk in new_batches.chunks(CHUNK) {
+    for chunk in new_batches.chunks(CREATE_CHUNK) {
         let stored = store.create_batches(chunk, now).await?;
         for CreatedBatch { batch, created } in stored {
             if !created {

@@ -431,6 +431,144 @@ async fn money_reserved_for_a_refund_in_flight_is_not_settled() {
     }
 }
 
+/// The daily summary (日汇总) of a day whose entries settle that same day
+/// (T+0): each merchant's line is the sum of its clearing entries and its
+/// batch, and the totals agree to the cent with the entries, the batches
+/// and what the ledger moved.
+#[tokio::test]
+async fn the_daily_summary_agrees_with_entries_batches_and_ledger() {
+    for fixture in fixtures("daily").await {
+        let store = &fixture.store;
+        pay(&fixture, "m-shop", "t1", 10_000).await;
+        pay(&fixture, "m-shop", "t2", 25_000).await;
+        refund(&fixture, "m-shop", "t1", 5_000).await;
+        pay(&fixture, "m-kiosk", "k1", 1_000).await;
+        refund(&fixture, "m-kiosk", "k1", 1_000).await;
+        pay(&fixture, "m-bank", "b1", 50_000).await;
+        pay(&fixture, "m-small", "s1", 2_000).await;
+        let config = SettlementConfig::from_toml(
+            r#"
+            [defaults]
+            cycle = "T+0"
+            [[merchants]]
+            id = "m-bank"
+            destination = "bank"
+            bank = "ICBC"
+            bank_account = "6222020000000001"
+            [[merchants]]
+            id = "m-small"
+            minimum_minor = 10000
+            "#,
+        )
+        .unwrap();
+        let report = settle(&fixture, &config, "2026-11-20").await;
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        assert_eq!(report.batches_paid, 2);
+
+        let day = settlement::parse_date("2026-11-20").unwrap();
+        let batches = store.batches("2026-11-20").await.unwrap();
+        let totals = store.clearing_totals_of_date("2026-11-20").await.unwrap();
+        let summary = settlement::daily_summary(day, totals, &batches).unwrap();
+        assert_eq!(summary.lines.len(), 4);
+        let (mut collections, mut refunds, mut fees, mut net) = (0, 0, 0, 0);
+        let mut entry_count = 0;
+        for line in &summary.lines {
+            let entries = store
+                .clearing_entries(&line.merchant_id, "2026-11-20")
+                .await
+                .unwrap();
+            let amount = |kind| -> i64 {
+                entries
+                    .iter()
+                    .filter(|entry| entry.entry.kind == kind)
+                    .map(|entry| entry.entry.amount_minor)
+                    .sum()
+            };
+            let fee: i64 = entries.iter().map(|entry| entry.entry.fee_minor).sum();
+            let figures = &line.figures;
+            assert_eq!(figures.collections_minor, amount(EntryKind::Collection));
+            assert_eq!(figures.refunds_minor, amount(EntryKind::Refund));
+            assert_eq!(figures.real_time_fees_minor, fee, "{}", line.merchant_id);
+            assert_eq!(
+                figures.collection_count + figures.refund_count,
+                entries.len() as u64
+            );
+            let batch = batches
+                .iter()
+                .find(|batch| batch.merchant_id == line.merchant_id)
+                .unwrap();
+            assert_eq!(line.batch, Some((batch.id, batch.status)));
+            if batch.status.is_posted() {
+                // Everything of the day settled the same day.
+                assert_eq!(figures.settled_net_minor, figures.net_minor);
+                assert_eq!(figures.settled_fees_minor, figures.real_time_fees_minor);
+                assert_eq!(figures.settled_entries, entries.len() as u64);
+                assert!(entries.iter().all(|entry| entry.batch_id == Some(batch.id)));
+            } else {
+                assert_eq!(figures.settled_net_minor, 0);
+                assert!(entries.iter().all(|entry| entry.batch_id.is_none()));
+            }
+            collections += figures.collections_minor;
+            refunds += figures.refunds_minor;
+            fees += fee;
+            net += figures.collections_minor - figures.refunds_minor - fee;
+            entry_count += entries.len() as u64;
+        }
+        let cny = summary.totals[&Currency::CNY];
+        assert_eq!(
+            (cny.collections_minor, cny.refunds_minor),
+            (collections, refunds)
+        );
+        assert_eq!(
+            (cny.collections_minor, cny.refunds_minor),
+            (10_000 + 25_000 + 1_000 + 50_000 + 2_000, 5_000 + 1_000)
+        );
+        assert_eq!((cny.real_time_fees_minor, cny.net_minor), (fees, net));
+        assert_eq!(cny.collection_count + cny.refund_count, entry_count);
+        assert_eq!((cny.batches, cny.batches_posted), (4, 2));
+        let posted: Vec<_> = batches.iter().filter(|b| b.status.is_posted()).collect();
+        assert_eq!(
+            cny.settled_net_minor,
+            posted.iter().map(|batch| batch.net_minor).sum::<i64>()
+        );
+        // The ledger moved what the summary says settled: the shop's net
+        // to its available balance, the bank merchant's out through its
+        // payout, the fees of both to platform income.
+        let shop = posted.iter().find(|b| b.merchant_id == "m-shop").unwrap();
+        let bank = posted.iter().find(|b| b.merchant_id == "m-bank").unwrap();
+        assert_eq!(bank.status, BatchStatus::Paid);
+        assert_eq!(
+            balance(
+                store,
+                OwnerKind::Merchant,
+                "m-shop",
+                AccountKind::MerchantAvailable
+            )
+            .await,
+            shop.net_minor
+        );
+        assert_eq!(
+            balance(
+                store,
+                OwnerKind::Platform,
+                "fees",
+                AccountKind::PlatformIncome
+            )
+            .await,
+            cny.settled_fees_minor
+        );
+        assert_eq!(cny.settled_net_minor, shop.net_minor + bank.net_minor);
+        let rows = summary.rows();
+        let total = rows.last().unwrap();
+        assert_eq!(total[1], settlement::TOTAL_ROW);
+        assert_eq!(
+            total[17],
+            money::Money::new(cny.settled_net_minor, Currency::CNY).format_major()
+        );
+        assert_sound(store).await;
+    }
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

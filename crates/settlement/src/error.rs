@@ -50,6 +50,10 @@ pub enum SettlementError {
         merchant_id: String,
         reason: &'static str,
     },
+    /// Clearing totals or batches given to [`crate::daily_summary`] that are
+    /// not of its date, or two batches of one merchant and currency.
+    #[error("the daily summary cannot be made: {0}")]
+    DailySummaryInvalid(String),
     /// A settlement line whose fields contradict each other (its net is
     /// not collections − refunds − fees). Lines built by [`crate::net`]
     /// never are; one changed by hand may be.
@@ -79,6 +83,7 @@ impl SettlementError {
             SettlementError::Overflow { .. } => "SETTLEMENT_OVERFLOW",
             SettlementError::ClearingInvalid { .. } => "CLEARING_INVALID",
             SettlementError::LineInconsistent { .. } => "SETTLEMENT_LINE_INCONSISTENT",
+            SettlementError::DailySummaryInvalid(_) => "DAILY_SUMMARY_INVALID",
         }
     }
 }

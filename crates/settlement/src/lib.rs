@@ -53,6 +53,11 @@
 //! where entries and batches live; the `store` crate implements it, and
 //! `server::settlement` runs a settlement with both.
 //!
+//! [`daily_summary`] is the daily summary (日汇总) of a date: what was
+//! cleared that business date per merchant and currency, fees by collection
+//! mode, and what that date's settlement batches moved, with a total per
+//! currency.
+//!
 //! [`FeeBillStore`] and [`FeeMonth`] are the month-end bills of post-paid
 //! fees (后收); `server::fee_billing` makes and collects them.
 //!
@@ -69,6 +74,7 @@ mod error;
 mod fee_bill;
 mod netting;
 mod store;
+mod summary;
 
 pub use bill::{BILL_HEADER, Bill, BillTotals, BillType, SUMMARY_HEADER, write_bill};
 pub use calendar::{BUILTIN_CALENDAR, Calendar, ENTRIES_PER_YEAR_MAX, YEARS_MAX, parse_date};
@@ -87,5 +93,8 @@ pub use netting::{
 };
 pub use store::{
     Batch, BatchMove, BatchStatus, CreatedBatch, NewBatch, SettlementStore, SettlementStoreError,
+};
+pub use summary::{
+    DAILY_SUMMARY_HEADER, DailyFigures, DailySummary, DailySummaryLine, TOTAL_ROW, daily_summary,
 };
 pub use time::Date;

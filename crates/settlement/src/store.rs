@@ -178,7 +178,8 @@ pub trait SettlementStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ClearingTotals>, SettlementStoreError>> + Send;
 
     /// Creates the batches in one transaction, marking each paying batch's
-    /// entries with its id. A batch whose merchant, currency and date exist
+    /// entries with its id (at most one paying batch per merchant and
+    /// currency in a call; the run has one date). A batch whose merchant, currency and date exist
     /// already is left as it is and returned (a re-run is a no-op). A
     /// paying batch whose entries no longer match its counts is refused
     /// and nothing is written.
@@ -195,6 +196,14 @@ pub trait SettlementStore: Send + Sync {
         merchant_id: &str,
         business_date: &str,
     ) -> impl Future<Output = Result<Vec<ClearingEntry>, SettlementStoreError>> + Send;
+
+    /// All clearing entries of one business date (`YYYY-MM-DD`), settled or
+    /// not, summed by merchant, currency, kind, fee mode and whether
+    /// reconciled: what the daily summary (日汇总) reports of the date.
+    fn clearing_totals_of_date(
+        &self,
+        business_date: &str,
+    ) -> impl Future<Output = Result<Vec<ClearingTotals>, SettlementStoreError>> + Send;
 
     /// The batches of one settlement date, by merchant.
     fn batches(

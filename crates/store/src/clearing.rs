@@ -63,6 +63,12 @@ pub(crate) const UNSETTLED_TOTALS: &str = "SELECT merchant_id, currency, busines
      CAST(SUM(fee_minor) AS BIGINT) FROM clearing_entries WHERE batch_id IS NULL AND id <= $1 \
      GROUP BY merchant_id, currency, business_date, kind, fee_mode, reconciled";
 
+/// Every entry of one business date, in the groups of [`UNSETTLED_TOTALS`].
+pub(crate) const TOTALS_OF_DATE: &str = "SELECT merchant_id, currency, business_date, kind, \
+     fee_mode, reconciled, COUNT(*), CAST(SUM(amount_minor) AS BIGINT), \
+     CAST(SUM(fee_minor) AS BIGINT) FROM clearing_entries WHERE business_date = $1 \
+     GROUP BY merchant_id, currency, business_date, kind, fee_mode, reconciled";
+
 pub(crate) type TotalsRow = (String, String, String, String, String, bool, i64, i64, i64);
 
 pub(crate) fn totals_from_row(row: TotalsRow) -> Result<ClearingTotals, SettlementStoreError> {
@@ -92,13 +98,42 @@ pub(crate) const INSERT_BATCH: &str = "INSERT INTO settlement_batches (merchant_
      $10, $11, $12, $13, $14, $15, $16, $16) \
      ON CONFLICT (merchant_id, currency, settle_date) DO NOTHING RETURNING id";
 
-/// Marks a paying batch's entries; `$5` bounds the business date.
-pub(crate) const MARK_ENTRIES: &str = "UPDATE clearing_entries SET batch_id = $1 \
-     WHERE merchant_id = $2 AND currency = $3 AND batch_id IS NULL AND id <= $4 \
-     AND business_date <= $5";
-pub(crate) const MARK_RECONCILED_ENTRIES: &str = "UPDATE clearing_entries SET batch_id = $1 \
-     WHERE merchant_id = $2 AND currency = $3 AND batch_id IS NULL AND id <= $4 \
-     AND business_date <= $5 AND reconciled = TRUE";
+/// The bounds of each paying batch [`crate::SqliteStore`]'s and
+/// [`crate::PostgresStore`]'s `create_batches` is creating, so that one
+/// statement marks every batch's entries. Temporary: each connection has its
+/// own, emptied before use. One batch per merchant and currency (the key):
+/// the entries a batch takes are the merchant's in that currency.
+pub(crate) const CREATE_MARKS: &str = "CREATE TEMP TABLE IF NOT EXISTS settle_marks (\
+     merchant_id TEXT NOT NULL, currency TEXT NOT NULL, batch_id BIGINT NOT NULL, \
+     up_to_business_date TEXT NOT NULL, up_to_entry_id BIGINT NOT NULL, \
+     reconciled_only BOOLEAN NOT NULL, PRIMARY KEY (merchant_id, currency))";
+pub(crate) const CLEAR_MARKS: &str = "DELETE FROM settle_marks";
+pub(crate) const INSERT_MARK: &str = "INSERT INTO settle_marks (merchant_id, currency, \
+     batch_id, up_to_business_date, up_to_entry_id, reconciled_only) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Marks the entries of every batch in `settle_marks` in one statement: the
+/// merchant's unsettled ones in the batch's currency with `id <=` its
+/// `up_to_entry_id` (`$1` is the highest of those) and `business_date <=`
+/// its `up_to_business_date`, reconciled ones only if it says so. On SQLite
+/// the plan scans the unsettled entries in id order (the partial index
+/// `clearing_entries_unsettled`) and looks each merchant up in
+/// `settle_marks`, so each page of the table is written once, however many
+/// batches there are; marking merchant by merchant rewrote pages all over
+/// the file (BENCHMARKS.md, Settlement).
+pub(crate) const MARK_ENTRIES: &str = "UPDATE clearing_entries SET batch_id = settle_marks.batch_id \
+     FROM settle_marks WHERE clearing_entries.batch_id IS NULL \
+     AND clearing_entries.id <= $1 \
+     AND clearing_entries.merchant_id = settle_marks.merchant_id \
+     AND clearing_entries.currency = settle_marks.currency \
+     AND clearing_entries.id <= settle_marks.up_to_entry_id \
+     AND clearing_entries.business_date <= settle_marks.up_to_business_date \
+     AND (settle_marks.reconciled_only = FALSE OR clearing_entries.reconciled = TRUE)";
+
+/// How many entries each batch in `settle_marks` marked: what
+/// `create_batches` compares with the batches' counts before it commits.
+pub(crate) const MARKED_COUNTS: &str = "SELECT batch_id, COUNT(*) FROM clearing_entries \
+     WHERE id <= $1 AND batch_id IN (SELECT batch_id FROM settle_marks) GROUP BY batch_id";
 
 /// Reads a row of [`BATCH_COLUMNS`] on either store.
 pub(crate) fn batch_from_row<R>(row: &R) -> Result<Batch, SettlementStoreError>
@@ -180,6 +215,32 @@ where
     })
 }
 
+/// Refuses the batches if any marked other than its counts say: the
+/// entries changed since they were summed (or another run took them).
+pub(crate) fn check_marked(
+    marking: &[(i64, &settlement::NewBatch)],
+    counts: &[(i64, i64)],
+) -> Result<(), SettlementStoreError> {
+    let counts: std::collections::HashMap<i64, u64> = counts
+        .iter()
+        .map(|(batch_id, marked)| (*batch_id, count(*marked)))
+        .collect();
+    for (id, batch) in marking {
+        let line = &batch.line;
+        let expected = line.collection_count.saturating_add(line.refund_count);
+        let marked = counts.get(id).copied().unwrap_or(0);
+        if marked != expected {
+            return Err(SettlementStoreError::EntriesChanged {
+                merchant_id: line.merchant_id.clone(),
+                settle_date: batch.settle_date.clone(),
+                expected,
+                marked,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Implements `settlement::SettlementStore` for a store type whose pools
 /// are `$writer` and `$reader`.
 macro_rules! settlement_store {
@@ -214,7 +275,17 @@ macro_rules! settlement_store {
             ) -> Result<Vec<settlement::CreatedBatch>, settlement::SettlementStoreError> {
                 use crate::clearing::*;
                 let mut transaction = self.$writer.begin().await.map_err(db)?;
+                sqlx::query(CREATE_MARKS)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(db)?;
+                sqlx::query(CLEAR_MARKS)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(db)?;
                 let mut created = Vec::with_capacity(batches.len());
+                // The new paying batches: id and what they must mark.
+                let mut marking: Vec<(i64, &settlement::NewBatch)> = Vec::new();
                 for batch in batches {
                     let line = &batch.line;
                     let signed = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
@@ -239,34 +310,20 @@ macro_rules! settlement_store {
                         .await
                         .map_err(db)?;
                     let is_new = inserted.is_some();
-                    if let Some((id,)) = inserted {
-                        if batch.status.holds_entries() {
-                            let expected = line.collection_count.saturating_add(line.refund_count);
-                            let sql = if batch.reconciled_only {
-                                MARK_RECONCILED_ENTRIES
-                            } else {
-                                MARK_ENTRIES
-                            };
-                            let marked = sqlx::query(sql)
-                                .bind(id)
-                                .bind(&line.merchant_id)
-                                .bind(line.currency.code())
-                                .bind(batch.up_to_entry_id)
-                                .bind(&batch.up_to_business_date)
-                                .execute(&mut *transaction)
-                                .await
-                                .map_err(db)?
-                                .rows_affected();
-                            if marked != expected {
-                                // Dropping the transaction rolls it back.
-                                return Err(settlement::SettlementStoreError::EntriesChanged {
-                                    merchant_id: line.merchant_id.clone(),
-                                    settle_date: batch.settle_date.clone(),
-                                    expected,
-                                    marked,
-                                });
-                            }
-                        }
+                    if let Some((id,)) = inserted
+                        && batch.status.holds_entries()
+                    {
+                        sqlx::query(INSERT_MARK)
+                            .bind(&line.merchant_id)
+                            .bind(line.currency.code())
+                            .bind(id)
+                            .bind(&batch.up_to_business_date)
+                            .bind(batch.up_to_entry_id)
+                            .bind(batch.reconciled_only)
+                            .execute(&mut *transaction)
+                            .await
+                            .map_err(db)?;
+                        marking.push((id, batch));
                     }
                     let row = sqlx::query(&format!(
                         "SELECT {BATCH_COLUMNS} FROM settlement_batches \
@@ -282,6 +339,22 @@ macro_rules! settlement_store {
                         batch: batch_from_row(&row)?,
                         created: is_new,
                     });
+                }
+                if let Some(up_to_entry_id) =
+                    marking.iter().map(|(_, batch)| batch.up_to_entry_id).max()
+                {
+                    sqlx::query(MARK_ENTRIES)
+                        .bind(up_to_entry_id)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db)?;
+                    let counts: Vec<(i64, i64)> = sqlx::query_as(MARKED_COUNTS)
+                        .bind(up_to_entry_id)
+                        .fetch_all(&mut *transaction)
+                        .await
+                        .map_err(db)?;
+                    // Dropping the transaction on a refusal rolls it back.
+                    check_marked(&marking, &counts)?;
                 }
                 transaction.commit().await.map_err(db)?;
                 self.durable().await?;
@@ -304,6 +377,19 @@ macro_rules! settlement_store {
                 .await
                 .map_err(db)?;
                 rows.iter().map(entry_from_row).collect()
+            }
+
+            async fn clearing_totals_of_date(
+                &self,
+                business_date: &str,
+            ) -> Result<Vec<settlement::ClearingTotals>, settlement::SettlementStoreError> {
+                use crate::clearing::*;
+                let rows: Vec<TotalsRow> = sqlx::query_as(TOTALS_OF_DATE)
+                    .bind(business_date)
+                    .fetch_all(&self.$reader)
+                    .await
+                    .map_err(db)?;
+                rows.into_iter().map(totals_from_row).collect()
             }
 
             async fn batches(

@@ -933,6 +933,13 @@ impl settlement::SettlementStore for Store {
         delegate!(self, store => store.clearing_entries(merchant_id, business_date))
     }
 
+    async fn clearing_totals_of_date(
+        &self,
+        business_date: &str,
+    ) -> Result<Vec<settlement::ClearingTotals>, settlement::SettlementStoreError> {
+        delegate!(self, store => store.clearing_totals_of_date(business_date))
+    }
+
     async fn batches(
         &self,
         settle_date: &str,

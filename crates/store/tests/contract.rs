@@ -14,7 +14,7 @@ use std::sync::Arc;
 use store::{Ledger, LedgerOptions, Store};
 
 mod common;
-use common::{ConnectWithUrl, Fixture, Raw};
+use common::{Fixture, execute};
 
 contract!(
     accounts_open_once_and_read_back,
@@ -575,25 +575,6 @@ async fn check_finds_tampering(fixture: Fixture) {
     );
     assert!(text.contains("posted debits"), "{text}");
     assert!(text.contains("subject 2241"), "{text}");
-}
-
-/// Runs raw SQL on the store's own database, to simulate corruption.
-async fn execute(raw: &Raw, sql: &str) {
-    use sqlx::Connection;
-    match raw {
-        Raw::Sqlite(path) => {
-            let url = format!("sqlite://{}", path.display());
-            let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
-        }
-        Raw::Postgres { url, schema } => {
-            let mut connection = sqlx::PgConnection::connect_with_url(url).await;
-            sqlx::raw_sql(&format!("SET search_path TO {schema}; {sql}"))
-                .execute(&mut connection)
-                .await
-                .unwrap();
-        }
-    }
 }
 
 async fn concurrent_same_key_posts_once(fixture: Fixture) {

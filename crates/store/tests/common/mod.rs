@@ -68,6 +68,26 @@ pub async fn reopen(raw: &Raw) -> Store {
     }
 }
 
+/// Runs raw SQL on the store's own database, to simulate corruption or to
+/// shape test data the store's API does not write.
+pub async fn execute(raw: &Raw, sql: &str) {
+    use sqlx::Connection;
+    match raw {
+        Raw::Sqlite(path) => {
+            let url = format!("sqlite://{}", path.display());
+            let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
+        }
+        Raw::Postgres { url, schema } => {
+            let mut connection = sqlx::PgConnection::connect_with_url(url).await;
+            sqlx::raw_sql(&format!("SET search_path TO {schema}; {sql}"))
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 pub trait ConnectWithUrl {
     async fn connect_with_url(url: &str) -> Self;
 }
