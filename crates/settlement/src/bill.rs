@@ -27,8 +27,10 @@
 //!
 //! 2. A summary header row, then one row per currency of the listed rows:
 //!    `currency,total_count,collection_count,collections,refund_count,
-//!    refunds,fees,real_time_fees,net`, where `net` = collections − refunds
-//!    − real-time fees: what settlement pays for these entries.
+//!    refunds,fees,real_time_fees,net`, where `fees` are the fees charged
+//!    on collections less those refunds give back (a refund row's `fee` is
+//!    what it gives back), and `net` = collections − refunds − real-time
+//!    fees: what settlement pays for these entries.
 //!
 //! Bill types: `ALL` lists every entry, `SUCCESS` the collections only,
 //! `REFUND` the refunds only (as channels' bills do).
@@ -144,14 +146,19 @@ pub fn write_bill(entries: &[ClearingEntry], kind: BillType) -> Result<Bill, Set
         };
         let sums = totals.entry(entry.currency).or_default();
         sums.total_count += 1;
+        // A refund's fee is what it gives back, as netting counts it.
+        let fee_minor = match entry.kind {
+            EntryKind::Collection => entry.fee_minor,
+            EntryKind::Refund => entry.fee_minor.checked_neg().ok_or_else(overflow)?,
+        };
         sums.fees_minor = sums
             .fees_minor
-            .checked_add(entry.fee_minor)
+            .checked_add(fee_minor)
             .ok_or_else(overflow)?;
         if entry.fee_mode == FeeMode::RealTime {
             sums.real_time_fees_minor = sums
                 .real_time_fees_minor
-                .checked_add(entry.fee_minor)
+                .checked_add(fee_minor)
                 .ok_or_else(overflow)?;
         }
         match entry.kind {
