@@ -215,6 +215,7 @@ impl BatchLine {
 
 /// See [`BatchLine::out_trade_no`].
 pub fn line_out_trade_no(batch_id: CollectionBatchId, line_no: i64) -> String {
+    // The store's late check builds the same text in SQL.
     format!("batch-{batch_id}-{line_no}")
 }
 
@@ -561,7 +562,8 @@ pub trait CollectionBatchStore: Send + Sync {
     ) -> impl Future<Output = Result<CollectionBatch, OrderStoreError>> + Send;
 
     /// Lines FAILED with [`DEADLINE_PASSED`] that the late check has not
-    /// settled, of every batch, at most `limit`.
+    /// settled and whose payment is final or was never made, of every
+    /// batch, at most `limit`.
     fn late_batch_lines(
         &self,
         limit: usize,

@@ -357,10 +357,22 @@ macro_rules! collection_batch_store {
             ) -> Result<Vec<engine::BatchLine>, engine::OrderStoreError> {
                 use crate::collection_batches::*;
                 use crate::orders::db;
+                // Only lines whose payment is final, or was never made: those
+                // still waiting for their channel do not hold up the rest. The
+                // serial is `engine::line_out_trade_no`.
+                let columns = LINE_COLUMNS
+                    .split(", ")
+                    .map(|column| format!("l.{column}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let rows = sqlx::query(&format!(
-                    "SELECT {LINE_COLUMNS} FROM collection_batch_lines \
-                     WHERE status = 'FAILED' AND failure_code = $1 AND late IS NULL \
-                     ORDER BY batch_id, line_no LIMIT $2"
+                    "SELECT {columns} FROM collection_batch_lines l \
+                     JOIN collection_batches b ON b.id = l.batch_id \
+                     LEFT JOIN payment_orders p ON p.merchant_id = b.merchant_id \
+                       AND p.request_serial = 'batch-' || CAST(l.batch_id AS TEXT) || '-' || CAST(l.line_no AS TEXT) \
+                     WHERE l.status = 'FAILED' AND l.failure_code = $1 AND l.late IS NULL \
+                       AND (p.id IS NULL OR p.status IN ('SUCCESS', 'FAILED')) \
+                     ORDER BY l.batch_id, l.line_no LIMIT $2"
                 ))
                 .bind(engine::DEADLINE_PASSED)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
