@@ -206,6 +206,10 @@ pub enum EngineError {
     Agreement(crate::AgreementError),
     #[error(transparent)]
     CollectionBatch(crate::CollectionBatchError),
+    /// A channel's notification that does not parse, or names an order
+    /// there is none of.
+    #[error("channel notification refused: {0}")]
+    ChannelNotification(ChannelError),
     /// A bug: a state the engine's own checks should have made impossible.
     #[error("engine invariant broken: {0}")]
     Invariant(&'static str),
@@ -232,6 +236,7 @@ impl EngineError {
             EngineError::StoredValue(error) => error.code(),
             EngineError::Agreement(error) => error.code(),
             EngineError::CollectionBatch(error) => error.code(),
+            EngineError::ChannelNotification(error) => error.code(),
         }
     }
 }
@@ -1137,10 +1142,8 @@ impl<
             .ok_or(EngineError::NoChannel)
     }
 
-    /// The channel for a new channel order of `instruction`, by the routes
-    /// and the banks marked down.
-    /// The cheapest usable route's channel for an instruction, counting
-    /// nothing.
+    /// The cheapest usable route's channel for an instruction, by the
+    /// routes and the banks marked down, counting nothing.
     pub(crate) async fn preview_route(
         &self,
         payment: &PaymentOrder,

@@ -37,6 +37,7 @@ use utoipa::OpenApi;
         payments::get_refund,
         payments::review_refund,
         payments::channels,
+        payments::channel_notification,
         payments::set_outage,
         payments::review_queue,
         reconciliation::list,

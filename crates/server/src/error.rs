@@ -128,6 +128,13 @@ fn engine_parts(error: &EngineError) -> (StatusCode, &'static str, String) {
             };
             (status, batch.code(), batch.to_string())
         }
+        EngineError::ChannelNotification(channel) => {
+            let status = match channel {
+                channels::ChannelError::UnknownOrder { .. } => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (status, channel.code(), error.to_string())
+        }
         EngineError::Store(store) => store_parts(store),
         EngineError::Ledger(ledger) => (ledger_status(ledger), ledger.code(), ledger.to_string()),
         EngineError::Order(order) => (order_status(order), order.code(), order.to_string()),

@@ -22,6 +22,7 @@
 //! | 500 | `STORE_ERROR`, `INTERNAL_ERROR` |
 //! | 503 | `UNAVAILABLE` (the ledger is shutting down), `CHANNEL_TIMEOUT` / `BANK_DOWN` (a signing step the channel did not answer: repeat it) |
 
+pub mod channel_notifications;
 pub mod collection_batches;
 pub mod config;
 mod doc;
@@ -101,6 +102,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agreements/{id}/revoke", post(agreements::revoke))
         .route("/v1/channels", get(payments::channels))
         .route("/v1/channels/outages", post(payments::set_outage))
+        .route(
+            "/v1/channels/{code}/notifications",
+            post(payments::channel_notification),
+        )
         .route("/v1/review/refunds", get(payments::review_queue))
         .route(
             "/v1/recon/discrepancies",

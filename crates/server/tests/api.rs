@@ -1073,6 +1073,7 @@ async fn openapi_document_lists_every_endpoint() {
         ("/v1/agreements/{id}", "get"),
         ("/v1/agreements/{id}/confirm", "post"),
         ("/v1/agreements/{id}/revoke", "post"),
+        ("/v1/channels/{code}/notifications", "post"),
         ("/v1/collection-batches", "post"),
         ("/v1/collection-batches/{id}", "get"),
         ("/v1/collection-batches/{id}/return-file", "get"),

@@ -1169,3 +1169,57 @@ async fn a_card_centre_uploads_a_batch_and_fetches_its_return_file() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_post_their_notifications_to_the_api() {
+    let api = Api::start().await;
+    let shop = api.merchant("m-coffee").await;
+    let (status, paid) = api
+        .pay(
+            &shop,
+            &payment(
+                "T1",
+                "S1",
+                "instant_transfer",
+                json!([{"source": "card", "amount_minor": 1_000}]),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{paid}"
+    );
+    let notify = |channel: &str, body: &str| {
+        api.client
+            .post(format!("{}/v1/channels/{channel}/notifications", api.base))
+            .header("content-type", "text/plain")
+            .body(body.to_owned())
+            .send()
+    };
+    let response = notify("nochannel", "channel_order_id=1&status=FAILED")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "UNKNOWN_CHANNEL");
+    let response = notify("simbank", "garbage").await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "MALFORMED_NOTIFICATION");
+    let response = notify("simbank", "channel_order_id=424242&status=FAILED")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    // The payment's own order (the first of a fresh store: id 1):
+    // acknowledged, and the payment stays as the channel says (SUCCESS),
+    // whatever the notification claims.
+    let response = notify("simbank", "channel_order_id=1&status=FAILED&code=X")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "success");
+    let path = format!("/v1/payments/{}", paid["id"]);
+    let (_, after) = api.signed(&shop, "GET", &path, None, |_| {}).await;
+    assert_eq!(after["status"], "SUCCESS");
+}

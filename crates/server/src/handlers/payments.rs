@@ -260,6 +260,57 @@ pub async fn review_refund(
     Ok(Json(RefundResponse::try_from(view)?))
 }
 
+/// A channel's asynchronous notification (回调) of one of its orders, in
+/// the channel's own format (the simulator's:
+/// `channel_order_id=…&status=SUCCESS|FAILED&…`). The order's payment or
+/// refund is advanced at once by asking the channel where the order
+/// stands; the notification's own result is never taken on trust. The
+/// answer is `success`, which channels take as the acknowledgement.
+#[utoipa::path(
+    post,
+    path = "/v1/channels/{code}/notifications",
+    tag = "merchants",
+    params(("code" = String, Path, description = "The channel's code")),
+    request_body(content = String, content_type = "text/plain"),
+    responses(
+        (status = 200, description = "`success`: the order was advanced (it may still be PROCESSING if the channel says so)", body = String),
+        (status = 400, description = "MALFORMED_NOTIFICATION", body = ErrorBody),
+        (status = 404, description = "UNKNOWN_CHANNEL, CHANNEL_UNKNOWN_ORDER", body = ErrorBody),
+    )
+)]
+pub async fn channel_notification(
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+    body: String,
+) -> Result<&'static str, ApiError> {
+    let advanced =
+        crate::channel_notifications::receive(&state, &code, &body, store::now_micros()).await;
+    let advanced = match advanced {
+        Err(engine::EngineError::NoChannel) => {
+            return Err(ApiError::NotFound {
+                code: "UNKNOWN_CHANNEL",
+                message: format!("no channel {code:?}"),
+            });
+        }
+        other => other?,
+    };
+    match advanced {
+        crate::channel_notifications::Advanced::Payment(view) => info!(
+            channel = %code,
+            payment_id = view.payment.id,
+            status = %view.payment.status,
+            "channel notification"
+        ),
+        crate::channel_notifications::Advanced::Refund(view) => info!(
+            channel = %code,
+            refund_id = view.refund.id,
+            status = %view.refund.status,
+            "channel notification"
+        ),
+    }
+    Ok("success")
+}
+
 /// The routing table and the banks marked down on channels.
 #[utoipa::path(
     get,
