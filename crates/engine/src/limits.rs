@@ -33,6 +33,25 @@ pub fn channel_charge_key(channel: &str, instruction_id: i64) -> String {
     format!("{CHANNEL_DAILY_COUNTER}-{instruction_id}-{}", &hash[..16])
 }
 
+/// The charge that counts an instruction of `amount_minor` routed to
+/// `channel` on `date`.
+pub fn channel_charge(
+    channel: &str,
+    instruction_id: i64,
+    date: BusinessDate,
+    amount_minor: i64,
+) -> FeeCharge {
+    FeeCharge {
+        charge_key: channel_charge_key(channel, instruction_id),
+        counter: CounterKey {
+            rule_id: CHANNEL_DAILY_COUNTER.to_owned(),
+            merchant_id: channel.to_owned(),
+            period_key: Period::Day.key(date),
+        },
+        amount_minor,
+    }
+}
+
 /// The limits in force; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DailyLimits {

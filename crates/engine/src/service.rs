@@ -22,7 +22,7 @@ use crate::agreement::AgreementStore;
 use crate::clearing::{ClearingKind, NewClearingEntry};
 use crate::fee_steps::Reservation;
 use crate::limits::{
-    CHANNEL_DAILY_COUNTER, LimitScope, channel_charge_key, limit_charge, limit_charge_key,
+    LimitScope, channel_charge, channel_charge_key, limit_charge, limit_charge_key,
 };
 use crate::notification::{NotificationEvent, NotificationStore};
 use crate::order::{
@@ -41,9 +41,7 @@ use crate::store::{NewRefund, NewRefundReview, RefundReview};
 use crate::{Campaign, RefundOrdering, StoredValueError, StoredValueRules};
 use crate::{FailureReason, NewPaymentFee, PaymentFee, PaymentFeeStore};
 use channels::{Channel, ChannelDirection, ChannelError, ChannelOutcome, ChannelRequest};
-use fees::{
-    BusinessDate, CollectionMode, CounterKey, FeeCharge, FeeCounterStore, FeeTable, Period,
-};
+use fees::{BusinessDate, CollectionMode, FeeCharge, FeeCounterStore, FeeTable};
 use ledger::{
     AccountId, AccountKind, BatchItem, LedgerError, LedgerWriter, Leg, NewAccount, Operation,
     Overdraft, OwnerKind, Side, StoreError, TimestampMicros, Transfer, TransferMode,
@@ -1184,20 +1182,13 @@ impl<
             amount_minor,
         ) {
             if let Some(limit_minor) = route.daily_minor_max {
-                let charge = FeeCharge {
-                    charge_key: channel_charge_key(&route.channel, instruction.id),
-                    counter: CounterKey {
-                        rule_id: CHANNEL_DAILY_COUNTER.to_owned(),
-                        merchant_id: route.channel.clone(),
-                        period_key: Period::Day.key(business_date(now)?),
-                    },
-                    amount_minor,
-                };
-                let recorded = self.orders.record_fee_charge(&charge, now).await?;
-                if recorded.before.volume_minor.saturating_add(amount_minor) > limit_minor {
-                    self.orders
-                        .release_fee_charge(&charge.charge_key, now)
-                        .await?;
+                let date = business_date(now)?;
+                let charge = channel_charge(&route.channel, instruction.id, date, amount_minor);
+                if self
+                    .count_within(&charge, limit_minor, now)
+                    .await?
+                    .is_some()
+                {
                     warn!(
                         payment_id = payment.id,
                         channel = %route.channel,
@@ -1716,32 +1707,53 @@ impl<
                 date,
                 request.amount_minor,
             );
-            let recorded = match self.orders.record_fee_charge(&charge, now).await {
-                Ok(recorded) => recorded,
+            let used_minor = match self.count_within(&charge, limit_minor, now).await {
+                Ok(None) => {
+                    counted.push(charge.charge_key);
+                    continue;
+                }
+                Ok(Some(used_minor)) => used_minor,
                 Err(error) => {
                     self.release_limits(&counted, now).await?;
-                    return Err(error.into());
+                    return Err(error);
                 }
             };
-            counted.push(charge.charge_key.clone());
-            let used_minor = recorded.before.volume_minor;
-            if used_minor.saturating_add(request.amount_minor) > limit_minor {
-                self.release_limits(&counted, now).await?;
-                return Err(match scope {
-                    LimitScope::Member => EngineError::LimitExceeded {
-                        payer_id: request.payer_id.clone(),
-                        limit_minor,
-                        paid_today_minor: used_minor,
-                    },
-                    LimitScope::Card => EngineError::CardLimitExceeded {
-                        agreement_no: request.agreement_no.clone().unwrap_or_default(),
-                        limit_minor,
-                        debited_today_minor: used_minor,
-                    },
-                });
-            }
+            self.release_limits(&counted, now).await?;
+            return Err(match scope {
+                LimitScope::Member => EngineError::LimitExceeded {
+                    payer_id: request.payer_id.clone(),
+                    limit_minor,
+                    paid_today_minor: used_minor,
+                },
+                LimitScope::Card => EngineError::CardLimitExceeded {
+                    agreement_no: request.agreement_no.clone().unwrap_or_default(),
+                    limit_minor,
+                    debited_today_minor: used_minor,
+                },
+            });
         }
         Ok(counted)
+    }
+
+    /// Counts `charge` on its daily counter unless it does not fit under
+    /// `limit_minor`, in one atomic step of the store: `None` when it fits
+    /// (and stays counted), or what the counter held before it when it does
+    /// not (and nothing of it stays counted).
+    async fn count_within(
+        &self,
+        charge: &FeeCharge,
+        limit_minor: i64,
+        now: TimestampMicros,
+    ) -> Result<Option<i64>, EngineError> {
+        let recorded = self.orders.record_fee_charge(charge, now).await?;
+        let used_minor = recorded.before.volume_minor;
+        if used_minor.saturating_add(charge.amount_minor) <= limit_minor {
+            return Ok(None);
+        }
+        self.orders
+            .release_fee_charge(&charge.charge_key, now)
+            .await?;
+        Ok(Some(used_minor))
     }
 
     /// Takes counted amounts back out of the daily counters (each once).
@@ -1769,7 +1781,11 @@ impl<
             .iter()
             .map(|scope| limit_charge_key(*scope, &order.merchant_id, &order.request_serial))
             .collect();
-        for instruction in &payment.instructions {
+        let routed = payment
+            .instructions
+            .iter()
+            .filter(|instruction| instruction.source.through_channel());
+        for instruction in routed {
             for route in &self.routes {
                 if route.daily_minor_max.is_some() {
                     keys.push(channel_charge_key(&route.channel, instruction.id));

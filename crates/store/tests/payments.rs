@@ -954,6 +954,35 @@ fn routed_service(fixture: &Fixture) -> Service {
     ])
 }
 
+/// An instant transfer of `amount` paid by card, trade and serial `trade`.
+fn card(trade: &str, amount: i64) -> PayRequest {
+    request(
+        trade,
+        trade,
+        "instant_transfer",
+        &[(FundingSource::Card, amount)],
+    )
+}
+
+/// Ten card payments of 3,000 (trades `C0`..`C9`) sent at once at `at`.
+async fn ten_at_once(
+    service: &Arc<Service>,
+    at: i64,
+) -> Vec<Result<PaymentView, engine::EngineError>> {
+    let mut tasks = Vec::new();
+    for index in 0..10 {
+        let service = Arc::clone(service);
+        tasks.push(tokio::spawn(async move {
+            service.pay(&card(&format!("C{index}"), 3_000), at).await
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
 async fn channel_of(service: &Service, view: &PaymentView) -> String {
     let orders = service
         .orders()
@@ -966,14 +995,6 @@ async fn channel_of(service: &Service, view: &PaymentView) -> String {
 async fn payments_route_around_banks_that_are_down(fixture: Fixture) {
     let store = &fixture.store;
     let service = routed_service(&fixture);
-    let card = |trade: &str, amount: i64| {
-        request(
-            trade,
-            trade,
-            "instant_transfer",
-            &[(FundingSource::Card, amount)],
-        )
-    };
     let cheap = service.pay(&card("T1", 10_000), NOW).await.unwrap();
     assert_eq!(channel_of(&service, &cheap).await, "cheap");
     // Over the cheap channel's per-transaction limit.
@@ -1033,14 +1054,6 @@ async fn top_up_by(service: &Service, serial: &str, amount_minor: i64) {
 async fn payments_member_daily_limit(fixture: Fixture) {
     let store = &fixture.store;
     let service = routed_service(&fixture).with_member_daily_limit(10_000);
-    let card = |trade: &str, amount: i64| {
-        request(
-            trade,
-            trade,
-            "instant_transfer",
-            &[(FundingSource::Card, amount)],
-        )
-    };
     service.pay(&card("T1", 6_000), NOW).await.unwrap();
     let over = service.pay(&card("T2", 4_001), NOW).await.unwrap_err();
     assert_eq!(over.code(), "LIMIT_EXCEEDED");
@@ -1065,23 +1078,9 @@ async fn payments_member_daily_limit(fixture: Fixture) {
     // of ten at once, three of 3,000 fit in 10,000.
     let service = std::sync::Arc::new(service);
     let day = NOW + 2 * 86_400 * SECOND;
-    let mut tasks = Vec::new();
-    for index in 0..10 {
-        let service = service.clone();
-        let trade = format!("C{index}");
-        tasks.push(tokio::spawn(async move {
-            let request = request(
-                &trade,
-                &trade,
-                "instant_transfer",
-                &[(FundingSource::Card, 3_000)],
-            );
-            service.pay(&request, day).await
-        }));
-    }
     let mut paid = 0;
-    for task in tasks {
-        match task.await.unwrap() {
+    for result in ten_at_once(&service, day).await {
+        match result {
             Ok(view) => {
                 assert_eq!(view.payment.status, PaymentStatus::Success);
                 paid += 1;
@@ -1098,14 +1097,6 @@ async fn payments_channel_daily_limit(fixture: Fixture) {
     let mut routes = service.routes().to_vec();
     routes[0].daily_minor_max = Some(10_000);
     let service = service.with_routes(routes);
-    let card = |trade: &str, amount: i64| {
-        request(
-            trade,
-            trade,
-            "instant_transfer",
-            &[(FundingSource::Card, amount)],
-        )
-    };
     let first = service.pay(&card("T1", 6_000), NOW).await.unwrap();
     assert_eq!(channel_of(&service, &first).await, "cheap");
     // 6,000 + 5,000 would pass cheap's 10,000 a day: dear takes it.
@@ -1124,23 +1115,9 @@ async fn payments_channel_daily_limit(fixture: Fixture) {
     // the next day, three go through it.
     let service = Arc::new(service);
     let day = NOW + 86_400 * SECOND;
-    let mut tasks = Vec::new();
-    for index in 0..10 {
-        let service = service.clone();
-        let trade = format!("C{index}");
-        tasks.push(tokio::spawn(async move {
-            let request = request(
-                &trade,
-                &trade,
-                "instant_transfer",
-                &[(FundingSource::Card, 3_000)],
-            );
-            service.pay(&request, day).await.unwrap()
-        }));
-    }
     let mut through_cheap = 0;
-    for task in tasks {
-        let view = task.await.unwrap();
+    for result in ten_at_once(&service, day).await {
+        let view = result.unwrap();
         assert_eq!(view.payment.status, PaymentStatus::Success);
         if channel_of(&service, &view).await == "cheap" {
             through_cheap += 1;
