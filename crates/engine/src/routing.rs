@@ -54,6 +54,16 @@ pub struct NoRoute {
     pub bank: String,
 }
 
+impl NoRoute {
+    pub fn new(source: FundingSource, amount_minor: i64, bank: Option<&str>) -> NoRoute {
+        NoRoute {
+            funding_source: source.as_str(),
+            amount_minor,
+            bank: bank.unwrap_or("-").to_owned(),
+        }
+    }
+}
+
 /// The cheapest route that carries `source` for `amount_minor` and has not
 /// got `bank` down (the first of [`usable_routes`]).
 pub fn choose_route<'r>(
@@ -66,11 +76,7 @@ pub fn choose_route<'r>(
     usable_routes(routes, outages, source, bank, amount_minor)
         .into_iter()
         .next()
-        .ok_or_else(|| NoRoute {
-            funding_source: source.as_str(),
-            amount_minor,
-            bank: bank.unwrap_or("-").to_owned(),
-        })
+        .ok_or_else(|| NoRoute::new(source, amount_minor, bank))
 }
 
 /// Every route that carries `source` for `amount_minor` and has not got

@@ -1200,11 +1200,11 @@ impl<
             }
             return Ok(Ok(self.channel_by_code(&route.channel)?));
         }
-        Ok(Err(NoRoute {
-            funding_source: instruction.source.as_str(),
+        Ok(Err(NoRoute::new(
+            instruction.source,
             amount_minor,
-            bank: payment.bank.clone().unwrap_or_else(|| "-".to_owned()),
-        }))
+            payment.bank.as_deref(),
+        )))
     }
 
     fn channel_request(payment: &PaymentOrder, order: &ChannelOrder) -> ChannelRequest {
