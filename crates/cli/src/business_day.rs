@@ -1,7 +1,8 @@
 //! A business day in small: merchants and members, two thousand signed
 //! payments of every kind through the simulated channels (top-ups, balance,
-//! balance plus card, refused cards, PROCESSING ones, duplicate payments),
-//! then refunds, then a summary and the ledger check.
+//! balance plus card, refused cards, PROCESSING ones, duplicate payments,
+//! escrow trades), then refunds and escrow releases (确认收货), then a
+//! summary and the ledger check.
 
 use crate::signed::MerchantClient;
 use anyhow::{Context, Result, bail};
@@ -16,6 +17,11 @@ const PAYMENTS: usize = 2_000;
 const CLIENTS: usize = 16;
 /// Refund half of one successful merchant payment in this many.
 const REFUND_ONE_IN: u64 = 20;
+/// Of the escrow trades paid, one in this many is left in escrow (it
+/// releases by itself after the product's days), and one in this many is
+/// refunded in part before its buyer confirms receipt.
+const ESCROW_LEFT_HELD_ONE_IN: u64 = 4;
+const ESCROW_REFUNDED_FIRST_ONE_IN: u64 = 5;
 /// How long PROCESSING payments may take to be resolved by the server.
 const RESOLVE_WAIT_MAX: Duration = Duration::from_secs(20);
 
@@ -80,9 +86,14 @@ fn plan(run: i64, index: usize, sequence: &mut Sequence) -> Planned {
             json!([{"source": "balance", "amount_minor": 1_000},
                    {"source": "card", "amount_minor": sequence.between(20, 100) * 100}]),
         ),
-        70..90 => (
+        70..85 => (
             "card",
             "instant_transfer",
+            card(sequence.between(20, 300) * 100),
+        ),
+        85..90 => (
+            "escrow trade",
+            "escrow_trade",
             card(sequence.between(20, 300) * 100),
         ),
         90..95 => (
@@ -209,8 +220,13 @@ pub async fn run(http: &reqwest::Client, base: &str) -> Result<()> {
     println!("  {} payment requests in {seconds:.1} s", outcomes.len());
     let duplicates = settle_processing(&merchants, &mut outcomes).await?;
     let refunds = refund_some(&merchants, &outcomes).await?;
+    let escrows = release_escrows(&merchants, &outcomes).await?;
     let reviewed = review_duplicates(http, base).await?;
     summarise(&outcomes, duplicates, &refunds);
+    println!(
+        "  escrow trades: {} released as their buyers confirmed receipt ({} of them refunded in part first), {} still held until they release by themselves",
+        escrows.released, escrows.refunded_first, escrows.held
+    );
     println!(
         "  an operator approved {reviewed} refunds from the review queue (duplicate payments and late batch lines)"
     );
@@ -295,6 +311,60 @@ async fn refund_some(
         *statuses.entry(status).or_insert(0) += 1;
     }
     Ok(statuses)
+}
+
+/// What became of the day's escrow trades.
+struct Escrows {
+    released: usize,
+    refunded_first: usize,
+    held: usize,
+}
+
+/// The buyers of most successful escrow trades confirm receipt and their
+/// merchants release them; some are refunded in part before; some stay
+/// held.
+async fn release_escrows(merchants: &[MerchantClient], outcomes: &[Outcome]) -> Result<Escrows> {
+    let mut escrows = Escrows {
+        released: 0,
+        refunded_first: 0,
+        held: 0,
+    };
+    let paid = outcomes
+        .iter()
+        .filter(|outcome| outcome.status == "SUCCESS" && outcome.product == "escrow_trade");
+    for outcome in paid {
+        let merchant = &merchants[outcome.merchant];
+        let id = outcome.id.unsigned_abs();
+        if id % ESCROW_LEFT_HELD_ONE_IN == 0 {
+            escrows.held += 1;
+            continue;
+        }
+        if id % ESCROW_REFUNDED_FIRST_ONE_IN == 0 {
+            let body = json!({
+                "out_trade_no": outcome.out_trade_no, "refund_serial": format!("escrow-refund-{id}"),
+                "amount_minor": outcome.amount_minor / 2, "reason": "half the goods returned",
+            });
+            let (status, answer) = merchant.send("POST", "/v1/refunds", Some(&body)).await?;
+            if status != 200 || answer["status"] != "SUCCESS" {
+                bail!(
+                    "refunding escrow trade {} answered {status}: {answer}",
+                    outcome.out_trade_no
+                );
+            }
+            escrows.refunded_first += 1;
+        }
+        let path = format!("/v1/trades/{}/release", outcome.out_trade_no);
+        let body = json!({"reason": "buyer confirmed receipt"});
+        let (status, answer) = merchant.send("POST", &path, Some(&body)).await?;
+        if status != 200 || answer["status"] != "RELEASED" {
+            bail!(
+                "releasing escrow trade {} answered {status}: {answer}",
+                outcome.out_trade_no
+            );
+        }
+        escrows.released += 1;
+    }
+    Ok(escrows)
 }
 
 /// An operator approves every refund waiting for review: here, those the

@@ -136,6 +136,12 @@ enum Command {
         #[command(subcommand)]
         command: batches::BatchCommand,
     },
+    /// Escrow trades (担保交易): show a trade's escrow, or release it to
+    /// its merchant as an operator.
+    Escrow {
+        #[command(subcommand)]
+        command: EscrowCommand,
+    },
     /// The operator's refund review queue.
     Refunds {
         #[command(subcommand)]
@@ -305,6 +311,39 @@ enum RefundsCommand {
         #[arg(long, env = "USER")]
         operator: String,
         /// Why; recorded with the decision.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EscrowCommand {
+    /// Where a trade's escrow stands.
+    Show {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        out_trade_no: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Release a trade's escrow to its merchant (what is left after
+    /// refunds goes to settlement-pending and is cleared with its fee).
+    Release {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        out_trade_no: String,
+        /// Who releases; recorded as `operator:{name}`.
+        #[arg(long, env = "USER")]
+        operator: String,
+        /// Why; recorded with the release.
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -540,6 +579,7 @@ async fn run(command: Command) -> Result<()> {
             bill_type,
             out,
         } => settle::bill(&database, &merchant, &date, &bill_type, out.as_deref()).await,
+        Command::Escrow { command } => escrow(command).await,
         Command::Refunds { command } => refunds(command).await,
         Command::Batch { command } => batches::run(command).await,
         Command::Agreements {
@@ -726,6 +766,68 @@ async fn channel(command: ChannelCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn escrow(command: EscrowCommand) -> Result<()> {
+    let (database, config, merchant, out_trade_no, release) = match command {
+        EscrowCommand::Show {
+            merchant,
+            out_trade_no,
+            database,
+            config,
+        } => (database, config, merchant, out_trade_no, None),
+        EscrowCommand::Release {
+            merchant,
+            out_trade_no,
+            operator,
+            reason,
+            database,
+            config,
+        } => (
+            database,
+            config,
+            merchant,
+            out_trade_no,
+            Some((operator, reason)),
+        ),
+    };
+    let config = config.load()?;
+    let state = open_state(&database.database, &config).await?;
+    let view = match release {
+        None => state.payments().escrow_of(&merchant, &out_trade_no).await,
+        Some((operator, reason)) => {
+            state
+                .payments()
+                .release_escrow(
+                    &merchant,
+                    &out_trade_no,
+                    &engine::ReleasedBy::Operator(operator),
+                    Some(&reason),
+                    store::now_micros(),
+                )
+                .await
+        }
+    }
+    .with_context(|| format!("escrow of trade {out_trade_no} of merchant {merchant}"))?;
+    let escrow = &view.escrow;
+    let held = money::Money::new(escrow.held_minor, escrow.currency);
+    print!(
+        "trade {} of merchant {}: {held} {}",
+        view.out_trade_no,
+        escrow.merchant_id,
+        escrow.status.as_str()
+    );
+    match (escrow.released_minor, escrow.released_by.as_deref()) {
+        (Some(released), Some(by)) => println!(
+            ", {} released by {by}",
+            money::Money::new(released, escrow.currency)
+        ),
+        _ => println!(
+            ", releases by itself at {}",
+            server::timestamp::format(escrow.release_due_at)?
+        ),
+    }
+    Ok(())
 }
 
 async fn refunds(command: RefundsCommand) -> Result<()> {

@@ -59,6 +59,9 @@ enum Priced {
 fn sides_at_acceptance(payee: Payee) -> (PayeeAtAcceptance, bool) {
     match payee {
         Payee::Merchant => (PayeeAtAcceptance::WhenPrepaid, true),
+        // 担保交易: the merchant's fee is priced when the money is
+        // released, on what is released.
+        Payee::Escrow { .. } => (PayeeAtAcceptance::Never, true),
         Payee::PayerCash
         | Payee::Bank {
             from: PayoutFrom::MemberCash,
@@ -363,6 +366,7 @@ impl<
     pub(crate) async fn collection_fee(
         &self,
         payment: &PaymentOrder,
+        amount_minor: i64,
         channel: Option<&str>,
         date: BusinessDate,
         now: TimestampMicros,
@@ -379,7 +383,8 @@ impl<
             return Ok((None, None));
         };
         let schedule = table.current();
-        let request = fee_request(payment, FeeSide::Payee, channel, date);
+        let mut request = fee_request(payment, FeeSide::Payee, channel, date);
+        request.amount = Money::new(amount_minor, payment.currency);
         let key = fee_charge_key(payment.id, FeeSide::Payee);
         let quote = match schedule.charge(&self.orders, &key, &request, now).await {
             Ok(quote) => quote,
@@ -392,13 +397,14 @@ impl<
             }
         };
         // Nothing was reserved for it when the payment was accepted (the
-        // rule is newer than the payment): it is deducted at settlement.
+        // rule is newer than the payment, or an escrow trade's fee is
+        // priced at release): it is deducted at settlement.
         let collection = match quote.collection {
             CollectionMode::Prepaid => {
                 warn!(
                     payment_id = payment.id,
                     rule_id = %quote.rule_id,
-                    "a prepaid rule newer than the payment: its fee is deducted at settlement"
+                    "a prepaid rule with nothing reserved: its fee is deducted at settlement"
                 );
                 CollectionMode::RealTime
             }
@@ -413,7 +419,7 @@ impl<
             collection,
             funding: FeeFunding::of(FeeSide::Payee, collection, false),
             currency: payment.currency,
-            amount_minor: payment.amount_minor,
+            amount_minor,
             fee_minor: quote.fee.amount_minor(),
             business_date: date.to_string(),
         };

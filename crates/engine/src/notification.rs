@@ -21,6 +21,9 @@ pub enum NotificationEvent {
     PaymentFailed,
     RefundSucceeded,
     RefundFailed,
+    /// 担保交易: the trade's money was released to the merchant (by the
+    /// merchant, an operator or the auto-release time).
+    EscrowReleased,
 }
 
 impl NotificationEvent {
@@ -52,6 +55,7 @@ text_enum!(NotificationEvent {
     PaymentFailed = "payment.failed",
     RefundSucceeded = "refund.succeeded",
     RefundFailed = "refund.failed",
+    EscrowReleased = "escrow.released",
 });
 text_enum!(NotificationStatus {
     Pending = "PENDING",

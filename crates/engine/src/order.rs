@@ -54,6 +54,12 @@ pub enum OrderError {
         payment_minor: i64,
         instructions_minor: i128,
     },
+    #[error(
+        "trade {trade_id} has a refund out of escrow in flight: release it when the refund is final"
+    )]
+    EscrowRefundInFlight { trade_id: TradeId },
+    #[error("trade {trade_id} is being released from escrow: refund it when the release is done")]
+    EscrowReleasing { trade_id: TradeId },
 }
 
 impl OrderError {
@@ -68,6 +74,8 @@ impl OrderError {
             OrderError::ConcurrentChange { .. } => "CONCURRENT_CHANGE",
             OrderError::NotFound { .. } => "ORDER_NOT_FOUND",
             OrderError::InstructionsDoNotCoverPayment { .. } => "INSTRUCTIONS_DO_NOT_COVER_PAYMENT",
+            OrderError::EscrowRefundInFlight { .. } => "ESCROW_REFUND_IN_FLIGHT",
+            OrderError::EscrowReleasing { .. } => "ESCROW_RELEASING",
         }
     }
 }
@@ -402,6 +410,9 @@ pub struct RefundOrder {
     /// Bonus voided with it: a refund of a top-up that granted a bonus
     /// takes bonus back in proportion to what is left.
     pub bonus_void_minor: i64,
+    /// 担保交易: the money comes out of escrow (the trade was not released
+    /// when the refund was made, or the payment was a duplicate).
+    pub from_escrow: bool,
     pub created_at: TimestampMicros,
     pub updated_at: TimestampMicros,
 }

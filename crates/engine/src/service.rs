@@ -18,6 +18,7 @@
 //! Every ledger key is derived from an order id, so a repeated step replays
 //! its first result and never moves money twice.
 
+use crate::NewEscrow;
 use crate::agreement::AgreementStore;
 use crate::clearing::{ClearingKind, NewClearingEntry};
 use crate::fee_steps::Reservation;
@@ -56,6 +57,9 @@ use tracing::warn;
 pub enum Payee {
     /// The trade's merchant, into its settlement-pending account.
     Merchant,
+    /// 担保交易: the trade's merchant, into its escrow account until the
+    /// buyer confirms receipt or `auto_release_seconds` pass (`escrow.rs`).
+    Escrow { auto_release_seconds: i64 },
     /// The payer's own cash balance (a top-up).
     PayerCash,
     /// 出款: a bank account outside, through a channel, paid from a
@@ -297,6 +301,7 @@ pub fn default_subject_code(kind: AccountKind) -> &'static str {
         AccountKind::MerchantPending => "2202",
         AccountKind::MerchantAvailable => "2203",
         AccountKind::MerchantFee => "2204",
+        AccountKind::MerchantEscrow => "2205",
         AccountKind::MemberCash => "2241",
         AccountKind::MemberBonus => "2242",
         AccountKind::Suspense => "2299",
@@ -576,7 +581,7 @@ impl<
             .map(|(source, amount_minor)| NewInstruction {
                 direction: match product.payee {
                     Payee::Bank { .. } => Direction::Payout,
-                    Payee::Merchant | Payee::PayerCash => Direction::Collect,
+                    Payee::Merchant | Payee::Escrow { .. } | Payee::PayerCash => Direction::Collect,
                 },
                 source: *source,
                 amount_minor: *amount_minor,
@@ -977,6 +982,15 @@ impl<
                 )
                 .await
             }
+            Payee::Escrow { .. } => {
+                self.account(
+                    OwnerKind::Merchant,
+                    &payment.merchant_id,
+                    AccountKind::MerchantEscrow,
+                    payment.currency,
+                )
+                .await
+            }
             Payee::PayerCash => {
                 self.account(
                     OwnerKind::Member,
@@ -987,6 +1001,28 @@ impl<
                 .await
             }
         }
+    }
+
+    /// Where a refund takes its money from: the payee's account, except for
+    /// an escrow trade's refund after release, which takes it from the
+    /// merchant's settlement-pending account the release paid.
+    async fn refund_payee_account(
+        &self,
+        product: &Product,
+        payment: &PaymentOrder,
+        refund: &RefundOrder,
+    ) -> Result<AccountId, EngineError> {
+        if matches!(product.payee, Payee::Escrow { .. }) && !refund.from_escrow {
+            return self
+                .account(
+                    OwnerKind::Merchant,
+                    &payment.merchant_id,
+                    AccountKind::MerchantPending,
+                    payment.currency,
+                )
+                .await;
+        }
+        self.payee_account(product, payment).await
     }
 
     async fn source_account(
@@ -1421,12 +1457,27 @@ impl<
         self.settle_fees(&payment.payment, !duplicate, now).await?;
         self.book_bonus(product, payment, !duplicate).await?;
         let (clearing, fee) = self.payment_clearing(product, payment, &trade, now).await?;
+        // 担保交易: the money waits in escrow; it is cleared at release.
+        let escrow = match product.payee {
+            Payee::Escrow {
+                auto_release_seconds,
+            } if !duplicate => Some(NewEscrow {
+                trade_id: trade.id,
+                merchant_id: trade.merchant_id.clone(),
+                payment_id: payment.payment.id,
+                currency: payment.payment.currency,
+                held_minor: payment.payment.amount_minor,
+                release_due_at: now.saturating_add(auto_release_seconds.saturating_mul(1_000_000)),
+            }),
+            _ => None,
+        };
         let finish = PaymentFinish {
             to: PaymentStatus::Success,
             event: NotificationEvent::PaymentSucceeded,
             failure: None,
             clearing: clearing.as_ref(),
             fee: fee.as_ref(),
+            escrow: escrow.as_ref(),
         };
         self.orders
             .finish_payment(&payment.payment, &finish, now)
@@ -1438,9 +1489,9 @@ impl<
 
     /// The clearing entry of a merchant collection that succeeds now, with
     /// its fee, and the fee to record with it if it was priced now; `None`
-    /// for products that do not pay a merchant. A duplicate payment (the
-    /// trade was paid by another) is cleared without a fee: its refund
-    /// follows.
+    /// for products that do not pay a merchant now (an escrow trade is
+    /// cleared at release). A duplicate payment (the trade was paid by
+    /// another) is cleared without a fee: its refund follows.
     async fn payment_clearing(
         &self,
         product: &Product,
@@ -1451,15 +1502,32 @@ impl<
         if product.payee != Payee::Merchant {
             return Ok((None, None));
         }
+        let priced = trade.paid_payment_id == Some(paid.payment.id);
+        let (entry, fee) = self
+            .collection_clearing(paid, trade, paid.payment.amount_minor, priced, now)
+            .await?;
+        Ok((Some(entry), fee))
+    }
+
+    /// The clearing entry of `amount_minor` collected for a merchant by a
+    /// payment, priced (when `priced`) on that amount, and the fee to record
+    /// with it if it was priced now.
+    pub(crate) async fn collection_clearing(
+        &self,
+        paid: &PaymentWithInstructions,
+        trade: &TradeOrder,
+        amount_minor: i64,
+        priced: bool,
+        now: TimestampMicros,
+    ) -> Result<(NewClearingEntry, Option<NewPaymentFee>), EngineError> {
         let payment = &paid.payment;
         let channel = self.channel_of(paid).await?;
         let date = business_date(now)?;
-        let duplicate = trade.paid_payment_id != Some(payment.id);
-        let (charged, new_fee) = if duplicate {
-            (None, None)
-        } else {
-            self.collection_fee(payment, channel.as_deref(), date, now)
+        let (charged, new_fee) = if priced {
+            self.collection_fee(payment, amount_minor, channel.as_deref(), date, now)
                 .await?
+        } else {
+            (None, None)
         };
         let (fee_minor, fee_mode, fee_rule_id) = match charged {
             Some(fee) => (fee.fee_minor, fee.collection, Some(fee.rule_id)),
@@ -1477,18 +1545,18 @@ impl<
             reconciled: channel.is_none(),
             channel,
             currency: payment.currency,
-            amount_minor: payment.amount_minor,
+            amount_minor,
             fee_minor,
             fee_mode,
             fee_rule_id,
             business_date: date.to_string(),
             occurred_at: now,
         };
-        Ok((Some(entry), new_fee))
+        Ok((entry, new_fee))
     }
 
     /// The trade `trade_id` of `merchant_id`; NOT_FOUND if there is none.
-    async fn trade_of(
+    pub(crate) async fn trade_of(
         &self,
         merchant_id: &str,
         trade_id: TradeId,
@@ -1614,6 +1682,10 @@ impl<
                     ordering: self.refund_ordering,
                     // A duplicate top-up granted no bonus.
                     bonus_void_minor: 0,
+                    payee_escrow: matches!(
+                        self.product(&paid.payment.product)?.payee,
+                        Payee::Escrow { .. }
+                    ),
                 },
                 now,
             )
@@ -1817,6 +1889,7 @@ impl<
                     failure,
                     clearing: None,
                     fee: None,
+                    escrow: None,
                 };
                 self.orders.finish_payment(payment, &finish, now).await?
             }
@@ -1863,6 +1936,7 @@ impl<
                 id: 0,
             })?;
         let mut bonus_void_minor = 0;
+        let mut payee_escrow = false;
         if let Some(paid_by) = trade.paid_payment_id {
             let paid = self
                 .orders
@@ -1872,11 +1946,12 @@ impl<
                     entity: "payment order",
                     id: paid_by,
                 })?;
-            if matches!(
-                self.product(&paid.payment.product)?.payee,
-                Payee::Bank { .. }
-            ) {
-                return Err(EngineError::NotRefundable(paid.payment.product));
+            match self.product(&paid.payment.product)?.payee {
+                Payee::Bank { .. } => {
+                    return Err(EngineError::NotRefundable(paid.payment.product));
+                }
+                Payee::Escrow { .. } => payee_escrow = true,
+                Payee::Merchant | Payee::PayerCash => {}
             }
             // A repeated serial keeps the void of its first request.
             bonus_void_minor = self
@@ -1896,6 +1971,7 @@ impl<
                     reason: request.reason.clone(),
                     ordering: self.refund_ordering,
                     bonus_void_minor,
+                    payee_escrow,
                 },
                 now,
             )
@@ -2097,7 +2173,13 @@ impl<
             };
             self.settle_bonus_void(&payment.payment, &refund, succeeded)
                 .await?;
-            let clearing = if succeeded && product.payee == Payee::Merchant {
+            let cleared = match product.payee {
+                Payee::Merchant => true,
+                // Money out of escrow was never cleared.
+                Payee::Escrow { .. } => !refund.from_escrow,
+                Payee::PayerCash | Payee::Bank { .. } => false,
+            };
+            let clearing = if succeeded && cleared {
                 Some(self.refund_clearing(&payment, &refund, &parts, now).await?)
             } else {
                 None
@@ -2174,7 +2256,9 @@ impl<
         parts: &mut [RefundPart],
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
-        let payee = self.payee_account(product, &payment.payment).await?;
+        let payee = self
+            .refund_payee_account(product, &payment.payment, refund)
+            .await?;
         let mut items = Vec::new();
         let mut indexes = Vec::new();
         for (index, part) in parts.iter().enumerate() {
@@ -2236,7 +2320,9 @@ impl<
         let channel = self.channel_by_code(&collected_by.channel)?;
         // The refund is reserved from the payee before the channel is asked:
         // a payee that cannot cover it stops the refund before money leaves.
-        let payee = self.payee_account(product, &payment.payment).await?;
+        let payee = self
+            .refund_payee_account(product, &payment.payment, refund)
+            .await?;
         let clearing = self
             .source_account(&payment.payment, instruction.source, channel.code())
             .await?;

@@ -83,6 +83,8 @@ pub struct PaymentFinish<'a> {
     pub clearing: Option<&'a NewClearingEntry>,
     /// The merchant's fee priced with the success, written CHARGED.
     pub fee: Option<&'a NewPaymentFee>,
+    /// 担保交易: the escrow the success opens (SUCCESS only).
+    pub escrow: Option<&'a crate::NewEscrow>,
 }
 
 /// A payment with its instructions.
@@ -107,6 +109,10 @@ pub struct NewRefund {
     pub ordering: crate::RefundOrdering,
     /// Bonus to void with it (a top-up's refund); never negative.
     pub bonus_void_minor: i64,
+    /// The payment is an escrow trade's (担保交易): the store decides, with
+    /// the trade locked, whether the money comes out of escrow (not yet
+    /// released, or a duplicate payment's) and records it on the refund.
+    pub payee_escrow: bool,
 }
 
 /// Where orders live. Every read is scoped by merchant: a merchant never

@@ -128,6 +128,9 @@ pub enum AccountKind {
     MerchantAvailable,
     /// Merchant prepaid fee account (手续费账户).
     MerchantFee,
+    /// 担保账户 — an escrow trade's money, paid by the buyer and not yet
+    /// released to the merchant (担保交易).
+    MerchantEscrow,
     /// Platform fee revenue.
     PlatformIncome,
     /// Platform marketing expense (coupons, bonuses).
@@ -144,12 +147,13 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 11] = [
+    pub const ALL: [AccountKind; 12] = [
         AccountKind::MemberCash,
         AccountKind::MemberBonus,
         AccountKind::MerchantPending,
         AccountKind::MerchantAvailable,
         AccountKind::MerchantFee,
+        AccountKind::MerchantEscrow,
         AccountKind::PlatformIncome,
         AccountKind::PlatformMarketing,
         AccountKind::BonusDeferred,
@@ -165,6 +169,7 @@ impl AccountKind {
             AccountKind::MerchantPending => "merchant_pending",
             AccountKind::MerchantAvailable => "merchant_available",
             AccountKind::MerchantFee => "merchant_fee",
+            AccountKind::MerchantEscrow => "merchant_escrow",
             AccountKind::PlatformIncome => "platform_income",
             AccountKind::PlatformMarketing => "platform_marketing",
             AccountKind::BonusDeferred => "bonus_deferred",
@@ -188,6 +193,7 @@ impl AccountKind {
             | AccountKind::MerchantPending
             | AccountKind::MerchantAvailable
             | AccountKind::MerchantFee
+            | AccountKind::MerchantEscrow
             | AccountKind::Suspense => SubjectClass::Liability,
             AccountKind::PlatformIncome => SubjectClass::Income,
             AccountKind::PlatformMarketing => SubjectClass::Expense,

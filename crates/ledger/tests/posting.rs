@@ -41,6 +41,7 @@ fn subject_code(kind: AccountKind) -> &'static str {
         AccountKind::MerchantPending => "2202",
         AccountKind::MerchantAvailable => "2203",
         AccountKind::MerchantFee => "2204",
+        AccountKind::MerchantEscrow => "2205",
         AccountKind::PlatformIncome => "6001",
         AccountKind::PlatformMarketing => "6601",
         AccountKind::BonusDeferred => "1801",

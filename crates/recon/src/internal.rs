@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 /// Key patterns `{pattern}-{id}` and the record each id names.
-pub const KEY_PATTERNS_BY_ID: [(&str, Subject); 21] = [
+pub const KEY_PATTERNS_BY_ID: [(&str, Subject); 22] = [
     // A payment instruction's reservation (internal source or payout), its
     // post and its void.
     ("hold", Subject::Instruction),
@@ -56,6 +56,8 @@ pub const KEY_PATTERNS_BY_ID: [(&str, Subject); 21] = [
     ("bonus-void-hold", Subject::Refund),
     ("bonus-void-post", Subject::Refund),
     ("bonus-void-release", Subject::Refund),
+    // 担保交易: an escrow trade's money released to the merchant.
+    ("escrow-release", Subject::Escrow),
 ];
 
 /// Key patterns `{pattern}-{channel}-{key}` of reconciliation's treatments
@@ -187,6 +189,8 @@ pub enum Subject {
     PaymentFee,
     FeeBill,
     FeeDeposit,
+    /// An escrow trade's escrow, by its trade id.
+    Escrow,
 }
 
 text_enum!(Subject {
@@ -201,6 +205,7 @@ text_enum!(Subject {
     PaymentFee = "payment_fee",
     FeeBill = "fee_bill",
     FeeDeposit = "fee_deposit",
+    Escrow = "escrow",
 });
 
 /// One finding. Orders checked against the journal name the order and

@@ -12,6 +12,9 @@ use std::collections::BTreeSet;
 
 /// The configuration paycore ships with (`config/paycore.toml`).
 pub const BUILTIN: &str = include_str!("../../../config/paycore.toml");
+/// The longest an escrow product may hold a buyer's money before it is
+/// released by itself.
+const ESCROW_DAYS_MAX: i64 = 365;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +94,10 @@ struct ProductEntry {
     /// 代扣: every payment names an ACTIVE agreement (`agreement_no`).
     #[serde(default)]
     requires_agreement: bool,
+    /// 担保交易 (payee = "escrow"): days after the payment until the money
+    /// is released to the merchant if the buyer has not confirmed receipt.
+    #[serde(default)]
+    auto_release_days: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +267,21 @@ impl Config {
             let owner = format!("product {}", entry.code);
             let payee = match entry.payee.as_str() {
                 "merchant" => Payee::Merchant,
+                "escrow" => {
+                    let days = entry.auto_release_days.ok_or_else(|| {
+                        invalid(format!(
+                            "{owner}: an escrow product names auto_release_days (1 to {ESCROW_DAYS_MAX})"
+                        ))
+                    })?;
+                    if !(1..=ESCROW_DAYS_MAX).contains(&days) {
+                        return Err(invalid(format!(
+                            "{owner}: auto_release_days must be 1 to {ESCROW_DAYS_MAX}, got {days}"
+                        )));
+                    }
+                    Payee::Escrow {
+                        auto_release_seconds: days * 86_400,
+                    }
+                }
                 "payer_cash" => Payee::PayerCash,
                 "bank_from_member_cash" => Payee::Bank {
                     from: PayoutFrom::MemberCash,
@@ -269,11 +291,16 @@ impl Config {
                 },
                 other => {
                     return Err(invalid(format!(
-                        "{owner}: unknown payee {other:?} (merchant, payer_cash, bank_from_member_cash, \
-                         bank_from_merchant_available)"
+                        "{owner}: unknown payee {other:?} (merchant, escrow, payer_cash, \
+                         bank_from_member_cash, bank_from_merchant_available)"
                     )));
                 }
             };
+            if entry.auto_release_days.is_some() && !matches!(payee, Payee::Escrow { .. }) {
+                return Err(invalid(format!(
+                    "{owner}: auto_release_days is for payee = \"escrow\" only"
+                )));
+            }
             let sources = sources(&owner, &entry.sources)?;
             // A debit under an agreement pays the merchant from the signed
             // card and nothing else.
@@ -373,8 +400,15 @@ mod tests {
     #[test]
     fn the_builtin_configuration_is_valid() {
         let config = Config::builtin().unwrap();
-        assert_eq!(config.products.len(), 6);
+        assert_eq!(config.products.len(), 7);
         assert_eq!(config.products[5], Product::debit_collection());
+        // 担保交易: ten days until the money releases by itself.
+        assert_eq!(
+            config.products[6].payee,
+            Payee::Escrow {
+                auto_release_seconds: 10 * 86_400
+            }
+        );
         assert_eq!(
             config.products[2].payee,
             Payee::Bank {
@@ -427,6 +461,18 @@ mod tests {
         );
         assert!(
             broken("amount_minor_max = 20000000", "amount_minor_max = \"lots\"").contains("TOML")
+        );
+        assert!(
+            broken("auto_release_days = 10", "auto_release_days = 0")
+                .contains("auto_release_days must be 1 to 365")
+        );
+        assert!(broken("auto_release_days = 10\n", "\n").contains("names auto_release_days"));
+        assert!(
+            broken(
+                "payee = \"merchant\"\n",
+                "payee = \"merchant\"\nauto_release_days = 3\n"
+            )
+            .contains("for payee = \"escrow\" only")
         );
     }
 }

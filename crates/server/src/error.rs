@@ -82,7 +82,9 @@ fn order_status(error: &OrderError) -> StatusCode {
         OrderError::IllegalTransition(_)
         | OrderError::RefundExceedsRefundable { .. }
         | OrderError::ReferenceConflict { .. }
-        | OrderError::ConcurrentChange { .. } => StatusCode::CONFLICT,
+        | OrderError::ConcurrentChange { .. }
+        | OrderError::EscrowRefundInFlight { .. }
+        | OrderError::EscrowReleasing { .. } => StatusCode::CONFLICT,
         OrderError::InvalidText { .. }
         | OrderError::InvalidSource(_)
         | OrderError::InvalidAmount(_)

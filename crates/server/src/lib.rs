@@ -36,7 +36,7 @@ pub mod reconciliation;
 pub mod settlement;
 pub mod signature;
 mod state;
-mod timestamp;
+pub mod timestamp;
 
 pub use config::{Config, ConfigError};
 pub use error::{ApiError, ErrorBody};
@@ -93,6 +93,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments", post(payments::pay))
         .route("/v1/payments/{id}", get(payments::get_payment))
         .route("/v1/trades/{out_trade_no}", get(payments::get_trade))
+        .route(
+            "/v1/trades/{out_trade_no}/release",
+            post(handlers::escrows::release),
+        )
+        .route(
+            "/v1/trades/{out_trade_no}/escrow",
+            get(handlers::escrows::get),
+        )
+        .route(
+            "/v1/escrows/release",
+            post(handlers::escrows::operator_release),
+        )
         .route("/v1/refunds", post(payments::refund))
         .route("/v1/refunds/{id}", get(payments::get_refund))
         .route("/v1/refunds/{id}/review", post(payments::review_refund))
@@ -236,7 +248,8 @@ async fn follow_fee_rules_forever(state: AppState) {
 }
 
 /// Queries channels for PROCESSING payments and finishes interrupted ones,
-/// then runs the collection batches (批量代扣) a round, once a second.
+/// runs the collection batches (批量代扣) a round, and releases escrows
+/// (担保交易) whose auto-release time has passed, once a second.
 async fn resolve_forever(state: AppState) {
     let mut interval = tokio::time::interval(RESOLVER_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -279,6 +292,20 @@ async fn resolve_forever(state: AppState) {
             Err(error) => warn!(%error, "looking for unfinished refunds failed"),
         }
         collection_batches::run_due(&state, store::now_micros()).await;
+        match state
+            .payments()
+            .release_due_escrows(store::now_micros(), RESOLVER_BATCH_MAX)
+            .await
+        {
+            Ok(results) => {
+                for result in results {
+                    if let Err(error) = result {
+                        warn!(%error, code = error.code(), "an escrow could not be released");
+                    }
+                }
+            }
+            Err(error) => warn!(%error, "looking for escrows to release failed"),
+        }
     }
 }
 
@@ -292,6 +319,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge_from(handlers::internal::InternalDoc::openapi())
         .merge_from(agreements::AgreementsDoc::openapi())
         .merge_from(handlers::collection_batches::CollectionBatchesDoc::openapi())
+        .merge_from(handlers::escrows::EscrowsDoc::openapi())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

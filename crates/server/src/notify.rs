@@ -4,7 +4,9 @@
 //! The body is `{"event": "payment.succeeded" | "payment.failed",
 //! "payment": <the payment as GET /v1/payments/{id} shows it>}` or
 //! `{"event": "refund.succeeded" | "refund.failed", "refund": <the refund
-//! as GET /v1/refunds/{id} shows it>}`, signed like a merchant's own requests
+//! as GET /v1/refunds/{id} shows it>}` or `{"event": "escrow.released",
+//! "payment": <the payment>, "escrow": <as GET /v1/trades/{out_trade_no}/escrow
+//! shows it>}`, signed like a merchant's own requests
 //! (the same `x-paycore-*` headers, under the merchant's key), so the
 //! merchant verifies it with the code it signs with.
 
@@ -82,8 +84,24 @@ async fn body(
                 .status(merchant_id, notification.payment_id)
                 .await
                 .map_err(|error| error.to_string())?;
+            let escrow = if notification.event == engine::NotificationEvent::EscrowReleased {
+                let escrow = state
+                    .payments()
+                    .escrow_of(merchant_id, &view.trade.out_trade_no)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                Some(
+                    crate::handlers::escrows::EscrowResponse::try_from(escrow)
+                        .map_err(|error| error.to_string())?,
+                )
+            } else {
+                None
+            };
             let payment = PaymentResponse::try_from(view).map_err(|error| error.to_string())?;
-            json!({"event": event, "payment": payment})
+            match escrow {
+                Some(escrow) => json!({"event": event, "payment": payment, "escrow": escrow}),
+                None => json!({"event": event, "payment": payment}),
+            }
         }
     };
     Ok(body.to_string())

@@ -1223,3 +1223,77 @@ async fn channels_post_their_notifications_to_the_api() {
     let (_, after) = api.signed(&shop, "GET", &path, None, |_| {}).await;
     assert_eq!(after["status"], "SUCCESS");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_releases_an_escrow_trade_when_the_buyer_confirms() {
+    let api = Api::start().await;
+    let shop = api.merchant("m-market").await;
+    let (status, paid) = api
+        .pay(
+            &shop,
+            &payment(
+                "E1",
+                "S1",
+                "escrow_trade",
+                json!([{"source": "card", "amount_minor": 6_000}]),
+            ),
+        )
+        .await;
+    assert_eq!((status, paid["status"].as_str()), (200, Some("SUCCESS")));
+    let (status, held) = api
+        .signed(&shop, "GET", "/v1/trades/E1/escrow", None, |_| {})
+        .await;
+    assert_eq!(status, 200, "{held}");
+    assert_eq!(held["status"], "HELD");
+    assert_eq!(held["held_minor"], 6_000);
+    assert!(held["released_minor"].is_null());
+    // Another merchant can neither see nor release it.
+    let other = api.merchant("m-other").await;
+    let (status, hidden) = api
+        .signed(&other, "POST", "/v1/trades/E1/release", None, |_| {})
+        .await;
+    assert_eq!(
+        (status, hidden["code"].as_str()),
+        (404, Some("ORDER_NOT_FOUND"))
+    );
+    let body = json!({"reason": "buyer confirmed receipt"});
+    let (status, released) = api
+        .signed(&shop, "POST", "/v1/trades/E1/release", Some(&body), |_| {})
+        .await;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["status"], "RELEASED");
+    assert_eq!(released["released_minor"], 6_000);
+    assert_eq!(released["released_by"], "merchant");
+    assert_eq!(released["reason"], "buyer confirmed receipt");
+    // A repeat, with no body, answers the same release.
+    let (status, again) = api
+        .signed(&shop, "POST", "/v1/trades/E1/release", None, |_| {})
+        .await;
+    assert_eq!(
+        (status, &again["updated_at"]),
+        (200, &released["updated_at"])
+    );
+    // A malformed body changes nothing and says why.
+    let (status, malformed) = api
+        .signed(
+            &shop,
+            "POST",
+            "/v1/trades/E1/release",
+            Some(&json!({"reason": 7})),
+            |_| {},
+        )
+        .await;
+    assert_eq!(
+        (status, malformed["code"].as_str()),
+        (400, Some("MALFORMED_REQUEST"))
+    );
+    // An operator's release needs who and why.
+    let response = api
+        .client
+        .post(format!("{}/v1/escrows/release", api.base))
+        .json(&json!({"merchant_id": "m-market", "out_trade_no": "E1", "operator": "", "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+}

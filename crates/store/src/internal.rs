@@ -480,8 +480,9 @@ fn payment_fee_holds() -> String {
 /// (`fee-deposit-{deposit}`), campaigns' bonus grants of top-ups that paid
 /// their trade (`bonus-grant-{payment}`), the cost of bonus spent by a
 /// successful payment (`bonus-cost-{instruction}`) and given back by a
-/// refund part (`bonus-return-{part}`), and the bonus a successful
-/// top-up refund voided (`bonus-void-post-{refund}`).
+/// refund part (`bonus-return-{part}`), the bonus a successful top-up
+/// refund voided (`bonus-void-post-{refund}`), and what a released escrow
+/// paid the merchant (`escrow-release-{trade}`).
 fn single_transfers() -> String {
     ranked(&format!(
         "expected AS ( \
@@ -507,7 +508,10 @@ fn single_transfers() -> String {
            WHERE rp.status = 'SUCCESS' AND i.source = 'bonus' \
            UNION ALL SELECT 'REFUND_WITHOUT_TRANSFER', 'refund', r.id, r.status, r.currency, \
              r.bonus_void_minor, 'bonus-void-post-' || CAST(r.id AS TEXT), 'post_pending' \
-           FROM refund_orders r WHERE r.status = 'SUCCESS' AND r.bonus_void_minor > 0), \
+           FROM refund_orders r WHERE r.status = 'SUCCESS' AND r.bonus_void_minor > 0 \
+           UNION ALL SELECT 'PAYMENT_WITHOUT_TRANSFER', 'escrow', e.trade_id, e.status, e.currency, \
+             e.released_minor, 'escrow-release-' || CAST(e.trade_id AS TEXT), 'transfer' \
+           FROM escrows e WHERE e.status = 'RELEASED' AND e.released_minor > 0), \
          matched AS (SELECT e.*, t.id AS transfer_id, t.kind AS transfer_kind, t.status AS transfer_status, \
            COALESCE({moved_minor}, 0) AS moved_minor FROM expected e \
            LEFT JOIN transfers t ON t.idempotency_key = e.expected_key), \
@@ -566,8 +570,21 @@ fn fee_and_bonus_transfers() -> String {
     )
 }
 
+/// Escrow releases name an escrow that released money.
+fn escrow_transfers() -> String {
+    transfers_side(
+        "k.pattern = 'escrow-release'",
+        "SELECT k.id AS transfer_id, k.idempotency_key AS transfer_key, k.record_id, \
+           e.status AS record_status, 'escrow' AS subject, \
+           CASE WHEN e.trade_id IS NULL THEN 'TRANSFER_WITHOUT_ORDER' \
+             WHEN k.kind <> 'transfer' OR COALESCE(e.released_minor, 0) = 0 THEN 'TRANSFER_NOT_IN_FLOW' \
+             WHEN e.status = 'HELD' THEN 'ORDER_STATE_FORBIDS_TRANSFER' END AS code \
+         FROM keyed k LEFT JOIN escrows e ON e.trade_id = k.record_id",
+    )
+}
+
 /// Every query of the check, each returning findings only.
-fn queries() -> [String; 12] {
+fn queries() -> [String; 13] {
     [
         payment_holds(),
         payment_collections(),
@@ -581,6 +598,7 @@ fn queries() -> [String; 12] {
         payment_fee_holds(),
         single_transfers(),
         fee_and_bonus_transfers(),
+        escrow_transfers(),
     ]
 }
 

@@ -11,6 +11,7 @@ mod check;
 mod clearing;
 mod collection_batches;
 mod committer;
+mod escrows;
 mod fee_bills;
 mod fee_rules;
 mod fees;
@@ -503,6 +504,45 @@ impl engine::OrderStore for Store {
         now: TimestampMicros,
     ) -> Result<engine::TradeOrder, engine::OrderStoreError> {
         delegate!(self, store => store.record_trade_refund(trade_id, amount_minor, now))
+    }
+}
+
+impl engine::EscrowStore for Store {
+    async fn escrow(
+        &self,
+        merchant_id: &str,
+        trade_id: engine::TradeId,
+    ) -> Result<Option<engine::Escrow>, engine::OrderStoreError> {
+        delegate!(self, store => store.escrow(merchant_id, trade_id))
+    }
+
+    async fn begin_release(
+        &self,
+        merchant_id: &str,
+        trade_id: engine::TradeId,
+        released_by: &str,
+        reason: Option<&str>,
+        now: TimestampMicros,
+    ) -> Result<engine::Escrow, engine::OrderStoreError> {
+        delegate!(self, store => store.begin_release(merchant_id, trade_id, released_by, reason, now))
+    }
+
+    async fn finish_release(
+        &self,
+        escrow: &engine::Escrow,
+        clearing: Option<&engine::NewClearingEntry>,
+        fee: Option<&engine::NewPaymentFee>,
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.finish_release(escrow, clearing, fee, now))
+    }
+
+    async fn escrows_due(
+        &self,
+        now: TimestampMicros,
+        limit: usize,
+    ) -> Result<Vec<engine::Escrow>, engine::OrderStoreError> {
+        delegate!(self, store => store.escrows_due(now, limit))
     }
 }
 

@@ -41,6 +41,25 @@ macro_rules! bind_refund_notification {
 }
 pub(crate) use bind_refund_notification;
 
+/// A payment's notification of `event`, once per payment and event.
+pub(crate) const INSERT_PAYMENT_NOTIFICATION: &str = "INSERT INTO notifications (merchant_id, \
+     payment_id, event, status, attempts, next_attempt_at, created_at) \
+     VALUES ($1, $2, $3, 'PENDING', 0, $4, $4) \
+     ON CONFLICT (payment_id, event) WHERE refund_id IS NULL DO NOTHING";
+
+/// [`INSERT_PAYMENT_NOTIFICATION`] bound for `payment_id` of `merchant_id`.
+macro_rules! bind_payment_notification {
+    ($merchant_id:expr, $payment_id:expr, $event:expr, $now:expr) => {{
+        let event: engine::NotificationEvent = $event;
+        sqlx::query(crate::notifications::INSERT_PAYMENT_NOTIFICATION)
+            .bind($merchant_id)
+            .bind($payment_id)
+            .bind(event.as_str())
+            .bind($now)
+    }};
+}
+pub(crate) use bind_payment_notification;
+
 fn corrupt(what: &str, value: &str) -> OrderStoreError {
     OrderStoreError::Store(StoreError::Corrupt(format!("unknown {what} {value:?}")))
 }
@@ -92,15 +111,7 @@ macro_rules! notification_store {
                 event: engine::NotificationEvent,
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
-                sqlx::query(
-                    "INSERT INTO notifications (merchant_id, payment_id, event, status, attempts, \
-                     next_attempt_at, created_at) VALUES ($1, $2, $3, 'PENDING', 0, $4, $4) \
-                     ON CONFLICT (payment_id, event) WHERE refund_id IS NULL DO NOTHING",
-                )
-                .bind(merchant_id)
-                .bind(payment_id)
-                .bind(event.as_str())
-                .bind(now)
+                crate::notifications::bind_payment_notification!(merchant_id, payment_id, event, now)
                 .execute(&self.$writer)
                 .await
                 .map_err(crate::notifications::error)?;

@@ -82,9 +82,11 @@ pub(crate) type RefundRow = (
     i64,
     i64,
     i64,
+    bool,
 );
 pub(crate) const REFUND_COLUMNS: &str = "id, trade_id, payment_id, merchant_id, refund_serial, \
-     amount_minor, currency, status, initiator, reason, bonus_void_minor, created_at, updated_at";
+     amount_minor, currency, status, initiator, reason, bonus_void_minor, created_at, updated_at, \
+     from_escrow";
 
 fn corrupt(what: &str, value: &str) -> OrderStoreError {
     OrderStoreError::Store(StoreError::Corrupt(format!("unknown {what} {value:?}")))
@@ -251,6 +253,7 @@ pub(crate) fn refund_from_row(row: RefundRow) -> Result<RefundOrder, OrderStoreE
         bonus_void_minor,
         created_at,
         updated_at,
+        from_escrow,
     ) = row;
     Ok(RefundOrder {
         id,
@@ -264,6 +267,7 @@ pub(crate) fn refund_from_row(row: RefundRow) -> Result<RefundOrder, OrderStoreE
         initiator: Initiator::parse(&initiator).ok_or_else(|| corrupt("initiator", &initiator))?,
         reason,
         bonus_void_minor,
+        from_escrow,
         created_at,
         updated_at,
     })
@@ -773,12 +777,34 @@ macro_rules! order_store {
                         return Err(engine::OrderError::NotFound { entity: "succeeded payment", id: payment_id }.into());
                     }
                 }
+                // 担保交易: out of escrow until the trade is released (a
+                // duplicate payment's money is never released); a release
+                // half done decides nothing until it is done.
+                let from_escrow = if !refund.payee_escrow {
+                    false
+                } else if Some(payment_id) != trade.paid_payment_id {
+                    true
+                } else {
+                    let escrow: Option<(String,)> =
+                        sqlx::query_as("SELECT status FROM escrows WHERE trade_id = $1")
+                            .bind(trade.id)
+                            .fetch_optional(&mut *transaction)
+                            .await
+                            .map_err(db)?;
+                    match escrow.map(|(text,)| crate::escrows::escrow_status(&text)).transpose()? {
+                        None | Some(engine::EscrowStatus::Held) => true,
+                        Some(engine::EscrowStatus::Released) => false,
+                        Some(engine::EscrowStatus::Releasing) => {
+                            return Err(engine::OrderError::EscrowReleasing { trade_id: trade.id }.into());
+                        }
+                    }
+                };
                 let parts =
                     $allocation::refund_allocation(&mut transaction, trade.id, payment_id, refund.amount_minor, refund.ordering).await?;
                 let row: RefundRow = sqlx::query_as(&format!(
                     "INSERT INTO refund_orders (trade_id, payment_id, merchant_id, refund_serial, amount_minor, \
-                     currency, status, initiator, reason, bonus_void_minor, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10) RETURNING {REFUND_COLUMNS}"
+                     currency, status, initiator, reason, bonus_void_minor, created_at, updated_at, from_escrow) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10, $12) RETURNING {REFUND_COLUMNS}"
                 ))
                 .bind(refund.trade_id)
                 .bind(payment_id)
@@ -791,6 +817,7 @@ macro_rules! order_store {
                 .bind(&refund.reason)
                 .bind(now)
                 .bind(refund.bonus_void_minor)
+                .bind(from_escrow)
                 .fetch_one(&mut *transaction)
                 .await
                 .map_err(db)?;
@@ -1108,15 +1135,7 @@ macro_rules! order_store {
                     }
                     .into());
                 }
-                sqlx::query(
-                    "INSERT INTO notifications (merchant_id, payment_id, event, status, attempts, \
-                     next_attempt_at, created_at) VALUES ($1, $2, $3, 'PENDING', 0, $4, $4) \
-                     ON CONFLICT (payment_id, event) WHERE refund_id IS NULL DO NOTHING",
-                )
-                .bind(&payment.merchant_id)
-                .bind(payment.id)
-                .bind(event.as_str())
-                .bind(now)
+                crate::notifications::bind_payment_notification!(&payment.merchant_id, payment.id, event, now)
                 .execute(&mut *transaction)
                 .await
                 .map_err(db)?;
@@ -1128,6 +1147,12 @@ macro_rules! order_store {
                 }
                 if let Some(fee) = finish.fee {
                     crate::payment_fees::bind_fee!(fee, engine::PaymentFeeStatus::Charged, now)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db)?;
+                }
+                if let Some(escrow) = finish.escrow {
+                    crate::escrows::bind_new_escrow!(escrow, now)
                         .execute(&mut *transaction)
                         .await
                         .map_err(db)?;

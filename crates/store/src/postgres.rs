@@ -125,6 +125,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_notifications",
         sql: include_str!("../migrations/postgres/0023_refund_notifications.sql"),
     },
+    Migration {
+        version: 25,
+        name: "escrows",
+        sql: include_str!("../migrations/postgres/0025_escrows.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -125,6 +125,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_notifications",
         sql: include_str!("../migrations/sqlite/0022_refund_notifications.sql"),
     },
+    Migration {
+        version: 24,
+        name: "escrows",
+        sql: include_str!("../migrations/sqlite/0024_escrows.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -343,6 +343,7 @@ fn refund(trade_id: i64, serial: &str, amount_minor: i64, initiator: Initiator) 
         reason: "customer returned it".to_owned(),
         ordering: engine::RefundOrdering::ThirdPartyFirst,
         bonus_void_minor: 0,
+        payee_escrow: false,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod agreements;
 pub mod batches;
 pub mod bills;
 pub mod collection_batches;
+pub mod escrows;
 pub mod fee_accounts;
 pub mod fee_rules;
 pub mod fees;

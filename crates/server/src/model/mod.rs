@@ -76,6 +76,7 @@ mirror_enum! {
         MerchantPending,
         MerchantAvailable,
         MerchantFee,
+        MerchantEscrow,
         PlatformIncome,
         PlatformMarketing,
         BonusDeferred,
