@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{HOUR, MERCHANT, NOW, assert_sound, balance, fixtures, pay, refund};
+use common::{
+    HOUR, MERCHANT, NOW, assert_sound, balance, channel_order, fixtures, instruction, pay, refund,
+};
 use engine::{
     EscrowStatus, FundingSource, Initiator, NewRefundReview, NotificationEvent, PaymentStatus,
     RefundRequest, RefundStatus, ReleasedBy,
@@ -362,6 +364,50 @@ async fn a_release_a_crash_left_half_done_is_finished_once() {
         assert!(!after.refund.from_escrow);
         assert_eq!(pending_balance(store).await, 4_000);
         assert_sound(store).await;
+        assert_internal_clean(store).await;
+    }
+}
+
+#[tokio::test]
+async fn a_collection_reconciled_before_release_is_cleared_reconciled() {
+    for fixture in fixtures("escrow_reconciled").await {
+        let store = &fixture.store;
+        let payments = fixture.state.payments();
+        let reconciled = |trade: &'static str| async move {
+            let entries = store
+                .clearing_entries(MERCHANT, "2026-11-20")
+                .await
+                .unwrap();
+            entries
+                .iter()
+                .find(|entry| entry.entry.out_trade_no == trade)
+                .map(|entry| entry.entry.reconciled)
+        };
+        // E4's channel collection is matched by reconciliation while the
+        // money is still in escrow; E5's only after its release.
+        let early = pay(&fixture, "E4", PRODUCT, &[(FundingSource::Card, 2_000)]).await;
+        let late = pay(&fixture, "E5", PRODUCT, &[(FundingSource::Card, 3_000)]).await;
+        let early_order =
+            channel_order(&fixture, instruction(&early, FundingSource::Card), None).await;
+        let late_order =
+            channel_order(&fixture, instruction(&late, FundingSource::Card), None).await;
+        assert_eq!(
+            store.confirm_channel_orders(&[early_order]).await.unwrap(),
+            0
+        );
+        for trade in ["E4", "E5"] {
+            payments
+                .release_escrow(MERCHANT, trade, &ReleasedBy::Merchant, None, NOW + HOUR)
+                .await
+                .unwrap();
+        }
+        assert_eq!(reconciled("E4").await, Some(true));
+        assert_eq!(reconciled("E5").await, Some(false));
+        assert_eq!(
+            store.confirm_channel_orders(&[late_order]).await.unwrap(),
+            1
+        );
+        assert_eq!(reconciled("E5").await, Some(true));
         assert_internal_clean(store).await;
     }
 }

@@ -197,24 +197,36 @@ macro_rules! escrow_store {
                     fee.validate()?;
                 }
                 let mut transaction = self.$writer.begin().await.map_err(db)?;
-                let done = sqlx::query(
+                // The row lock this takes orders the release after (or
+                // before) a reconciliation confirming its collection.
+                let done: Option<(bool,)> = sqlx::query_as(
                     "UPDATE escrows SET status = 'RELEASED', updated_at = $1 \
-                     WHERE trade_id = $2 AND status = 'RELEASING'",
+                     WHERE trade_id = $2 AND status = 'RELEASING' RETURNING channel_confirmed",
                 )
                 .bind(now)
                 .bind(escrow.trade_id)
-                .execute(&mut *transaction)
+                .fetch_optional(&mut *transaction)
                 .await
                 .map_err(db)?;
-                if done.rows_affected() != 1 {
+                let Some((channel_confirmed,)) = done else {
                     return Err(engine::OrderError::ConcurrentChange {
                         entity: "escrow",
                         id: escrow.trade_id,
                         expected: engine::EscrowStatus::Releasing.as_str(),
                     }
                     .into());
-                }
+                };
                 if let Some(entry) = clearing {
+                    let confirmed;
+                    let entry = if channel_confirmed && !entry.reconciled {
+                        confirmed = engine::NewClearingEntry {
+                            reconciled: true,
+                            ..entry.clone()
+                        };
+                        &confirmed
+                    } else {
+                        entry
+                    };
                     crate::clearing::bind_clearing!(entry)
                         .execute(&mut *transaction)
                         .await

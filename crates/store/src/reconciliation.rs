@@ -209,17 +209,37 @@ pub(crate) fn action_from_row(row: ActionRow) -> Result<DiscrepancyAction, Recon
 /// [`confirm_channel_orders_sql`]: within every SQLite's variable limit.
 pub(crate) const CONFIRM_STATEMENT_IDS_MAX: usize = 500;
 
+/// `$1, $2, …` for `count` values.
+fn placeholders(count: usize) -> String {
+    let placeholders: Vec<String> = (1..=count).map(|index| format!("${index}")).collect();
+    placeholders.join(", ")
+}
+
+/// Notes on the escrows of `count` channel orders' payments (`$1`…) that
+/// reconciliation matched their collection, for the clearing entry their
+/// release writes later (担保交易). It runs before
+/// [`confirm_channel_orders_sql`] in the same transaction, so that a
+/// release finishing meanwhile either sees the note or wrote its entry
+/// before the entries are marked.
+pub(crate) fn confirm_escrows_sql(count: usize) -> String {
+    format!(
+        "UPDATE escrows SET channel_confirmed = TRUE WHERE NOT channel_confirmed AND payment_id IN ( \
+         SELECT i.payment_id FROM channel_orders c JOIN payment_instructions i ON i.id = c.instruction_id \
+         WHERE c.status = 'SUCCESS' AND c.refund_id IS NULL AND c.id IN ({}))",
+        placeholders(count)
+    )
+}
+
 /// Marks reconciled the clearing entries of `count` channel orders (`$1`…):
 /// a payment's collection, or a refund's, by the entry's `source_key`.
 pub(crate) fn confirm_channel_orders_sql(count: usize) -> String {
-    let placeholders: Vec<String> = (1..=count).map(|index| format!("${index}")).collect();
     format!(
         "UPDATE clearing_entries SET reconciled = TRUE WHERE NOT reconciled AND source_key IN ( \
          SELECT CASE WHEN c.refund_id IS NULL THEN 'payment-' || CAST(i.payment_id AS TEXT) \
          ELSE 'refund-' || CAST(c.refund_id AS TEXT) END \
          FROM channel_orders c JOIN payment_instructions i ON i.id = c.instruction_id \
          WHERE c.status = 'SUCCESS' AND c.id IN ({}))",
-        placeholders.join(", ")
+        placeholders(count)
     )
 }
 
@@ -562,6 +582,12 @@ macro_rules! recon_store {
                 let mut transaction = self.$writer.begin().await.map_err(db)?;
                 let mut changed = 0;
                 for chunk in channel_order_ids.chunks(CONFIRM_STATEMENT_IDS_MAX) {
+                    let escrows = confirm_escrows_sql(chunk.len());
+                    let mut query = sqlx::query(&escrows);
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    query.execute(&mut *transaction).await.map_err(db)?;
                     let sql = confirm_channel_orders_sql(chunk.len());
                     let mut query = sqlx::query(&sql);
                     for id in chunk {

@@ -13,6 +13,9 @@ CREATE TABLE escrows (
     released_minor BIGINT CHECK (released_minor >= 0 AND released_minor <= held_minor),
     released_by TEXT,
     reason TEXT,
+    -- Reconciliation matched the payment's channel collection before the
+    -- release wrote its clearing entry: the entry is written reconciled.
+    channel_confirmed BOOLEAN NOT NULL DEFAULT FALSE,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
