@@ -159,6 +159,33 @@ fn the_demo_day_settles_and_reports() {
         .unwrap();
     assert!(paid.trim_end().ends_with(" 0"), "{again}");
     ok(&["ledger", "check", "--database", database]);
+
+    // 担保交易: the day released most escrow trades; an operator asking for
+    // a trade that is not one is told so, and nothing changes.
+    assert!(demo.contains("escrow trades: "), "{demo}");
+    let output = Command::new(env!("CARGO_BIN_EXE_paycore"))
+        .args([
+            "escrow",
+            "release",
+            "--database",
+            database,
+            "--merchant",
+            merchant,
+            "--out-trade-no",
+            "no-such-trade",
+            "--operator",
+            "ops-li",
+            "--reason",
+            "dispute closed",
+        ])
+        .env_remove("PAYCORE_DATABASE")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("escrow of trade no-such-trade"), "{error}");
+    assert!(error.contains("not found"), "{error}");
+    ok(&["ledger", "check", "--database", database]);
 }
 
 /// A CNY amount as the reports write it (`-12.34`), in minor units.
