@@ -83,7 +83,7 @@ async fn measure(arguments: &SettleBenchArgs, database: &str) -> Result<()> {
     let baseline_started = Instant::now();
     let before = store.clearing_scan().await?;
     let baseline = baseline_started.elapsed().as_secs_f64();
-    if before.settled != 0 {
+    if store.clearing_settled().await? != 0 {
         bail!("the database already holds settled entries; give an empty one");
     }
 
@@ -108,12 +108,12 @@ async fn measure(arguments: &SettleBenchArgs, database: &str) -> Result<()> {
     .context("settling")?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let after = store.clearing_scan().await?;
-    if !report.failures.is_empty() || after.settled != after.entries {
+    let settled = store.clearing_settled().await?;
+    if !report.failures.is_empty() || settled != before.entries {
         bail!(
             "the run left {} of {} entries unsettled, failures: {:?}",
-            after.entries - after.settled,
-            after.entries,
+            before.entries.saturating_sub(settled),
+            before.entries,
             report.failures.iter().take(5).collect::<Vec<_>>()
         );
     }

@@ -125,6 +125,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_notifications",
         sql: include_str!("../migrations/postgres/0023_refund_notifications.sql"),
     },
+    Migration {
+        version: 24,
+        name: "settlement_days",
+        sql: include_str!("../migrations/postgres/0024_settlement_days.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

@@ -125,6 +125,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "refund_notifications",
         sql: include_str!("../migrations/sqlite/0022_refund_notifications.sql"),
     },
+    Migration {
+        version: 23,
+        name: "settlement_days",
+        sql: include_str!("../migrations/sqlite/0023_settlement_days.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.
