@@ -240,7 +240,9 @@ pub trait SettlementStore: Send + Sync {
     ) -> impl Future<Output = Result<(), SettlementStoreError>> + Send;
 
     /// A merchant's clearing entries of one business date (`YYYY-MM-DD`),
-    /// in the order they were cleared: what its daily bill lists.
+    /// in the order they were cleared, each with the batch that settled it
+    /// (by its own mark or by the settled range of its date): what its
+    /// daily bill lists.
     fn clearing_entries(
         &self,
         merchant_id: &str,

@@ -66,22 +66,30 @@ pub(crate) const HIGH_WATER: &str = "SELECT (SELECT MAX(id) FROM clearing_entrie
 /// The unsettled entries from the floor up to `$1`, summed. An entry is
 /// unsettled when no batch marked it (`batch_id`) and no settled range of
 /// its merchant, currency and business date (`settlement_days`) holds it;
-/// only ranges that reach the floor can hold an entry read here. The scan
-/// is in id order from the floor, the ranges are joined by their date.
-pub(crate) const UNSETTLED_TOTALS: &str = "SELECT e.merchant_id, e.currency, e.business_date, \
-     e.kind, e.fee_mode, e.reconciled, COUNT(*), CAST(SUM(e.amount_minor) AS BIGINT), \
-     CAST(SUM(e.fee_minor) AS BIGINT), MIN(e.id) FROM clearing_entries e \
-     LEFT JOIN (SELECT merchant_id, currency, business_date, MAX(up_to_entry_id) AS up_to \
-       FROM settlement_days WHERE up_to_entry_id >= \
-         (SELECT unsettled_from FROM settlement_state WHERE id = 1) \
-       GROUP BY merchant_id, currency, business_date) d \
-     ON d.merchant_id = e.merchant_id AND d.currency = e.currency \
-       AND d.business_date = e.business_date \
-     WHERE e.id >= (SELECT unsettled_from FROM settlement_state WHERE id = 1) AND e.id <= $1 \
-     AND e.batch_id IS NULL AND (d.up_to IS NULL OR e.id > d.up_to) \
-     GROUP BY e.merchant_id, e.currency, e.business_date, e.kind, e.fee_mode, e.reconciled";
+/// only ranges that reach the floor can hold an entry read here, found by
+/// `ranges` (the table, with SQLite's `INDEXED BY settlement_days_up_to`:
+/// without statistics its planner would rather scan every range in key
+/// order). The scan is in id order from the floor, the ranges are joined
+/// by their date.
+pub(crate) fn unsettled_totals_sql(ranges: &str) -> String {
+    format!(
+        "SELECT e.merchant_id, e.currency, e.business_date, \
+         e.kind, e.fee_mode, e.reconciled, COUNT(*), CAST(SUM(e.amount_minor) AS BIGINT), \
+         CAST(SUM(e.fee_minor) AS BIGINT), MIN(e.id) FROM clearing_entries e \
+         LEFT JOIN (SELECT merchant_id, currency, business_date, MAX(up_to_entry_id) AS up_to \
+           FROM {ranges} WHERE up_to_entry_id >= \
+             (SELECT unsettled_from FROM settlement_state WHERE id = 1) \
+           GROUP BY merchant_id, currency, business_date) d \
+         ON d.merchant_id = e.merchant_id AND d.currency = e.currency \
+           AND d.business_date = e.business_date \
+         WHERE e.id >= (SELECT unsettled_from FROM settlement_state WHERE id = 1) AND e.id <= $1 \
+         AND e.batch_id IS NULL AND (d.up_to IS NULL OR e.id > d.up_to) \
+         GROUP BY e.merchant_id, e.currency, e.business_date, e.kind, e.fee_mode, e.reconciled"
+    )
+}
 
-/// Every entry of one business date, in the groups of [`UNSETTLED_TOTALS`].
+/// Every entry of one business date, in the groups of
+/// [`unsettled_totals_sql`].
 pub(crate) const TOTALS_OF_DATE: &str = "SELECT merchant_id, currency, business_date, kind, \
      fee_mode, reconciled, COUNT(*), CAST(SUM(amount_minor) AS BIGINT), \
      CAST(SUM(fee_minor) AS BIGINT), MIN(id) FROM clearing_entries WHERE business_date = $1 \
@@ -439,14 +447,15 @@ macro_rules! read_created {
 }
 
 /// Implements `settlement::SettlementStore` for a store type whose pools
-/// are `$writer` and `$reader` and whose database is `$db`. `$lock`, if
+/// are `$writer` and `$reader` and whose database is `$db`; `$ranges` names
+/// the settled ranges for [`unsettled_totals_sql`]. `$lock`, if
 /// any, is run before the high water is read: on PostgreSQL it waits for
 /// every transaction still writing clearing entries, so that no entry with
 /// a lower id commits after the high water was read (ids are taken when a
 /// row is inserted, not when it commits). SQLite has one writer, and ids
 /// are taken in commit order.
 macro_rules! settlement_store {
-    ($store:ty, $db:ty, $writer:ident, $reader:ident, $lock:expr) => {
+    ($store:ty, $db:ty, $writer:ident, $reader:ident, $ranges:expr, $lock:expr) => {
         impl settlement::SettlementStore for $store {
             async fn clearing_high_water(
                 &self,
@@ -476,7 +485,7 @@ macro_rules! settlement_store {
                 up_to_entry_id: i64,
             ) -> Result<Vec<settlement::ClearingTotals>, settlement::SettlementStoreError> {
                 use crate::clearing::*;
-                let rows: Vec<TotalsRow> = sqlx::query_as(UNSETTLED_TOTALS)
+                let rows: Vec<TotalsRow> = sqlx::query_as(&unsettled_totals_sql($ranges))
                     .bind(up_to_entry_id)
                     .fetch_all(&self.$reader)
                     .await
@@ -696,12 +705,20 @@ macro_rules! settlement_store {
     };
 }
 
-settlement_store!(crate::SqliteStore, sqlx::Sqlite, writer, readers, None);
+settlement_store!(
+    crate::SqliteStore,
+    sqlx::Sqlite,
+    writer,
+    readers,
+    "settlement_days INDEXED BY settlement_days_up_to",
+    None
+);
 settlement_store!(
     crate::PostgresStore,
     sqlx::Postgres,
     pool,
     pool,
+    "settlement_days",
     Some("LOCK TABLE clearing_entries IN SHARE MODE")
 );
 
