@@ -14,8 +14,9 @@ use ledger::{
     TransferMode,
 };
 use money::Currency;
-use server::settlement::Quiet;
+use server::settlement::{Progress, Stage};
 use settlement::{Calendar, Cycle, Destination, MerchantTerms, SettlementConfig};
+use std::sync::Mutex;
 use std::time::Instant;
 use store::{Ledger, LedgerOptions, Store};
 
@@ -83,7 +84,7 @@ async fn measure(arguments: &SettleBenchArgs, database: &str) -> Result<()> {
     let baseline_started = Instant::now();
     let before = store.clearing_scan().await?;
     let baseline = baseline_started.elapsed().as_secs_f64();
-    if before.settled != 0 {
+    if store.clearing_settled().await? != 0 {
         bail!("the database already holds settled entries; give an empty one");
     }
 
@@ -95,6 +96,7 @@ async fn measure(arguments: &SettleBenchArgs, database: &str) -> Result<()> {
         reconciled_only: false,
     });
     let settle_date = settlement::parse_date(SETTLE_DATE)?;
+    let clock = StageClock::default();
     let started = Instant::now();
     let report = server::settlement::run(
         &state,
@@ -102,18 +104,19 @@ async fn measure(arguments: &SettleBenchArgs, database: &str) -> Result<()> {
         &terms,
         settle_date,
         store::now_micros(),
-        &Quiet,
+        &clock,
     )
     .await
     .context("settling")?;
-    let seconds = started.elapsed().as_secs_f64();
+    let ended = Instant::now();
+    let seconds = ended.duration_since(started).as_secs_f64();
 
-    let after = store.clearing_scan().await?;
-    if !report.failures.is_empty() || after.settled != after.entries {
+    let settled = store.clearing_settled().await?;
+    if !report.failures.is_empty() || settled != before.entries {
         bail!(
             "the run left {} of {} entries unsettled, failures: {:?}",
-            after.entries - after.settled,
-            after.entries,
+            before.entries.saturating_sub(settled),
+            before.entries,
             report.failures.iter().take(5).collect::<Vec<_>>()
         );
     }
@@ -142,6 +145,7 @@ async fn measure(arguments: &SettleBenchArgs, database: &str) -> Result<()> {
         "ratio settle / baseline time: {:.2}",
         seconds / baseline.max(1e-9)
     );
+    println!("stages: {}", clock.split(started, ended));
     println!(
         "batches: {} paid, {} carried (net negative), {} posted; net to merchants {}, fees {}",
         report.batches_paid,
@@ -239,4 +243,45 @@ async fn fund_merchants(
         }
     }
     Ok(())
+}
+
+/// When each stage of the run began, to split its time.
+#[derive(Default)]
+struct StageClock {
+    starts: Mutex<Vec<(Stage, Instant)>>,
+}
+
+impl Progress for StageClock {
+    fn start(&self, stage: Stage, _: u64) {
+        if let Ok(mut starts) = self.starts.lock() {
+            starts.push((stage, Instant::now()));
+        }
+    }
+
+    fn advance(&self, _: Stage, _: u64) {}
+}
+
+impl StageClock {
+    /// Seconds from each stage's start to the next's (the first from the
+    /// run's start, the last to its end).
+    fn split(&self, run_started: Instant, run_ended: Instant) -> String {
+        let Ok(starts) = self.starts.lock() else {
+            return String::new();
+        };
+        let mut parts = Vec::with_capacity(starts.len());
+        let mut previous = run_started;
+        let mut names = vec!["before netting".to_owned()];
+        for (stage, at) in starts.iter() {
+            parts.push(at.duration_since(previous).as_secs_f64());
+            names.push(format!("{stage:?}"));
+            previous = *at;
+        }
+        parts.push(run_ended.duration_since(previous).as_secs_f64());
+        names
+            .iter()
+            .zip(parts)
+            .map(|(name, seconds)| format!("{name} {seconds:.1} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }

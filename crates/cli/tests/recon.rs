@@ -204,7 +204,13 @@ fn simbank_entries(database: &str) -> Vec<ChannelEntry> {
             .await
             .unwrap();
         sqlx::query_as(
-            "SELECT c.id, c.channel_business_date, e.reconciled, e.batch_id \
+            // The batch that holds an entry: its own mark, or the settled
+            // range of its date (as `SettlementStore::clearing_entries`).
+            "SELECT c.id, c.channel_business_date, e.reconciled, \
+             COALESCE(e.batch_id, (SELECT d.batch_id FROM settlement_days d \
+               WHERE d.merchant_id = e.merchant_id AND d.currency = e.currency \
+               AND d.business_date = e.business_date AND d.after_entry_id < e.id \
+               AND d.up_to_entry_id >= e.id)) \
              FROM clearing_entries e \
              JOIN payment_instructions i ON i.payment_id = e.payment_id \
              JOIN channel_orders c ON c.instruction_id = i.id \

@@ -5,7 +5,7 @@
 //!
 //! Every step is keyed so a run can stop anywhere and be run again:
 //! batches are unique per merchant, currency and date (a second run of the
-//! same date finds them and creates nothing), a batch's entries are marked
+//! same date finds them and creates nothing), a batch's entries are settled
 //! in the transaction that creates it (no entry settles twice), its ledger
 //! transfer has the key `settle-{batch}`, and its payout the request serial
 //! `settle-{batch}`.
@@ -18,9 +18,9 @@ use ledger::{
 };
 use money::Currency;
 use settlement::{
-    Batch, BatchMove, BatchStatus, Calendar, ClearingTotals, CreatedBatch, Date, Decision,
-    Destination, NewBatch, SettlementConfig, SettlementError, SettlementLine, SettlementStore,
-    SettlementStoreError,
+    Batch, BatchDay, BatchMove, BatchStatus, Calendar, ClearingTotals, CreatedBatch, Date,
+    Decision, Destination, NewBatch, SettlementConfig, SettlementError, SettlementLine,
+    SettlementStore, SettlementStoreError,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,11 +30,10 @@ pub use engine::FEE_INCOME_OWNER;
 pub const PAYOUT_PRODUCT: &str = "settlement_payout";
 /// Batches posted or moved per store transaction.
 const CHUNK: usize = 2_000;
-/// Batches created per store transaction, their entries marked by one
-/// statement in table order. Each such transaction writes every page of
-/// unsettled entries it reaches once, so fewer and larger ones write less:
-/// 2,000 merchants per transaction rewrote most of the table fifty times
-/// for 100,000 merchants (BENCHMARKS.md, Settlement).
+/// Batches created per store transaction. A batch writes one row per
+/// business date it takes whole, not one per entry, so a transaction of
+/// this many is small; each call moves the settlement version on, so a run
+/// makes as few as it can.
 const CREATE_CHUNK: usize = 200_000;
 
 /// Why a settlement run stopped.
@@ -126,10 +125,11 @@ pub async fn run(
     let settle_text = settle_date.to_string();
 
     progress.start(Stage::Netting, 1);
-    let high_water = store.clearing_high_water().await?;
+    let start = store.clearing_high_water().await?;
+    let high_water = start.entry_id;
     let totals = store.unsettled_totals(high_water).await?;
     let due = due_totals(totals, calendar, config, settle_date)?;
-    let lines = settlement::net(due.totals)?;
+    let lines = settlement::net(due.totals.iter().cloned())?;
     progress.advance(Stage::Netting, 1);
 
     // What each merchant's settlement-pending account can give: money
@@ -165,19 +165,23 @@ pub async fn run(
                 status = BatchStatus::Held;
             }
         }
-        let Some(up_to) = due
-            .up_to
-            .get(&(line.merchant_id.clone(), line.currency))
-            .copied()
-        else {
+        let Some(days) = due.days.get(&(line.merchant_id.clone(), line.currency)) else {
             continue;
         };
+        let days = days
+            .iter()
+            .map(|(date, day)| BatchDay {
+                business_date: date.to_string(),
+                entry_count: day.entry_count,
+                whole: day.whole,
+            })
+            .collect();
         new_batches.push(NewBatch {
             settle_date: settle_text.clone(),
             cycle: terms.cycle.to_string(),
             destination: terms.destination.as_str().to_owned(),
             status,
-            up_to_business_date: up_to.to_string(),
+            days,
             up_to_entry_id: high_water,
             reconciled_only: terms.reconciled_only,
             line,
@@ -186,9 +190,23 @@ pub async fn run(
 
     progress.start(Stage::Batching, new_batches.len() as u64);
     let mut pending = Vec::new();
+    let mut version = start.settlement_version;
+    // The lowest entry id this run leaves unsettled, so far.
+    let mut floor = due.floor.min(high_water.saturating_add(1));
     for chunk in new_batches.chunks(CREATE_CHUNK) {
-        let stored = store.create_batches(chunk, now).await?;
+        let stored = store.create_batches(chunk, version, now).await?;
+        version = version.saturating_add(1);
         for CreatedBatch { batch, created } in stored {
+            // Entries of a batch found from an earlier run, or of one that
+            // holds none, stay unsettled.
+            let taken = created && batch.status.holds_entries();
+            if !taken
+                && let Some(first) = due
+                    .first_due
+                    .get(&(batch.merchant_id.clone(), batch.currency))
+            {
+                floor = floor.min(*first);
+            }
             if !created {
                 report.batches_existing += 1;
             } else {
@@ -208,6 +226,9 @@ pub async fn run(
         }
         progress.advance(Stage::Batching, chunk.len() as u64);
     }
+    // Every entry below the floor is settled now: the next run reads from
+    // there.
+    store.raise_unsettled_floor(floor).await?;
     // Batches an earlier run created but did not post.
     for batch in store
         .batches_in(BatchStatus::Pending, None, usize::MAX)
@@ -223,11 +244,26 @@ pub async fn run(
     Ok(report)
 }
 
-/// The unsettled totals due by the settlement date, and per merchant and
-/// currency the last business date they reach.
+/// The unsettled totals due by the settlement date, with what a batch
+/// needs to take them and what the floor needs to leave the rest.
 struct Due {
     totals: Vec<ClearingTotals>,
-    up_to: HashMap<(String, Currency), Date>,
+    /// Per merchant and currency, the business dates due and what of each.
+    days: HashMap<(String, Currency), BTreeMap<Date, DueDay>>,
+    /// Per merchant and currency, the lowest entry id of the due totals:
+    /// left unsettled unless a paying batch is created for them.
+    first_due: HashMap<(String, Currency), i64>,
+    /// The lowest entry id of the totals that are not due (`i64::MAX` for
+    /// none): this run leaves them unsettled whatever it creates.
+    floor: i64,
+}
+
+/// One business date of a merchant's due totals.
+#[derive(Debug, Clone, Copy)]
+struct DueDay {
+    entry_count: u64,
+    /// No total of the date was left out (as not yet reconciled).
+    whole: bool,
 }
 
 fn due_totals(
@@ -239,11 +275,22 @@ fn due_totals(
     let mut due_dates: HashMap<(settlement::Cycle, Date), Date> = HashMap::new();
     let mut due = Due {
         totals: Vec::with_capacity(totals.len()),
-        up_to: HashMap::new(),
+        days: HashMap::new(),
+        first_due: HashMap::new(),
+        floor: i64::MAX,
     };
+    // Dates of which a total was left out as not yet reconciled.
+    let mut partial: std::collections::HashSet<(String, Currency, Date)> =
+        std::collections::HashSet::new();
     for total in totals {
         let terms = config.terms(&total.merchant_id);
         if terms.reconciled_only && !total.reconciled {
+            due.floor = due.floor.min(total.first_entry_id);
+            partial.insert((
+                total.merchant_id.clone(),
+                total.currency,
+                total.business_date,
+            ));
             continue;
         }
         let key = (terms.cycle, total.business_date);
@@ -256,22 +303,35 @@ fn due_totals(
             }
         };
         if due_date > settle_date {
+            due.floor = due.floor.min(total.first_entry_id);
             continue;
         }
-        // Due dates never fall as business dates rise, so what is due is
-        // every entry up to the last due business date.
-        let bound = due
-            .up_to
-            .entry((total.merchant_id.clone(), total.currency))
-            .or_insert(total.business_date);
-        if total.business_date > *bound {
-            *bound = total.business_date;
-        }
+        let merchant = (total.merchant_id.clone(), total.currency);
+        let first = due.first_due.entry(merchant.clone()).or_insert(i64::MAX);
+        *first = (*first).min(total.first_entry_id);
+        let day = due
+            .days
+            .entry(merchant)
+            .or_default()
+            .entry(total.business_date)
+            .or_insert(DueDay {
+                entry_count: 0,
+                whole: true,
+            });
+        day.entry_count = day.entry_count.saturating_add(total.count);
         due.totals.push(total);
     }
-    // A business date below a bound is due too (monotone), so no group
-    // inside a bound was left out; `create_batches` checks it by refusing a
-    // batch whose marked entries differ from its counts.
+    for ((merchant_id, currency), days) in due.days.iter_mut() {
+        for (date, day) in days.iter_mut() {
+            if partial.contains(&(merchant_id.clone(), *currency, *date)) {
+                day.whole = false;
+            }
+        }
+    }
+    // Due dates never fall as business dates rise, so what is due is every
+    // unsettled entry up to a merchant's last due business date (and, on
+    // reconciled-only terms, reconciled); `create_batches` refuses a batch
+    // whose days do not add up to its counts.
     Ok(due)
 }
 

@@ -602,13 +602,122 @@ mod properties {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// Runs between payments, so that a business date already settled
+        /// gets more entries later, and a merchant on reconciled-only terms
+        /// whose entries are reconciled a few at a time: every entry still
+        /// settles once, late ones in a later batch, to the cent; and once
+        /// everything is reconciled and due, a merchant whose last batch
+        /// pays has nothing left unsettled.
+        #[test]
+        fn late_entries_and_late_reconciliation_settle_once(
+            early in plans(),
+            late in plans(),
+            first in settle_dates(),
+            then in settle_dates(),
+        ) {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(check_late(early, late, first, then));
+        }
+    }
+
+    const MERCHANTS: [&str; 3] = ["m-a", "m-b", "m-c"];
+    const BUSINESS_DAYS: [&str; 6] = [
+        "2026-11-20",
+        "2026-11-21",
+        "2026-11-22",
+        "2026-11-23",
+        "2026-11-24",
+        "2026-11-25",
+    ];
+
     async fn check(plans: Vec<Plan>, dates: Vec<&'static str>) {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("paycore.db");
         let store = Store::Sqlite(SqliteStore::open(path.to_str().unwrap()).await.unwrap());
         let fixture = fixture(store, Some(directory));
-        let merchants = ["m-a", "m-b", "m-c"];
+        make_payments(&fixture, &plans, "p").await;
+        let config = SettlementConfig::uniform(terms(Destination::Available, 0));
+        for date in dates {
+            settle(&fixture, &config, date).await;
+        }
+        check_batches(&fixture).await;
+    }
+
+    async fn check_late(
+        early: Vec<Plan>,
+        late: Vec<Plan>,
+        first: Vec<&'static str>,
+        then: Vec<&'static str>,
+    ) {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("paycore.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = Store::Sqlite(SqliteStore::open(path.to_str().unwrap()).await.unwrap());
+        let fixture = fixture(store, Some(directory));
+        let config = SettlementConfig::from_toml(
+            "[defaults]\ncycle = \"T+1\"\ndestination = \"available\"\nminimum_minor = 0\n\
+             reconciled_only = false\n\n[[merchants]]\nid = \"m-c\"\nreconciled_only = true\n",
+        )
+        .unwrap();
+        // What reconciliation does to the entries it confirms.
+        let reconcile = |condition: &'static str| {
+            let url = url.clone();
+            async move {
+                use sqlx::Connection;
+                let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(&format!(
+                    "UPDATE clearing_entries SET reconciled = TRUE \
+                     WHERE NOT reconciled AND merchant_id = 'm-c' AND {condition}"
+                ))
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            }
+        };
+        make_payments(&fixture, &early, "early").await;
+        for date in first {
+            settle(&fixture, &config, date).await;
+        }
+        reconcile("id % 2 = 0").await;
+        make_payments(&fixture, &late, "late").await;
+        for date in then {
+            settle(&fixture, &config, date).await;
+        }
+        check_batches(&fixture).await;
+        reconcile("TRUE").await;
+        let last = "2026-11-27";
+        settle(&fixture, &config, last).await;
+        check_batches(&fixture).await;
+        let store = &fixture.store;
+        let final_batches = store.batches(last).await.unwrap();
+        for merchant in MERCHANTS {
+            let entries = entries_of(store, merchant).await;
+            let left = entries.iter().filter(|e| e.batch_id.is_none()).count();
+            let paid = final_batches
+                .iter()
+                .find(|batch| batch.merchant_id == merchant)
+                .is_none_or(|batch| batch.status.holds_entries());
+            if paid {
+                assert_eq!(left, 0, "merchant {merchant}: {entries:?}");
+            }
+        }
+    }
+
+    async fn entries_of(store: &Store, merchant: &str) -> Vec<settlement::ClearingEntry> {
+        let mut entries = Vec::new();
+        for day in BUSINESS_DAYS {
+            entries.extend(store.clearing_entries(merchant, day).await.unwrap());
+        }
+        entries
+    }
+
+    async fn make_payments(fixture: &Fixture, plans: &[Plan], prefix: &str) {
+        let merchants = MERCHANTS;
         for (index, (merchant, day, yuan, refund_half)) in plans.iter().enumerate() {
+            let index = format!("{prefix}{index}");
             let at = FRIDAY + day * 24 * HOUR;
             let trade = format!("p{index}");
             let amount = yuan * 100;
@@ -644,20 +753,24 @@ mod properties {
                     .unwrap();
             }
         }
-        let config = SettlementConfig::uniform(terms(Destination::Available, 0));
-        for date in dates {
-            settle(&fixture, &config, date).await;
-        }
+    }
+
+    /// Every batch holds exactly the entries that name it, to the cent, and
+    /// each merchant received what its paying batches net.
+    async fn check_batches(fixture: &Fixture) {
         let store = &fixture.store;
         let mut batches = Vec::new();
-        for date in ["2026-11-20", "2026-11-23", "2026-11-24", "2026-11-25"] {
+        for date in [
+            "2026-11-20",
+            "2026-11-23",
+            "2026-11-24",
+            "2026-11-25",
+            "2026-11-27",
+        ] {
             batches.extend(store.batches(date).await.unwrap());
         }
-        for merchant in merchants {
-            let mut entries = Vec::new();
-            for day in ["2026-11-20", "2026-11-21", "2026-11-22"] {
-                entries.extend(store.clearing_entries(merchant, day).await.unwrap());
-            }
+        for merchant in MERCHANTS {
+            let entries = entries_of(store, merchant).await;
             let mut received = 0;
             for batch in batches.iter().filter(|b| b.merchant_id == merchant) {
                 let mine: Vec<_> = entries

@@ -92,7 +92,8 @@ pub use netting::{
     ClearingTotals, Decision, EntryKind, FeeMode, SettlementLine, SettlementPosting, decide, net,
 };
 pub use store::{
-    Batch, BatchMove, BatchStatus, CreatedBatch, NewBatch, SettlementStore, SettlementStoreError,
+    Batch, BatchDay, BatchMove, BatchStatus, ClearingHighWater, CreatedBatch, NewBatch,
+    SettlementStore, SettlementStoreError,
 };
 pub use summary::{
     DAILY_SUMMARY_HEADER, DailyFigures, DailySummary, DailySummaryLine, TOTAL_ROW, daily_summary,

@@ -56,6 +56,9 @@ pub struct ClearingTotals {
     /// outside the platform had to). Netting ignores it; a merchant on
     /// reconciled-only terms settles only confirmed groups.
     pub reconciled: bool,
+    /// The lowest entry id in the group. A run that leaves the group
+    /// unsettled keeps the store's unsettled floor at or below it.
+    pub first_entry_id: i64,
 }
 
 /// One merchant's settlement in one currency (结算单).

@@ -24,6 +24,11 @@ pub enum SettlementStoreError {
         expected: u64,
         marked: u64,
     },
+    #[error(
+        "another settlement run created batches since version {expected_version} was read; \
+         nothing was changed"
+    )]
+    SettledMeanwhile { expected_version: i64 },
     #[error("settlement batch {0} not found")]
     NotFound(i64),
     #[error(
@@ -46,6 +51,7 @@ impl SettlementStoreError {
             SettlementStoreError::Store(_) => "STORE_ERROR",
             SettlementStoreError::ConcurrentChange { .. } => "CONCURRENT_CHANGE",
             SettlementStoreError::EntriesChanged { .. } => "SETTLEMENT_ENTRIES_CHANGED",
+            SettlementStoreError::SettledMeanwhile { .. } => "SETTLEMENT_CONCURRENT_RUN",
             SettlementStoreError::NotFound(_) => "SETTLEMENT_BATCH_NOT_FOUND",
             SettlementStoreError::FeesChanged { .. } => "FEE_BILL_FEES_CHANGED",
             SettlementStoreError::FeeBillConcurrentChange { .. } => "CONCURRENT_CHANGE",
@@ -122,12 +128,41 @@ pub struct NewBatch {
     pub destination: String,
     pub status: BatchStatus,
     pub line: SettlementLine,
-    /// The entries taken: the merchant's unsettled ones in `line.currency`
-    /// with `business_date <= up_to_business_date` and `id <= up_to_entry_id`
-    /// (and reconciled, if `reconciled_only`).
-    pub up_to_business_date: String,
+    /// The business dates whose entries a paying batch takes: the
+    /// merchant's unsettled ones in `line.currency` of these dates with
+    /// `id <= up_to_entry_id` (and reconciled, if `reconciled_only`).
+    /// Their counts add up to the line's.
+    pub days: Vec<BatchDay>,
     pub up_to_entry_id: i64,
     pub reconciled_only: bool,
+}
+
+/// One business date of a paying batch.
+///
+/// A date the batch takes whole (no unsettled entry of it up to the batch's
+/// high-water id is left out) is recorded as one settled range of entry
+/// ids, whatever the number of entries; a date of which some entries stay
+/// behind (not yet reconciled, on reconciled-only terms) has the entries it
+/// takes marked one by one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchDay {
+    pub business_date: String,
+    /// How many unsettled entries of the date the batch takes.
+    pub entry_count: u64,
+    pub whole: bool,
+}
+
+/// Where clearing and settlement stood when a run began: it nets the
+/// entries up to `entry_id`, and its batches are refused if another run
+/// created batches after `settlement_version` was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClearingHighWater {
+    /// The highest clearing entry id (0 for none); every entry up to it is
+    /// committed and visible to reads that start afterwards.
+    pub entry_id: i64,
+    /// Counts the calls of [`SettlementStore::create_batches`] that
+    /// committed.
+    pub settlement_version: i64,
 }
 
 /// A stored batch.
@@ -165,32 +200,49 @@ pub struct CreatedBatch {
 
 /// Clearing entries and settlement batches.
 pub trait SettlementStore: Send + Sync {
-    /// The highest clearing entry id so far (0 for none): a run nets the
-    /// entries up to it, so entries cleared while it runs wait for the next.
-    fn clearing_high_water(&self)
-    -> impl Future<Output = Result<i64, SettlementStoreError>> + Send;
+    /// The highest clearing entry id so far and the settlement version: a
+    /// run nets the entries up to that id, so entries cleared while it
+    /// runs wait for the next.
+    fn clearing_high_water(
+        &self,
+    ) -> impl Future<Output = Result<ClearingHighWater, SettlementStoreError>> + Send;
 
     /// The unsettled entries up to `up_to_entry_id`, summed by merchant,
     /// currency, business date, kind, fee mode and whether reconciled.
+    /// Only entries from the unsettled floor up are read.
     fn unsettled_totals(
         &self,
         up_to_entry_id: i64,
     ) -> impl Future<Output = Result<Vec<ClearingTotals>, SettlementStoreError>> + Send;
 
-    /// Creates the batches in one transaction, marking each paying batch's
-    /// entries with its id (at most one paying batch per merchant and
-    /// currency in a call; the run has one date). A batch whose merchant, currency and date exist
-    /// already is left as it is and returned (a re-run is a no-op). A
-    /// paying batch whose entries no longer match its counts is refused
-    /// and nothing is written.
+    /// Creates the batches in one transaction, and settles each paying
+    /// batch's entries by its days (at most one paying batch per merchant
+    /// and currency in a call; the run has one date). A batch whose
+    /// merchant, currency and date exist already is left as it is and
+    /// returned (a re-run is a no-op). Nothing is written, and the call is
+    /// refused, if a paying batch's entries no longer match its counts
+    /// (`EntriesChanged`) or if another call committed since
+    /// `settlement_version` was read (`SettledMeanwhile`); a call that
+    /// commits moves the version to `settlement_version + 1`.
     fn create_batches(
         &self,
         batches: &[NewBatch],
+        settlement_version: i64,
         now: TimestampMicros,
     ) -> impl Future<Output = Result<Vec<CreatedBatch>, SettlementStoreError>> + Send;
 
+    /// Raises the unsettled floor to `entry_id` (never lowers it): the
+    /// caller has seen every entry below it settled, so netting need not
+    /// read them again.
+    fn raise_unsettled_floor(
+        &self,
+        entry_id: i64,
+    ) -> impl Future<Output = Result<(), SettlementStoreError>> + Send;
+
     /// A merchant's clearing entries of one business date (`YYYY-MM-DD`),
-    /// in the order they were cleared: what its daily bill lists.
+    /// in the order they were cleared, each with the batch that settled it
+    /// (by its own mark or by the settled range of its date): what its
+    /// daily bill lists.
     fn clearing_entries(
         &self,
         merchant_id: &str,

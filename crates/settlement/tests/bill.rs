@@ -62,6 +62,7 @@ fn a_refund_that_gives_a_fee_back_nets_as_settlement_does() {
         amount_minor: stored.entry.amount_minor,
         fee_minor: stored.entry.fee_minor,
         reconciled: true,
+        first_entry_id: stored.id,
     });
     let lines = net(groups).unwrap();
     assert_eq!(lines.len(), 1);

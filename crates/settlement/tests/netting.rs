@@ -30,6 +30,7 @@ fn totals(
         amount_minor,
         fee_minor,
         reconciled: true,
+        first_entry_id: 0,
     }
 }
 

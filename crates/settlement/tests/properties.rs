@@ -94,6 +94,7 @@ fn aggregate(entries: &[Entry], reverse: bool) -> Vec<ClearingTotals> {
                     amount_minor,
                     fee_minor,
                     reconciled: true,
+                    first_entry_id: 0,
                 }
             },
         )

@@ -946,7 +946,9 @@ impl ::fees::FeeRuleStore for Store {
 }
 
 impl settlement::SettlementStore for Store {
-    async fn clearing_high_water(&self) -> Result<i64, settlement::SettlementStoreError> {
+    async fn clearing_high_water(
+        &self,
+    ) -> Result<settlement::ClearingHighWater, settlement::SettlementStoreError> {
         delegate!(self, store => store.clearing_high_water())
     }
 
@@ -960,9 +962,17 @@ impl settlement::SettlementStore for Store {
     async fn create_batches(
         &self,
         batches: &[settlement::NewBatch],
+        settlement_version: i64,
         now: TimestampMicros,
     ) -> Result<Vec<settlement::CreatedBatch>, settlement::SettlementStoreError> {
-        delegate!(self, store => store.create_batches(batches, now))
+        delegate!(self, store => store.create_batches(batches, settlement_version, now))
+    }
+
+    async fn raise_unsettled_floor(
+        &self,
+        entry_id: i64,
+    ) -> Result<(), settlement::SettlementStoreError> {
+        delegate!(self, store => store.raise_unsettled_floor(entry_id))
     }
 
     async fn clearing_entries(

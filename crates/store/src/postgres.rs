@@ -126,6 +126,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0023_refund_notifications.sql"),
     },
     Migration {
+        version: 24,
+        name: "settlement_days",
+        sql: include_str!("../migrations/postgres/0024_settlement_days.sql"),
+    },
+    Migration {
         version: 25,
         name: "escrows",
         sql: include_str!("../migrations/postgres/0025_escrows.sql"),

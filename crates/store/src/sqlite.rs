@@ -126,6 +126,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0022_refund_notifications.sql"),
     },
     Migration {
+        version: 23,
+        name: "settlement_days",
+        sql: include_str!("../migrations/sqlite/0023_settlement_days.sql"),
+    },
+    Migration {
         version: 24,
         name: "escrows",
         sql: include_str!("../migrations/sqlite/0024_escrows.sql"),

@@ -6,9 +6,10 @@
 
 use money::Currency;
 use settlement::{
-    BatchStatus, ClearingEntry, EntryKind, FeeMode, NewBatch, SettlementStore, daily_summary, net,
-    parse_date,
+    BatchDay, BatchStatus, ClearingEntry, ClearingTotals, EntryKind, FeeMode, NewBatch,
+    SettlementStore, daily_summary, net, parse_date,
 };
+use std::collections::{BTreeMap, HashMap, HashSet};
 use store::Store;
 
 mod common;
@@ -17,6 +18,8 @@ use common::{Fixture, execute};
 contract!(
     clearing_daily_summary_agrees,
     clearing_batches_mark_their_entries_once_or_nothing,
+    clearing_batches_of_two_runs_never_share_entries,
+    clearing_floor_only_skips_settled_entries,
 );
 
 const MERCHANTS: i64 = 3;
@@ -72,33 +75,8 @@ async fn clearing_daily_summary_agrees(fixture: Fixture) {
     .await;
 
     // Monday settles m-0's and m-1's Friday entries; m-2's is carried.
-    let high_water = store.clearing_high_water().await.unwrap();
-    let due: Vec<_> = store
-        .unsettled_totals(high_water)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|group| group.business_date.to_string() == FRIDAY)
-        .collect();
-    let batches: Vec<NewBatch> = net(due)
-        .unwrap()
-        .into_iter()
-        .map(|line| NewBatch {
-            settle_date: MONDAY.to_owned(),
-            cycle: "T+1".to_owned(),
-            destination: "available".to_owned(),
-            status: if line.merchant_id == "m-2" {
-                BatchStatus::Carried
-            } else {
-                BatchStatus::Pending
-            },
-            line,
-            up_to_business_date: FRIDAY.to_owned(),
-            up_to_entry_id: high_water,
-            reconciled_only: false,
-        })
-        .collect();
-    let created = store.create_batches(&batches, 1).await.unwrap();
+    let (batches, version) = new_batches(store, MONDAY, FRIDAY, "none", "m-2").await;
+    let created = store.create_batches(&batches, version, 1).await.unwrap();
     assert_eq!(created.len(), 3);
     let posted = created
         .iter()
@@ -223,25 +201,43 @@ async fn clearing_daily_summary_agrees(fixture: Fixture) {
 }
 
 /// Batches for every merchant's unsettled entries up to `up_to`, paying
-/// (PENDING) except `carried`.
+/// (PENDING) except `carried`, as a run nets them; and the settlement
+/// version they were netted at.
 async fn new_batches(
     store: &Store,
     settle_date: &str,
     up_to: &str,
     reconciled_only: &str,
     carried: &str,
-) -> Vec<NewBatch> {
-    let high_water = store.clearing_high_water().await.unwrap();
+) -> (Vec<NewBatch>, i64) {
+    let start = store.clearing_high_water().await.unwrap();
     let up_to_date = parse_date(up_to).unwrap();
-    let due: Vec<_> = store
-        .unsettled_totals(high_water)
+    let totals: Vec<ClearingTotals> = store
+        .unsettled_totals(start.entry_id)
         .await
         .unwrap()
         .into_iter()
         .filter(|group| group.business_date <= up_to_date)
+        .collect();
+    // Dates of which some entries stay behind, not yet reconciled.
+    let partial: HashSet<(String, String)> = totals
+        .iter()
+        .filter(|group| group.merchant_id == reconciled_only && !group.reconciled)
+        .map(|group| (group.merchant_id.clone(), group.business_date.to_string()))
+        .collect();
+    let due: Vec<ClearingTotals> = totals
+        .into_iter()
         .filter(|group| group.merchant_id != reconciled_only || group.reconciled)
         .collect();
-    net(due)
+    let mut days: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
+    for group in &due {
+        *days
+            .entry(group.merchant_id.clone())
+            .or_default()
+            .entry(group.business_date.to_string())
+            .or_default() += group.count;
+    }
+    let batches = net(due)
         .unwrap()
         .into_iter()
         .map(|line| NewBatch {
@@ -254,11 +250,69 @@ async fn new_batches(
                 BatchStatus::Pending
             },
             reconciled_only: line.merchant_id == reconciled_only,
+            days: days[&line.merchant_id]
+                .iter()
+                .map(|(date, count)| BatchDay {
+                    business_date: date.clone(),
+                    entry_count: *count,
+                    whole: !partial.contains(&(line.merchant_id.clone(), date.clone())),
+                })
+                .collect(),
             line,
-            up_to_business_date: up_to.to_owned(),
-            up_to_entry_id: high_water,
+            up_to_entry_id: start.entry_id,
         })
-        .collect()
+        .collect();
+    (batches, start.settlement_version)
+}
+
+/// Every entry of the merchants and dates, by the batch that lists it.
+async fn entries_by_batch(
+    store: &Store,
+    merchants: i64,
+    dates: &[&str],
+) -> (HashMap<Option<i64>, Vec<ClearingEntry>>, usize) {
+    let mut by_batch: HashMap<Option<i64>, Vec<ClearingEntry>> = HashMap::new();
+    let mut listed = 0;
+    for merchant in 0..merchants {
+        for date in dates {
+            for entry in entries(store, &format!("m-{merchant}"), date).await {
+                listed += 1;
+                by_batch.entry(entry.batch_id).or_default().push(entry);
+            }
+        }
+    }
+    (by_batch, listed)
+}
+
+/// Each paying batch lists exactly the entries its figures sum, to the
+/// cent; the others list none.
+fn assert_batches_agree(
+    created: &[settlement::CreatedBatch],
+    by_batch: &HashMap<Option<i64>, Vec<ClearingEntry>>,
+) {
+    for created in created {
+        let batch = &created.batch;
+        let listed = by_batch.get(&Some(batch.id)).map_or(&[][..], Vec::as_slice);
+        if !batch.status.holds_entries() {
+            assert!(listed.is_empty(), "{batch:?}");
+            continue;
+        }
+        let sums = sum(listed);
+        assert_eq!(
+            (sums.collections, sums.refunds, sums.fees[0]),
+            (
+                (batch.collection_count, batch.collections_minor),
+                (batch.refund_count, batch.refunds_minor),
+                batch.fees_minor
+            ),
+            "{batch:?}"
+        );
+        assert!(
+            listed
+                .iter()
+                .all(|entry| entry.entry.merchant_id == batch.merchant_id)
+        );
+    }
 }
 
 async fn clearing_batches_mark_their_entries_once_or_nothing(fixture: Fixture) {
@@ -274,38 +328,50 @@ async fn clearing_batches_mark_their_entries_once_or_nothing(fixture: Fixture) {
          WHERE merchant_id = 'm-1' AND id % 3 = 0",
     )
     .await;
+    let all_unsettled =
+        |by_batch: &HashMap<Option<i64>, Vec<ClearingEntry>>| by_batch.keys().all(Option::is_none);
 
-    // A batch whose counts no longer match its entries refuses the whole
+    // A batch whose counts do not add up to its days refuses the whole
     // call: no batch, no entry marked.
-    let mut stale = new_batches(store, MONDAY, FRIDAY, "m-1", "m-3").await;
+    let (mut stale, version) = new_batches(store, MONDAY, FRIDAY, "m-1", "m-3").await;
     assert_eq!(stale.len(), 4);
     stale[2].line.collection_count += 1;
-    let refused = store.create_batches(&stale, 1).await.unwrap_err();
+    let refused = store.create_batches(&stale, version, 1).await.unwrap_err();
     assert_eq!(refused.code(), "SETTLEMENT_ENTRIES_CHANGED", "{refused}");
     assert!(store.batches(MONDAY).await.unwrap().is_empty());
-    for merchant in 0..4 {
-        let listed = entries(store, &format!("m-{merchant}"), FRIDAY).await;
-        assert!(listed.iter().all(|entry| entry.batch_id.is_none()));
-    }
+    assert!(all_unsettled(
+        &entries_by_batch(store, 4, &[FRIDAY]).await.0
+    ));
 
-    // The same batches as they are: each paying batch marks exactly the
+    // An entry of a date marked one by one (m-1's Friday) is reconciled
+    // after the netting: the marking finds one more than was summed, and
+    // the whole call is refused.
+    let (stale, version) = new_batches(store, MONDAY, FRIDAY, "m-1", "m-3").await;
+    assert!(stale[1].days.iter().all(|day| !day.whole));
+    assert!(stale[0].days.iter().all(|day| day.whole));
+    execute(
+        &fixture.raw,
+        "UPDATE clearing_entries SET reconciled = TRUE WHERE id = (SELECT MIN(id) \
+         FROM clearing_entries WHERE merchant_id = 'm-1' AND NOT reconciled)",
+    )
+    .await;
+    let refused = store.create_batches(&stale, version, 1).await.unwrap_err();
+    assert_eq!(refused.code(), "SETTLEMENT_ENTRIES_CHANGED", "{refused}");
+    assert!(store.batches(MONDAY).await.unwrap().is_empty());
+    assert!(all_unsettled(
+        &entries_by_batch(store, 4, &[FRIDAY]).await.0
+    ));
+
+    // The same batches as they are: each paying batch holds exactly the
     // entries its line counted, in one call.
-    let batches = new_batches(store, MONDAY, FRIDAY, "m-1", "m-3").await;
-    let created = store.create_batches(&batches, 1).await.unwrap();
+    let (batches, version) = new_batches(store, MONDAY, FRIDAY, "m-1", "m-3").await;
+    let created = store.create_batches(&batches, version, 1).await.unwrap();
     assert!(created.iter().all(|created| created.created));
+    let (by_batch, _) = entries_by_batch(store, 4, &[FRIDAY, MONDAY]).await;
+    assert_batches_agree(&created, &by_batch);
     for created in &created {
         let batch = &created.batch;
-        let listed = entries(store, &batch.merchant_id, FRIDAY).await;
-        let marked = listed
-            .iter()
-            .filter(|entry| entry.batch_id == Some(batch.id))
-            .count() as u64;
-        if batch.status == BatchStatus::Carried {
-            assert_eq!(marked, 0);
-        } else {
-            assert_eq!(marked, batch.collection_count + batch.refund_count);
-        }
-        for entry in &listed {
+        for entry in entries(store, &batch.merchant_id, FRIDAY).await {
             let expected = batch.status != BatchStatus::Carried
                 && (batch.merchant_id != "m-1" || entry.entry.reconciled);
             assert_eq!(entry.batch_id.is_some(), expected, "{entry:?}");
@@ -315,26 +381,103 @@ async fn clearing_batches_mark_their_entries_once_or_nothing(fixture: Fixture) {
         assert!(later.iter().all(|entry| entry.batch_id.is_none()));
     }
 
-    // Again: the batches exist, nothing is marked twice. The next date
-    // takes what is left, never an entry already taken.
-    let again = store.create_batches(&batches, 2).await.unwrap();
+    // Again for the same date: the batches exist, nothing is taken twice.
+    let (again, version) = new_batches(store, MONDAY, FRIDAY, "m-1", "m-3").await;
+    let again = store.create_batches(&again, version, 2).await.unwrap();
     assert!(again.iter().all(|created| !created.created));
-    let tuesday = new_batches(store, "2026-11-24", MONDAY, "none", "none").await;
-    let next = store.create_batches(&tuesday, 3).await.unwrap();
-    let mut seen = std::collections::HashSet::new();
-    for merchant in 0..4 {
-        for date in [FRIDAY, MONDAY] {
-            for entry in entries(store, &format!("m-{merchant}"), date).await {
-                let batch = entry.batch_id.unwrap();
-                assert!(seen.insert(entry.id));
-                let owner = created
-                    .iter()
-                    .chain(&next)
-                    .find(|created| created.batch.id == batch)
-                    .unwrap();
-                assert_eq!(owner.batch.merchant_id, entry.entry.merchant_id);
-            }
-        }
-    }
-    assert_eq!(seen.len(), 120);
+    assert_eq!(
+        entries_by_batch(store, 4, &[FRIDAY, MONDAY]).await.0,
+        by_batch
+    );
+
+    // m-1's entries left behind are reconciled later: the next date takes
+    // them (and only them, of Friday), and Monday's.
+    execute(
+        &fixture.raw,
+        "UPDATE clearing_entries SET reconciled = TRUE WHERE merchant_id = 'm-1'",
+    )
+    .await;
+    let (tuesday, version) = new_batches(store, "2026-11-24", MONDAY, "m-1", "none").await;
+    let next = store.create_batches(&tuesday, version, 3).await.unwrap();
+    let (by_batch, listed) = entries_by_batch(store, 4, &[FRIDAY, MONDAY]).await;
+    assert_eq!(listed, 120);
+    assert_eq!(by_batch.get(&None), None, "every entry is settled");
+    let all: Vec<_> = created.iter().chain(&next).cloned().collect();
+    assert_batches_agree(&all, &by_batch);
+    let listed_in_batches: usize = by_batch.values().map(Vec::len).sum();
+    let counted: u64 = all
+        .iter()
+        .filter(|created| created.batch.status.holds_entries())
+        .map(|created| created.batch.collection_count + created.batch.refund_count)
+        .sum();
+    assert_eq!(counted, listed_in_batches as u64, "no entry in two batches");
+    let late = next
+        .iter()
+        .find(|created| created.batch.merchant_id == "m-1")
+        .unwrap();
+    assert!(
+        by_batch[&Some(late.batch.id)]
+            .iter()
+            .any(|entry| entry.entry.business_date == FRIDAY)
+    );
+    assert_eq!(store.clearing_settled().await.unwrap(), 120);
+}
+
+async fn clearing_batches_of_two_runs_never_share_entries(fixture: Fixture) {
+    let store = &fixture.store;
+    store
+        .bench_fill_clearing(60, 3, &[FRIDAY, MONDAY])
+        .await
+        .unwrap();
+    // Two runs net the same entries before either creates its batches.
+    let (first, version) = new_batches(store, MONDAY, FRIDAY, "none", "none").await;
+    let (second, same) = new_batches(store, "2026-11-24", FRIDAY, "none", "none").await;
+    assert_eq!(version, same);
+    let created = store.create_batches(&first, version, 1).await.unwrap();
+    assert!(created.iter().all(|created| created.created));
+    let refused = store.create_batches(&second, same, 2).await.unwrap_err();
+    assert_eq!(refused.code(), "SETTLEMENT_CONCURRENT_RUN", "{refused}");
+    assert!(store.batches("2026-11-24").await.unwrap().is_empty());
+    let (by_batch, _) = entries_by_batch(store, 3, &[FRIDAY, MONDAY]).await;
+    assert_batches_agree(&created, &by_batch);
+    assert_eq!(store.clearing_settled().await.unwrap(), 30);
+
+    // Netted again, the second run finds only Monday's entries.
+    let (second, version) = new_batches(store, "2026-11-24", MONDAY, "none", "none").await;
+    assert_eq!(version, same + 1);
+    let next = store.create_batches(&second, version, 2).await.unwrap();
+    assert!(
+        next.iter()
+            .all(|created| created.batch.first_business_date == MONDAY)
+    );
+    let (by_batch, _) = entries_by_batch(store, 3, &[FRIDAY, MONDAY]).await;
+    let all: Vec<_> = created.iter().chain(&next).cloned().collect();
+    assert_batches_agree(&all, &by_batch);
+    assert_eq!(store.clearing_settled().await.unwrap(), 60);
+}
+
+async fn clearing_floor_only_skips_settled_entries(fixture: Fixture) {
+    let store = &fixture.store;
+    store.bench_fill_clearing(60, 3, &[FRIDAY]).await.unwrap();
+    // m-2 is carried: its entries stay unsettled among settled ones.
+    let (batches, version) = new_batches(store, MONDAY, FRIDAY, "none", "m-2").await;
+    store.create_batches(&batches, version, 1).await.unwrap();
+    let high_water = store.clearing_high_water().await.unwrap().entry_id;
+    let before = store.unsettled_totals(high_water).await.unwrap();
+    let lowest = before
+        .iter()
+        .map(|group| group.first_entry_id)
+        .min()
+        .unwrap();
+    assert_eq!(lowest, 2, "entry 1 is m-1's, settled; entry 2 is m-2's");
+    store.raise_unsettled_floor(lowest).await.unwrap();
+    assert_eq!(store.unsettled_totals(high_water).await.unwrap(), before);
+    // The floor never falls, and past the lowest unsettled entry it hides
+    // that entry (so a run raises it no further than that).
+    store.raise_unsettled_floor(0).await.unwrap();
+    assert_eq!(store.unsettled_totals(high_water).await.unwrap(), before);
+    store.raise_unsettled_floor(lowest + 1).await.unwrap();
+    let after = store.unsettled_totals(high_water).await.unwrap();
+    let count = |totals: &[ClearingTotals]| totals.iter().map(|group| group.count).sum::<u64>();
+    assert_eq!(count(&after) + 1, count(&before));
 }
