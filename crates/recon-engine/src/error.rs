@@ -18,6 +18,11 @@ pub enum EngineError {
     Schema { path: PathBuf, column: String },
     #[error("unknown value {value:?} in column {column}")]
     Value { column: &'static str, value: String },
+    /// The second pass, which fetches the figures of the discrepant keys,
+    /// returned a different number of rows than the first pass found keys
+    /// (a platform file holding a key twice does this).
+    #[error("the figures pass returned {found} rows for {expected} discrepant keys")]
+    FiguresMismatch { expected: u64, found: u64 },
 }
 
 impl EngineError {
@@ -27,7 +32,9 @@ impl EngineError {
             EngineError::Write { .. } | EngineError::Parquet(_) | EngineError::Arrow(_) => {
                 "RECON_STORAGE_FAILED"
             }
-            EngineError::Schema { .. } | EngineError::Value { .. } => "RECON_FILE_INVALID",
+            EngineError::Schema { .. }
+            | EngineError::Value { .. }
+            | EngineError::FiguresMismatch { .. } => "RECON_FILE_INVALID",
         }
     }
 }

@@ -1,11 +1,17 @@
-//! The matching plan: aggregate the channel's side by key (to see
-//! duplicates), full-outer-join it to ours, and classify every key with one
-//! CASE expression that follows `recon::classify`.
+//! The matching plan, in two passes. The first classifies every key with
+//! only the columns classification reads: it aggregates the channel's side
+//! by key (to see duplicates), full-outer-joins it to ours and evaluates one
+//! CASE expression that follows `recon::classify`. The second fetches every
+//! figure of both sides for the discrepant keys alone (about 1% of them), by
+//! joining those keys back to both sides' files.
+//!
+//! Both passes hash-partition their inputs by key, so each partition is
+//! matched on its own (see ARCHITECTURE.md, "Scaling out").
 
 use crate::schema::*;
 use crate::{EngineError, record_schema};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Int8Type, Int32Type, Int64Type};
+use datafusion::arrow::array::{Array, AsArray, Int8Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Int8Type, Int32Type, Int64Type, Schema};
 use datafusion::common::JoinType;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::{count, max};
@@ -16,6 +22,7 @@ use recon::{Class, Finding, RecordKind, RecordStatus, SideFigures};
 use std::collections::BTreeMap;
 use std::ops::Not;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What one run saw: keys per class and their amounts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +51,16 @@ const PLATFORM: &str = "p_";
 const CHANNEL: &str = "c_";
 const COUNT: &str = "c_count";
 const CLASS: &str = "class";
+/// The amount a key adds to its class: ours where we have the record, else
+/// the channel's.
+const CLASS_AMOUNT: &str = "class_amount_minor";
+/// A discrepancy's key; null for the classes that are not discrepancies, so
+/// only about 1% of the first pass's rows carry text out of the plan.
+const DISCREPANT_KEY: &str = "discrepant_key";
+/// The discrepant keys' column when the second pass joins them to the
+/// channel's records.
+const WANTED_KEY: &str = "wanted_key";
+/// Every column of a record file; findings carry all of them.
 const COLUMNS: [&str; 9] = [
     KEY,
     KIND,
@@ -55,6 +72,13 @@ const COLUMNS: [&str; 9] = [
     OCCURRED_AT,
     BUSINESS_DAY,
 ];
+/// What the first pass reads: the key and the columns `class_expression`
+/// compares. The channel's side takes `max` of each over a key's records,
+/// as it did when it took every column, so a key's class and amount do not
+/// depend on which columns were read.
+const CLASSIFIED: [&str; 5] = [KEY, STATUS, AMOUNT_MINOR, CURRENCY, FEE_MINOR];
+/// Class codes are `i8`; the first pass tallies by code in a flat table.
+const CODE_SLOTS: usize = 256;
 
 async fn read(ctx: &SessionContext, files: &[PathBuf]) -> Result<DataFrame, EngineError> {
     if files.is_empty() {
@@ -73,27 +97,34 @@ fn prefixed(prefix: &str, column: &str) -> String {
     format!("{prefix}{column}")
 }
 
-/// Ours: one record per key (the snapshot guarantees it), columns renamed.
-fn platform_side(frame: DataFrame) -> Result<DataFrame, EngineError> {
-    let columns: Vec<Expr> = COLUMNS
+/// Ours: one record per key (the snapshot guarantees it), `columns`
+/// renamed.
+fn platform_side(frame: DataFrame, columns: &[&str]) -> Result<DataFrame, EngineError> {
+    let selected: Vec<Expr> = columns
         .iter()
         .map(|name| col(*name).alias(prefixed(PLATFORM, name)))
         .collect();
-    Ok(frame.select(columns)?)
+    Ok(frame.select(selected)?)
 }
 
-/// The channel's: grouped by key, with the number of records per key.
-fn channel_side(frame: DataFrame) -> Result<DataFrame, EngineError> {
+/// The channel's: grouped by key, with the number of records per key and
+/// the `max` of each of `columns` besides the key.
+fn channel_side(frame: DataFrame, columns: &[&str]) -> Result<DataFrame, EngineError> {
+    let figures: Vec<&str> = columns
+        .iter()
+        .copied()
+        .filter(|name| *name != KEY)
+        .collect();
     let mut aggregates = vec![count(lit(1i64)).alias(COUNT)];
     aggregates.extend(
-        COLUMNS[1..]
+        figures
             .iter()
             .map(|name| max(col(*name)).alias(prefixed(CHANNEL, name))),
     );
     let grouped = frame.aggregate(vec![col(KEY)], aggregates)?;
-    let mut columns = vec![col(KEY).alias(prefixed(CHANNEL, KEY)), col(COUNT)];
-    columns.extend(COLUMNS[1..].iter().map(|name| col(prefixed(CHANNEL, name))));
-    Ok(grouped.select(columns)?)
+    let mut selected = vec![col(KEY).alias(prefixed(CHANNEL, KEY)), col(COUNT)];
+    selected.extend(figures.iter().map(|name| col(prefixed(CHANNEL, name))));
+    Ok(grouped.select(selected)?)
 }
 
 fn p(name: &str) -> Expr {
@@ -149,15 +180,26 @@ fn class_expression(fee_tolerance_minor: i64) -> Result<Expr, EngineError> {
         .otherwise(code(Class::Matched))?)
 }
 
-/// The logical plan of a run, for inspection (`EXPLAIN`) and execution.
+/// True where `class` (a code) is a discrepancy.
+fn is_discrepancy(class: Expr) -> Expr {
+    let codes: Vec<Expr> = Class::ALL
+        .iter()
+        .filter(|class| class.is_discrepancy())
+        .map(|class| lit(class.code()))
+        .collect();
+    class.in_list(codes, false)
+}
+
+/// The first pass's logical plan, for inspection (`EXPLAIN`) and execution:
+/// every key's class and amount, and the key itself for discrepancies.
 pub async fn matching_plan(
     ctx: &SessionContext,
     platform_files: &[PathBuf],
     channel_files: &[PathBuf],
     fee_tolerance_minor: i64,
 ) -> Result<DataFrame, EngineError> {
-    let platform = platform_side(read(ctx, platform_files).await?)?;
-    let channel = channel_side(read(ctx, channel_files).await?)?;
+    let platform = platform_side(read(ctx, platform_files).await?, &CLASSIFIED)?;
+    let channel = channel_side(read(ctx, channel_files).await?, &CLASSIFIED)?;
     let platform_key = prefixed(PLATFORM, KEY);
     let channel_key = prefixed(CHANNEL, KEY);
     let joined = platform.join(
@@ -167,11 +209,61 @@ pub async fn matching_plan(
         &[channel_key.as_str()],
         None,
     )?;
-    let mut columns = vec![
-        coalesce(vec![p(KEY), c(KEY)]).alias(KEY),
+    let classified = joined.select(vec![
+        p(KEY),
+        c(KEY),
         class_expression(fee_tolerance_minor)?.alias(CLASS),
-        col(COUNT),
-    ];
+        when(p(KEY).is_not_null(), p(AMOUNT_MINOR))
+            .otherwise(c(AMOUNT_MINOR))?
+            .alias(CLASS_AMOUNT),
+    ])?;
+    Ok(classified.select(vec![
+        col(CLASS),
+        col(CLASS_AMOUNT),
+        when(is_discrepancy(col(CLASS)), coalesce(vec![p(KEY), c(KEY)]))
+            .end()?
+            .alias(DISCREPANT_KEY),
+    ])?)
+}
+
+/// The second pass's logical plan: `keys` (key and class of each
+/// discrepancy) with every figure of both sides, the channel's taken as the
+/// first pass takes them (`max` over a key's records).
+async fn figures_plan(
+    ctx: &SessionContext,
+    keys: RecordBatch,
+    platform_files: &[PathBuf],
+    channel_files: &[PathBuf],
+) -> Result<DataFrame, EngineError> {
+    let keys = ctx.read_batch(keys)?;
+    let wanted = keys.clone().select(vec![col(KEY).alias(WANTED_KEY)])?;
+    let channel_records = read(ctx, channel_files).await?.join(
+        wanted,
+        JoinType::LeftSemi,
+        &[KEY],
+        &[WANTED_KEY],
+        None,
+    )?;
+    let channel = channel_side(channel_records, &COLUMNS)?;
+    let platform = platform_side(read(ctx, platform_files).await?, &COLUMNS)?;
+    let platform_key = prefixed(PLATFORM, KEY);
+    let channel_key = prefixed(CHANNEL, KEY);
+    let joined = keys
+        .join(
+            platform,
+            JoinType::Left,
+            &[KEY],
+            &[platform_key.as_str()],
+            None,
+        )?
+        .join(
+            channel,
+            JoinType::Left,
+            &[KEY],
+            &[channel_key.as_str()],
+            None,
+        )?;
+    let mut columns = vec![col(KEY), col(CLASS), col(COUNT)];
     for name in &COLUMNS {
         columns.push(p(name));
         columns.push(c(name));
@@ -179,9 +271,11 @@ pub async fn matching_plan(
     Ok(joined.select(columns)?)
 }
 
-/// Matches the record files of both sides and classifies every key. Each
-/// discrepancy is handed to `on_finding` as it streams out of the plan, so
-/// memory does not grow with the number of records.
+/// Matches the record files of both sides and classifies every key. The
+/// first pass counts every class and keeps only the discrepant keys; the
+/// second hands each discrepancy, with both sides' figures, to `on_finding`
+/// as it streams out of the plan. Memory grows with the number of
+/// discrepancies, not of records.
 pub async fn match_files(
     ctx: &SessionContext,
     platform_files: &[PathBuf],
@@ -191,37 +285,125 @@ pub async fn match_files(
 ) -> Result<MatchSummary, EngineError> {
     let plan = matching_plan(ctx, platform_files, channel_files, fee_tolerance_minor).await?;
     let mut stream = plan.execute_stream().await?;
-    let mut summary = MatchSummary::default();
+    let mut tally = Tally::new();
     while let Some(batch) = stream.next().await {
-        read_batch(&batch?, &mut summary, &mut on_finding)?;
+        tally.read_batch(&batch?)?;
+    }
+    drop(stream);
+    let (summary, keys) = tally.finish()?;
+    let expected = summary.discrepancies();
+    if expected == 0 {
+        return Ok(summary);
+    }
+    let plan = figures_plan(ctx, keys, platform_files, channel_files).await?;
+    let mut stream = plan.execute_stream().await?;
+    let mut found: u64 = 0;
+    while let Some(batch) = stream.next().await {
+        found += read_findings(&batch?, &mut on_finding)?;
+    }
+    // Each discrepant key has one row in the second pass, as in the first.
+    if found != expected {
+        return Err(EngineError::FiguresMismatch { expected, found });
     }
     Ok(summary)
 }
 
-fn read_batch(
+/// The first pass's output, tallied: keys and amounts per class code, and
+/// the discrepant keys with their class codes.
+struct Tally {
+    keys: [u64; CODE_SLOTS],
+    amounts_minor: [i128; CODE_SLOTS],
+    discrepant_keys: StringBuilder,
+    discrepant_classes: Int8Builder,
+}
+
+fn slot(code: i8) -> usize {
+    usize::from(code.cast_unsigned())
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            keys: [0; CODE_SLOTS],
+            amounts_minor: [0; CODE_SLOTS],
+            discrepant_keys: StringBuilder::new(),
+            discrepant_classes: Int8Builder::new(),
+        }
+    }
+
+    fn read_batch(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
+        let class = column(batch, CLASS)?
+            .as_primitive_opt::<Int8Type>()
+            .ok_or_else(|| type_error(CLASS))?;
+        let amount = int64s(batch, CLASS_AMOUNT)?;
+        let key = strings(batch, DISCREPANT_KEY)?;
+        for row in 0..batch.num_rows() {
+            let code = class.value(row);
+            self.keys[slot(code)] += 1;
+            self.amounts_minor[slot(code)] += i128::from(amount.value(row));
+            if key.is_valid(row) {
+                self.discrepant_keys.append_value(key.value(row));
+                self.discrepant_classes.append_value(code);
+            }
+        }
+        Ok(())
+    }
+
+    /// The summary, and the discrepant keys as a batch of key and class.
+    fn finish(mut self) -> Result<(MatchSummary, RecordBatch), EngineError> {
+        let mut summary = MatchSummary::default();
+        for class in Class::ALL {
+            let keys = self.keys[slot(class.code())];
+            if keys > 0 {
+                summary.keys.insert(*class, keys);
+                summary
+                    .amounts_minor
+                    .insert(*class, self.amounts_minor[slot(class.code())]);
+            }
+        }
+        let known = summary.total_keys();
+        let counted: u64 = self.keys.iter().sum();
+        if known != counted {
+            let unknown = (i8::MIN..=i8::MAX)
+                .find(|code| self.keys[slot(*code)] > 0 && Class::from_code(*code).is_none())
+                .unwrap_or_default();
+            return Err(EngineError::Value {
+                column: CLASS,
+                value: unknown.to_string(),
+            });
+        }
+        let schema = Schema::new(vec![
+            Field::new(KEY, DataType::Utf8, false),
+            Field::new(CLASS, DataType::Int8, false),
+        ]);
+        let keys = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(self.discrepant_keys.finish()),
+                Arc::new(self.discrepant_classes.finish()),
+            ],
+        )?;
+        Ok((summary, keys))
+    }
+}
+
+/// Hands each row of a second-pass batch to `on_finding`; returns how many.
+fn read_findings(
     batch: &RecordBatch,
-    summary: &mut MatchSummary,
     on_finding: &mut impl FnMut(Finding),
-) -> Result<(), EngineError> {
+) -> Result<u64, EngineError> {
     let view = BatchView::new(batch)?;
+    let mut found: u64 = 0;
     for row in 0..batch.num_rows() {
         let code = view.class.value(row);
         let class = Class::from_code(code).ok_or(EngineError::Value {
             column: CLASS,
             value: code.to_string(),
         })?;
-        let amount = if view.platform.present(row) {
-            view.platform.amount.value(row)
-        } else {
-            view.channel.amount.value(row)
-        };
-        *summary.keys.entry(class).or_default() += 1;
-        *summary.amounts_minor.entry(class).or_default() += i128::from(amount);
-        if class.is_discrepancy() {
-            on_finding(view.finding(row, class)?);
-        }
+        on_finding(view.finding(row, class)?);
+        found += 1;
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Typed access to the columns of one output batch.
