@@ -35,6 +35,29 @@ macro_rules! bind_clearing {
 }
 pub(crate) use bind_clearing;
 
+/// Writes, in `$transaction`, a collection's clearing entry and the
+/// merchant's fee priced with it (CHARGED), each when there is one: what a
+/// payment's success and an escrow's release both write.
+macro_rules! write_collection {
+    ($transaction:expr, $clearing:expr, $fee:expr, $now:expr) => {{
+        let clearing: Option<&engine::NewClearingEntry> = $clearing;
+        let fee: Option<&engine::NewPaymentFee> = $fee;
+        if let Some(entry) = clearing {
+            crate::clearing::bind_clearing!(entry)
+                .execute(&mut *$transaction)
+                .await
+                .map_err(crate::orders::db)?;
+        }
+        if let Some(fee) = fee {
+            crate::payment_fees::bind_fee!(fee, engine::PaymentFeeStatus::Charged, $now)
+                .execute(&mut *$transaction)
+                .await
+                .map_err(crate::orders::db)?;
+        }
+    }};
+}
+pub(crate) use write_collection;
+
 use crate::rows::{currency, database_error};
 use ledger::StoreError;
 use settlement::{

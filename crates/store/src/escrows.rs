@@ -9,7 +9,6 @@
 
 use crate::orders::db;
 use engine::{Escrow, EscrowStatus, OrderStoreError};
-use ledger::StoreError;
 
 pub(crate) const ESCROW_COLUMNS: &str = "trade_id, merchant_id, payment_id, currency, held_minor, \
      status, release_due_at, released_minor, released_by, reason, created_at, updated_at";
@@ -51,11 +50,7 @@ macro_rules! bind_new_escrow {
 pub(crate) use bind_new_escrow;
 
 pub(crate) fn escrow_status(text: &str) -> Result<EscrowStatus, OrderStoreError> {
-    EscrowStatus::parse(text).ok_or_else(|| {
-        OrderStoreError::Store(StoreError::Corrupt(format!(
-            "unknown escrow status {text:?}"
-        )))
-    })
+    EscrowStatus::parse(text).ok_or_else(|| crate::agreements::corrupt("escrow status", text))
 }
 
 pub(crate) fn escrow_from_row(row: EscrowRow) -> Result<Escrow, OrderStoreError> {
@@ -216,28 +211,18 @@ macro_rules! escrow_store {
                     }
                     .into());
                 };
-                if let Some(entry) = clearing {
-                    let confirmed;
-                    let entry = if channel_confirmed && !entry.reconciled {
-                        confirmed = engine::NewClearingEntry {
-                            reconciled: true,
-                            ..entry.clone()
-                        };
-                        &confirmed
-                    } else {
-                        entry
-                    };
-                    crate::clearing::bind_clearing!(entry)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(db)?;
-                }
-                if let Some(fee) = fee {
-                    crate::payment_fees::bind_fee!(fee, engine::PaymentFeeStatus::Charged, now)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(db)?;
-                }
+                let confirmed = clearing
+                    .filter(|entry| channel_confirmed && !entry.reconciled)
+                    .map(|entry| engine::NewClearingEntry {
+                        reconciled: true,
+                        ..entry.clone()
+                    });
+                crate::clearing::write_collection!(
+                    transaction,
+                    confirmed.as_ref().or(clearing),
+                    fee,
+                    now
+                );
                 crate::notifications::bind_payment_notification!(
                     &escrow.merchant_id,
                     escrow.payment_id,

@@ -1139,18 +1139,7 @@ macro_rules! order_store {
                 .execute(&mut *transaction)
                 .await
                 .map_err(db)?;
-                if let Some(entry) = finish.clearing {
-                    crate::clearing::bind_clearing!(entry)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(db)?;
-                }
-                if let Some(fee) = finish.fee {
-                    crate::payment_fees::bind_fee!(fee, engine::PaymentFeeStatus::Charged, now)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(db)?;
-                }
+                crate::clearing::write_collection!(transaction, finish.clearing, finish.fee, now);
                 if let Some(escrow) = finish.escrow {
                     crate::escrows::bind_new_escrow!(escrow, now)
                         .execute(&mut *transaction)
