@@ -66,6 +66,24 @@ fn yuan(amount_minor: i64) -> String {
     money::Money::new(amount_minor, money::Currency::CNY).to_string()
 }
 
+/// Each element of the JSON array `list` (none if it is not one), described.
+fn described(list: &Value, describe: impl Fn(&Value) -> String) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(describe)
+        .collect()
+}
+
+/// A payment's or refund's part: its funding source and amount.
+fn source_and_amount(part: &Value) -> String {
+    format!(
+        "{} {}",
+        part["source"].as_str().unwrap_or("?"),
+        yuan(part["amount_minor"].as_i64().unwrap_or(0))
+    )
+}
+
 /// Runs the example against a server on `listen`, then serves on if asked.
 /// The day settles by `terms`, or D+1 for everyone without them.
 pub async fn run(
@@ -92,6 +110,7 @@ pub async fn run(
     crate::business_day::run(&client.http, &client.base).await?;
     settle_the_day(&settling, terms).await?;
     fees(&client, &shop).await?;
+    split_payouts(&client, &shop, &settling).await?;
     if keep_serving {
         println!("serving on http://{address}; press Ctrl-C to stop");
         server
@@ -390,18 +409,7 @@ async fn stored_value(shop: &MerchantClient) -> Result<()> {
         None,
     ))
     .await?;
-    let parts: Vec<String> = spent["instructions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|part| {
-            format!(
-                "{} {}",
-                part["source"].as_str().unwrap_or("?"),
-                yuan(part["amount_minor"].as_i64().unwrap_or(0))
-            )
-        })
-        .collect();
+    let parts = described(&spent["instructions"], source_and_amount);
     println!(
         "  {} from the one balance: {} ({})",
         yuan(14_000),
@@ -421,18 +429,7 @@ async fn stored_value(shop: &MerchantClient) -> Result<()> {
     if status != 200 {
         bail!("POST /v1/refunds answered {status}: {refunded}");
     }
-    let parts: Vec<String> = refunded["parts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|part| {
-            format!(
-                "{} {}",
-                part["source"].as_str().unwrap_or("?"),
-                yuan(part["amount_minor"].as_i64().unwrap_or(0))
-            )
-        })
-        .collect();
+    let parts = described(&refunded["parts"], source_and_amount);
     println!(
         "  discount-card trade of {} (10% discount), {} refunded: {} ({})",
         yuan(3_000),
@@ -488,6 +485,81 @@ async fn fees(client: &Client, shop: &MerchantClient) -> Result<()> {
         yuan(1_000),
         fee_account(&moved["account"]),
     );
+    Ok(())
+}
+
+/// 代付 beyond what the bank-account channel takes in one transaction
+/// (simbank: 50,000.00): the merchant wires 250,000.00 in for payouts (an
+/// operator books it), then pays out 120,000.00, sent as three channel
+/// orders, and 100,000.91, whose last part the bank refuses: the payout is
+/// PARTIALLY_PAID and the refused part is back in the available balance.
+async fn split_payouts(
+    client: &Client,
+    shop: &MerchantClient,
+    state: &server::AppState,
+) -> Result<()> {
+    use ledger::{AccountKind, OwnerKind};
+    let run = store::now_micros();
+    let merchant = &shop.merchant_id;
+    let payments = state.payments();
+    let clearing = payments
+        .account(
+            OwnerKind::Channel,
+            "simbank",
+            AccountKind::ChannelClearing,
+            money::Currency::CNY,
+        )
+        .await?;
+    let available = payments
+        .account(
+            OwnerKind::Merchant,
+            merchant,
+            AccountKind::MerchantAvailable,
+            money::Currency::CNY,
+        )
+        .await?;
+    let wire_minor = 25_000_000;
+    let leg = |account_id: i64, side: &str| json!({"account_id": account_id, "side": side, "amount_minor": wire_minor, "currency": "CNY"});
+    client
+        .create(
+            "/v1/transfers",
+            json!({"key": format!("manual-wire-{run}"), "description": "merchant's wire for payouts",
+                   "legs": [leg(clearing, "debit"), leg(available, "credit")]}),
+        )
+        .await?;
+    println!();
+    println!(
+        "split payouts: {} wired in for 代付 (booked by an operator)",
+        yuan(wire_minor)
+    );
+    for (trade, amount_minor) in [("P-SPLIT-1", 12_000_000), ("P-SPLIT-2", 10_000_091)] {
+        let body = json!({
+            "out_trade_no": format!("{trade}-{run}"), "subject": "supplier invoice",
+            "amount_minor": amount_minor, "currency": "CNY",
+            "request_serial": format!("serial-{trade}-{run}"), "product": "merchant_payout",
+            "payer_id": merchant, "bank": "ICBC",
+            "sources": [{"source": "bank_account", "amount_minor": amount_minor}],
+        });
+        let (status, payout) = shop.send("POST", "/v1/payments", Some(&body)).await?;
+        if status != 200 {
+            bail!("POST /v1/payments answered {status}: {payout}");
+        }
+        let parts = described(&payout["instructions"][0]["parts"], |part| {
+            format!(
+                "{} {}",
+                yuan(part["amount_minor"].as_i64().unwrap_or(0)),
+                part["status"].as_str().unwrap_or("?")
+            )
+        });
+        println!(
+            "  代付 of {}: {}, {} paid out in {} channel orders ({})",
+            yuan(amount_minor),
+            payout["status"].as_str().unwrap_or("?"),
+            yuan(payout["paid_out_minor"].as_i64().unwrap_or(0)),
+            parts.len(),
+            parts.join(", "),
+        );
+    }
     Ok(())
 }
 

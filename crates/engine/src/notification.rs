@@ -18,6 +18,8 @@ pub const RETRY_SCHEDULE_SECONDS: [i64; 15] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotificationEvent {
     PaymentSucceeded,
+    /// A payout split into parts paid some of them (PARTIALLY_PAID).
+    PaymentPartiallyPaid,
     PaymentFailed,
     RefundSucceeded,
     RefundFailed,
@@ -52,6 +54,7 @@ pub enum NotificationStatus {
 
 text_enum!(NotificationEvent {
     PaymentSucceeded = "payment.succeeded",
+    PaymentPartiallyPaid = "payment.partially_paid",
     PaymentFailed = "payment.failed",
     RefundSucceeded = "refund.succeeded",
     RefundFailed = "refund.failed",

@@ -19,6 +19,8 @@ pub type RefundId = i64;
 pub const REFERENCE_LENGTH_MAX: usize = 64;
 /// Longest trade subject (what the buyer sees).
 pub const SUBJECT_LENGTH_MAX: usize = 256;
+/// Most channel orders one payout may be split into.
+pub const PAYOUT_PARTS_MAX: usize = 100;
 
 /// Why an order request or change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +31,8 @@ pub enum OrderError {
     InvalidSource(&'static str),
     #[error("amount must be positive, got {0}")]
     InvalidAmount(i64),
+    #[error("a payout is split into 1 to {max} channel orders, not {parts}")]
+    InvalidPartCount { parts: usize, max: usize },
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
     #[error("refund of {requested_minor} exceeds the refundable {refundable_minor}")]
@@ -68,6 +72,7 @@ impl OrderError {
         match self {
             OrderError::InvalidText { .. } | OrderError::InvalidSource(_) => "INVALID_ORDER",
             OrderError::InvalidAmount(_) => "INVALID_AMOUNT",
+            OrderError::InvalidPartCount { .. } => "INVALID_ORDER",
             OrderError::IllegalTransition(_) => "ILLEGAL_TRANSITION",
             OrderError::RefundExceedsRefundable { .. } => "REFUND_EXCEEDS_REFUNDABLE",
             OrderError::ReferenceConflict { .. } => "REFERENCE_CONFLICT",
@@ -375,6 +380,9 @@ pub struct NewInstruction {
 pub struct ChannelOrder {
     pub id: ChannelOrderId,
     pub instruction_id: InstructionId,
+    /// Which part of its instruction it carries, from 0: a payout larger
+    /// than its channel takes at once is split into several orders.
+    pub part_no: u32,
     pub channel: String,
     pub amount_minor: i64,
     pub currency: Currency,

@@ -88,9 +88,23 @@ pub fn usable_routes<'r>(
     bank: Option<&str>,
     amount_minor: i64,
 ) -> Vec<&'r Route> {
+    let mut usable = routes_up(routes, outages, source, bank);
+    usable.retain(|route| amount_minor <= route.amount_minor_max);
+    usable
+}
+
+/// Every route that carries `source` and has not got `bank` down, whatever
+/// its per-transaction limit, cheapest first: what a payout too large for
+/// one transaction may be split over (see [`payout_parts`]).
+pub fn routes_up<'r>(
+    routes: &'r [Route],
+    outages: &[BankOutage],
+    source: FundingSource,
+    bank: Option<&str>,
+) -> Vec<&'r Route> {
     let mut usable: Vec<&Route> = routes
         .iter()
-        .filter(|route| route.sources.contains(&source) && amount_minor <= route.amount_minor_max)
+        .filter(|route| route.sources.contains(&source))
         .filter(|route| {
             bank.is_none_or(|bank| {
                 !outages
@@ -101,6 +115,29 @@ pub fn usable_routes<'r>(
         .collect();
     usable.sort_by_key(|route| route.cost_per_ten_thousand);
     usable
+}
+
+/// A payout of `amount_minor` cut into channel orders a channel taking at
+/// most `part_max` per transaction accepts: as many parts of `part_max` as
+/// fit, then what is left. The parts sum to the amount. `None` when it
+/// would take more than `parts_max` parts, or the amounts are not positive.
+pub fn payout_parts(amount_minor: i64, part_max: i64, parts_max: usize) -> Option<Vec<i64>> {
+    if amount_minor <= 0 || part_max <= 0 {
+        return None;
+    }
+    let full = amount_minor / part_max;
+    let rest = amount_minor % part_max;
+    let count = usize::try_from(full)
+        .ok()?
+        .checked_add(usize::from(rest > 0))?;
+    if count > parts_max {
+        return None;
+    }
+    let mut parts = vec![part_max; count];
+    if rest > 0 {
+        parts[count - 1] = rest;
+    }
+    Some(parts)
 }
 
 #[cfg(test)]
@@ -163,5 +200,62 @@ mod tests {
         assert!(nowhere.is_err());
         assert!(pick(&[], FundingSource::BankAccount, 10).is_err());
         assert!(pick(&[], FundingSource::Card, 1_000_001).is_err());
+    }
+
+    #[test]
+    fn a_payout_too_large_for_one_transaction_is_cut_at_the_limit() {
+        assert_eq!(
+            payout_parts(12_000_091, 5_000_000, 10),
+            Some(vec![5_000_000, 5_000_000, 2_000_091])
+        );
+        assert_eq!(
+            payout_parts(10_000_000, 5_000_000, 10),
+            Some(vec![5_000_000; 2])
+        );
+        assert_eq!(payout_parts(7, 10, 10), Some(vec![7]));
+        // Three parts where at most two are allowed.
+        assert_eq!(payout_parts(10_000_001, 5_000_000, 2), None);
+        assert_eq!(payout_parts(0, 5_000_000, 2), None);
+        assert_eq!(payout_parts(10, 0, 2), None);
+    }
+
+    #[test]
+    fn routes_up_ignore_the_per_transaction_limit_but_not_outages() {
+        let routes = routes();
+        let names = |outages: &[BankOutage]| {
+            routes_up(&routes, outages, FundingSource::Card, Some("ICBC"))
+                .into_iter()
+                .map(|route| route.channel.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&[]), ["cheap", "expensive"]);
+        assert_eq!(names(&[outage("cheap", "ICBC")]), ["expensive"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn payout_parts_sum_to_the_payout_and_respect_the_limit(
+            amount_minor in 1i64..i64::MAX,
+            part_max in 1i64..i64::MAX,
+            parts_max in 1usize..200,
+        ) {
+            match payout_parts(amount_minor, part_max, parts_max) {
+                Some(parts) => {
+                    proptest::prop_assert!(!parts.is_empty() && parts.len() <= parts_max);
+                    proptest::prop_assert!(parts.iter().all(|part| *part > 0 && *part <= part_max));
+                    let sum: i128 = parts.iter().map(|part| i128::from(*part)).sum();
+                    proptest::prop_assert_eq!(sum, i128::from(amount_minor));
+                    // As few parts as the limit allows.
+                    let fewest = (i128::from(amount_minor) + i128::from(part_max) - 1)
+                        / i128::from(part_max);
+                    proptest::prop_assert_eq!(parts.len() as i128, fewest);
+                }
+                None => {
+                    let needed = (i128::from(amount_minor) + i128::from(part_max) - 1)
+                        / i128::from(part_max);
+                    proptest::prop_assert!(needed > parts_max as i128);
+                }
+            }
+        }
     }
 }

@@ -32,7 +32,7 @@ use crate::order::{
     TradeOrder,
 };
 use crate::refund::RefundPart;
-use crate::routing::{NoRoute, Route, usable_routes};
+use crate::routing::{NoRoute, Route, payout_parts, routes_up, usable_routes};
 use crate::status::{
     ChannelOrderStatus, InstructionStatus, Level, PaymentStatus, RefundPartStatus, RefundStatus,
     Status, TradeStatus,
@@ -287,7 +287,35 @@ pub struct PaymentView {
     pub duplicate_of: Option<i64>,
     /// The fees charged on it, per side (计费).
     pub fees: Vec<PaymentFee>,
+    /// A payout's channel orders, part 0 first: more than one when no
+    /// channel took it in one transaction. Empty for collections.
+    pub payout_parts: Vec<ChannelOrder>,
 }
+
+impl PaymentView {
+    /// What a payout's channel orders paid out so far; `None` for a
+    /// collection.
+    pub fn paid_out_minor(&self) -> Option<i64> {
+        let payout = self
+            .instructions
+            .iter()
+            .any(|instruction| instruction.direction == Direction::Payout);
+        payout.then(|| paid_out_minor(&self.payout_parts))
+    }
+}
+
+/// What the successful parts of a payout paid out.
+pub fn paid_out_minor(parts: &[ChannelOrder]) -> i64 {
+    parts
+        .iter()
+        .filter(|part| part.status == ChannelOrderStatus::Success)
+        .map(|part| part.amount_minor)
+        .sum()
+}
+
+/// Most channel orders a payout is split into unless the service is told
+/// otherwise ([`PaymentService::with_payout_parts_max`]).
+pub const PAYOUT_PARTS_DEFAULT: usize = 10;
 
 /// The refund serial of the automatic refund of a duplicate payment.
 pub fn duplicate_refund_serial(payment_id: i64) -> String {
@@ -363,6 +391,9 @@ pub struct PaymentService<O, L, C> {
     pub(crate) campaigns: Vec<Campaign>,
     /// How refunds are split over the paying sources.
     pub(crate) refund_ordering: RefundOrdering,
+    /// Most channel orders a payout is split into when no channel takes it
+    /// in one transaction.
+    payout_parts_max: usize,
     accounts: Mutex<HashMap<AccountKey, AccountId>>,
 }
 
@@ -401,6 +432,7 @@ impl<
             stored_value: StoredValueRules::default(),
             campaigns: Vec::new(),
             refund_ordering: RefundOrdering::default(),
+            payout_parts_max: PAYOUT_PARTS_DEFAULT,
             accounts: Mutex::new(HashMap::new()),
         }
     }
@@ -412,8 +444,6 @@ impl<
         self
     }
 
-    /// Refuses a payment that would take a member's payments of the day
-    /// (UTC+8) over `limit_minor`.
     /// Prices merchant collections with the table in force in `table`
     /// (payee side) for their clearing entries.
     pub fn with_fees(mut self, table: FeeTable) -> Self {
@@ -439,6 +469,15 @@ impl<
         self
     }
 
+    /// Splits a payout no channel takes in one transaction into at most
+    /// `parts_max` channel orders (at most [`crate::PAYOUT_PARTS_MAX`]).
+    pub fn with_payout_parts_max(mut self, parts_max: usize) -> Self {
+        self.payout_parts_max = parts_max.clamp(1, crate::PAYOUT_PARTS_MAX);
+        self
+    }
+
+    /// Refuses a payment that would take a member's payments of the day
+    /// (UTC+8) over `limit_minor`.
     pub fn with_member_daily_limit(mut self, limit_minor: i64) -> Self {
         self.limits.member_minor = Some(limit_minor);
         self
@@ -726,10 +765,16 @@ impl<
         Ok(())
     }
 
-    /// A payout (出款): route it, reserve the amount from the paying balance
-    /// to the channel's clearing account (`hold-{instruction}`), send it,
-    /// then post the reservation when the channel paid or void it when the
-    /// channel refused.
+    /// A payout (出款): route it (split into several channel orders when no
+    /// channel takes it in one transaction), reserve the amount from the
+    /// paying balance to the channel's clearing account
+    /// (`hold-{instruction}`), send the parts one after another, then post
+    /// what the channel paid (`post-{instruction}`, the rest released) or
+    /// void the reservation when it paid nothing (`void-{instruction}`).
+    ///
+    /// A part is sent only once the part before it is paid. A refused part
+    /// stops the payout: the parts after it are never sent, and a payout of
+    /// which some parts were paid ends PARTIALLY_PAID.
     async fn payout_steps(
         &self,
         from: PayoutFrom,
@@ -739,31 +784,26 @@ impl<
         let [instruction] = payment.instructions.as_mut_slice() else {
             return Err(EngineError::TooManyChannelSources);
         };
+        let mut parts = self.orders.channel_orders(instruction.id, None).await?;
         if instruction.status.is_final() {
             // An earlier run got this far and stopped before the payment.
-            return if instruction.status == InstructionStatus::Success {
-                self.payout_succeeded(payment, now).await
-            } else {
-                self.payout_failed(payment, None, now).await
-            };
+            let paid_minor = paid_out_minor(&parts);
+            return self.payout_finished(payment, paid_minor, now).await;
         }
-        let existing = self.orders.channel_orders(instruction.id, None).await?;
-        let mut order = match existing.into_iter().next() {
-            Some(order) => order,
-            None => match self.route(&payment.payment, instruction, now).await? {
-                Ok(channel) => {
-                    // Created or found: the CREATED -> PROCESSING step
-                    // below lets only one run send it.
-                    self.orders
-                        .create_channel_order(
-                            instruction.id,
-                            None,
-                            channel.code(),
-                            instruction.amount_minor,
-                            now,
-                        )
+        if parts.is_empty() {
+            let parts_max = self.payout_parts_max;
+            match self
+                .route_parts(&payment.payment, instruction, parts_max, now)
+                .await?
+            {
+                // Created or found: the CREATED -> PROCESSING step of each
+                // part below lets only one run send it.
+                Ok((channel, amounts)) => {
+                    parts = self
+                        .orders
+                        .create_payout_orders(instruction.id, channel.code(), &amounts, now)
                         .await?
-                        .into_inner()
+                        .into_inner();
                 }
                 Err(no_route) => {
                     warn!(payment_id = payment.payment.id, %no_route, "no route for a payout");
@@ -772,8 +812,12 @@ impl<
                     let reason = Some(FailureReason::NoRoute);
                     return self.payout_failed(payment, reason, now).await;
                 }
-            },
-        };
+            }
+        }
+        let channel_code = parts
+            .first()
+            .map(|part| part.channel.clone())
+            .ok_or(EngineError::NoChannel)?;
         let (payer_kind, payer_owner, payer_account) = match from {
             PayoutFrom::MemberCash => (
                 OwnerKind::Member,
@@ -797,19 +841,24 @@ impl<
         let clearing = self
             .account(
                 OwnerKind::Channel,
-                &order.channel,
+                &channel_code,
                 AccountKind::ChannelClearing,
-                order.currency,
+                payment.payment.currency,
             )
             .await?;
         let hold = self
             .post(Operation::Transfer {
                 key: format!("hold-{}", instruction.id),
-                legs: two_legs(debit, clearing, instruction.amount_minor, order.currency),
+                legs: two_legs(
+                    debit,
+                    clearing,
+                    instruction.amount_minor,
+                    payment.payment.currency,
+                ),
                 mode: TransferMode::Pending {
                     timeout_seconds: None,
                 },
-                description: format!("payout {} via {}", payment.payment.id, order.channel),
+                description: format!("payout {} via {}", payment.payment.id, channel_code),
             })
             .await?;
         let hold = match hold {
@@ -818,92 +867,122 @@ impl<
                 warn!(
                     payment_id = payment.payment.id,
                     code = refused.code(),
+                    error = %refused,
                     "payout refused by the ledger"
                 );
-                self.close_channel_order(&mut order, ChannelOrderStatus::Failed, now)
-                    .await?;
+                // Nothing was sent: a part is sent only after the hold.
+                for part in &mut parts {
+                    self.close_channel_order(part, ChannelOrderStatus::Failed, now)
+                        .await?;
+                }
                 self.move_instruction(instruction, InstructionStatus::Failed, now)
                     .await?;
                 let reason = Some(FailureReason::PayoutRefused);
                 return self.payout_failed(payment, reason, now).await;
             }
         };
-        let channel = self.channel_by_code(&order.channel)?;
-        let request = ChannelRequest {
-            direction: ChannelDirection::Payout,
-            ..Self::channel_request(&payment.payment, &order)
-        };
-        let answer = if let Some(stored) = Self::stored_answer(&order) {
-            stored
-        } else if order.status == ChannelOrderStatus::Created {
-            self.mark_sent(&mut order, now).await?;
-            if instruction.status == InstructionStatus::Created {
-                self.move_instruction(instruction, InstructionStatus::Processing, now)
+        let channel = self.channel_by_code(&channel_code)?;
+        let mut refused = false;
+        for part in &mut parts {
+            if refused {
+                // After a refused part: never sent.
+                self.close_channel_order(part, ChannelOrderStatus::Failed, now)
                     .await?;
+                continue;
             }
-            channel.submit(&request, now).await
-        } else {
-            channel.query(&request, now).await
-        };
-        let (succeeded, transaction_id) = match answer {
-            Ok(ChannelOutcome::Success {
-                channel_transaction_id,
-                business_date,
-                fee_minor,
-            }) => (
-                true,
-                Some((channel_transaction_id, business_date, fee_minor)),
-            ),
-            Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => (false, None),
-            // No final answer: the reservation stays until a query tells.
-            Ok(ChannelOutcome::Processing { .. }) | Err(_) => return Ok(()),
-        };
-        if let Some((transaction_id, business_date, fee_minor)) = transaction_id {
-            self.record_transaction_id(&mut order, &transaction_id, &business_date, fee_minor, now)
-                .await?;
+            let request = ChannelRequest {
+                direction: ChannelDirection::Payout,
+                ..Self::channel_request(&payment.payment, part)
+            };
+            let answer = if let Some(stored) = Self::stored_answer(part) {
+                stored
+            } else if part.status == ChannelOrderStatus::Created {
+                self.mark_sent(part, now).await?;
+                if instruction.status == InstructionStatus::Created {
+                    self.move_instruction(instruction, InstructionStatus::Processing, now)
+                        .await?;
+                }
+                channel.submit(&request, now).await
+            } else {
+                channel.query(&request, now).await
+            };
+            match answer {
+                Ok(ChannelOutcome::Success {
+                    channel_transaction_id,
+                    business_date,
+                    fee_minor,
+                }) => {
+                    self.record_transaction_id(
+                        part,
+                        &channel_transaction_id,
+                        &business_date,
+                        fee_minor,
+                        now,
+                    )
+                    .await?;
+                    self.close_channel_order(part, ChannelOrderStatus::Success, now)
+                        .await?;
+                }
+                Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => {
+                    self.close_channel_order(part, ChannelOrderStatus::Failed, now)
+                        .await?;
+                    refused = true;
+                }
+                // No final answer: the reservation stays, and the parts
+                // after this one wait, until a query tells.
+                Ok(ChannelOutcome::Processing { .. }) | Err(_) => return Ok(()),
+            }
         }
-        let (operation, channel_status, instruction_status) = if succeeded {
-            (
-                Operation::PostPending {
-                    key: format!("post-{}", instruction.id),
-                    pending_id: hold.id,
-                    amount_minor: None,
-                },
-                ChannelOrderStatus::Success,
-                InstructionStatus::Success,
-            )
+        let paid_minor = paid_out_minor(&parts);
+        let operation = if paid_minor == 0 {
+            Operation::VoidPending {
+                key: format!("void-{}", instruction.id),
+                pending_id: hold.id,
+            }
         } else {
-            (
-                Operation::VoidPending {
-                    key: format!("void-{}", instruction.id),
-                    pending_id: hold.id,
-                },
-                ChannelOrderStatus::Failed,
-                InstructionStatus::Failed,
-            )
+            Operation::PostPending {
+                key: format!("post-{}", instruction.id),
+                pending_id: hold.id,
+                // A partly paid payout posts what left; the rest goes back.
+                amount_minor: (paid_minor < instruction.amount_minor).then_some(paid_minor),
+            }
         };
         self.post(operation).await?.map_err(EngineError::Ledger)?;
-        self.close_channel_order(&mut order, channel_status, now)
-            .await?;
+        let instruction_status = if paid_minor == 0 {
+            InstructionStatus::Failed
+        } else {
+            InstructionStatus::Success
+        };
         self.move_instruction(instruction, instruction_status, now)
             .await?;
-        if succeeded {
-            self.payout_succeeded(payment, now).await
-        } else {
-            let reason = Some(FailureReason::ChannelRefused);
-            self.payout_failed(payment, reason, now).await
-        }
+        self.payout_finished(payment, paid_minor, now).await
     }
 
-    /// A payout the channel paid: its fees are taken, then it succeeds.
-    async fn payout_succeeded(
+    /// Ends a payout whose parts are final by what they paid: SUCCESS when
+    /// all of it, FAILED when nothing, else PARTIALLY_PAID.
+    async fn payout_finished(
         &self,
         payment: &mut PaymentWithInstructions,
+        paid_minor: i64,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
+        if paid_minor == 0 {
+            let reason = Some(FailureReason::ChannelRefused);
+            return self.payout_failed(payment, reason, now).await;
+        }
+        // The fees are those of the payout: taken once it paid anything.
         self.settle_fees(&payment.payment, true, now).await?;
-        self.settle_trade(payment, now).await?;
-        self.move_payment(&mut payment.payment, PaymentStatus::Success, now, None)
+        let unpaid_minor = payment.payment.amount_minor - paid_minor;
+        self.settle_trade(payment, unpaid_minor, now).await?;
+        let (status, reason) = if unpaid_minor == 0 {
+            (PaymentStatus::Success, None)
+        } else {
+            (
+                PaymentStatus::PartiallyPaid,
+                Some(FailureReason::ChannelRefused),
+            )
+        };
+        self.move_payment(&mut payment.payment, status, now, reason)
             .await
     }
 
@@ -1207,16 +1286,38 @@ impl<
         instruction: &PaymentInstruction,
         now: TimestampMicros,
     ) -> Result<Result<&C, NoRoute>, EngineError> {
+        let routed = self.route_parts(payment, instruction, 1, now).await?;
+        Ok(routed.map(|(channel, _)| channel))
+    }
+
+    /// [`PaymentService::route`] for an instruction that may be split into
+    /// at most `parts_max` channel orders (a payout, 拆单): the routes that
+    /// take it in one transaction come first, cheapest first; then those
+    /// that take it in parts of their per-transaction limit, cheapest
+    /// first. The channel with the amounts of its parts ([`payout_parts`]).
+    pub(crate) async fn route_parts(
+        &self,
+        payment: &PaymentOrder,
+        instruction: &PaymentInstruction,
+        parts_max: usize,
+        now: TimestampMicros,
+    ) -> Result<Result<(&C, Vec<i64>), NoRoute>, EngineError> {
         let outages = self.orders.bank_outages().await?;
         let routes = crate::agreement::routes_for(&self.orders, &self.routes, payment).await?;
         let amount_minor = instruction.amount_minor;
-        for route in usable_routes(
+        let up = routes_up(
             &routes,
             &outages,
             instruction.source,
             payment.bank.as_deref(),
-            amount_minor,
-        ) {
+        );
+        let (whole, split): (Vec<&Route>, Vec<&Route>) = up
+            .into_iter()
+            .partition(|route| amount_minor <= route.amount_minor_max);
+        for route in whole.into_iter().chain(split) {
+            let Some(parts) = payout_parts(amount_minor, route.amount_minor_max, parts_max) else {
+                continue;
+            };
             if let Some(limit_minor) = route.daily_minor_max {
                 let date = business_date(now)?;
                 let charge = channel_charge(&route.channel, instruction.id, date, amount_minor);
@@ -1234,7 +1335,7 @@ impl<
                     continue;
                 }
             }
-            return Ok(Ok(self.channel_by_code(&route.channel)?));
+            return Ok(Ok((self.channel_by_code(&route.channel)?, parts)));
         }
         Ok(Err(NoRoute::new(
             instruction.source,
@@ -1448,7 +1549,7 @@ impl<
         }
         // The trade first: a crash before the payment is final leaves it
         // PROCESSING, and the resolver finishes it; settling is idempotent.
-        self.settle_trade(payment, now).await?;
+        self.settle_trade(payment, 0, now).await?;
         let trade = self
             .trade_of(&payment.payment.merchant_id, payment.payment.trade_id)
             .await?;
@@ -1588,9 +1689,12 @@ impl<
     }
 
     /// Marks the trade paid by this payment, unless another paid it first.
+    /// Marks the trade paid by `paid` (less `unpaid_minor`, what a partly
+    /// paid payout did not pay), or raises the refund of a duplicate.
     async fn settle_trade(
         &self,
         paid: &PaymentWithInstructions,
+        unpaid_minor: i64,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
         let payment = &paid.payment;
@@ -1612,7 +1716,7 @@ impl<
                     .mark_trade_paid(
                         trade.id,
                         payment.id,
-                        payment.amount_minor - coupons_minor,
+                        payment.amount_minor - coupons_minor - unpaid_minor,
                         now,
                     )
                     .await;
@@ -1758,7 +1862,17 @@ impl<
         let date = business_date(now)?;
         let mut counted = Vec::new();
         let mut wanted = Vec::new();
-        if let Some(limit_minor) = self.limits.member_minor {
+        // A member's daily limit is a member's: a merchant paying out of its
+        // own available balance (代付, settlement payouts) is not one.
+        let merchant_pays = matches!(
+            self.product(&request.product)?.payee,
+            Payee::Bank {
+                from: PayoutFrom::MerchantAvailable
+            }
+        );
+        if let Some(limit_minor) = self.limits.member_minor
+            && !merchant_pays
+        {
             wanted.push((LimitScope::Member, request.payer_id.clone(), limit_minor));
         }
         if let (Some(limit_minor), Some(agreement_no)) =
@@ -1876,6 +1990,7 @@ impl<
     ) -> Result<(), EngineError> {
         let event = match next {
             PaymentStatus::Success => Some(NotificationEvent::PaymentSucceeded),
+            PaymentStatus::PartiallyPaid => Some(NotificationEvent::PaymentPartiallyPaid),
             PaymentStatus::Failed => Some(NotificationEvent::PaymentFailed),
             PaymentStatus::Created | PaymentStatus::Processing => None,
         };
@@ -2542,12 +2657,19 @@ impl<
             _ => None,
         };
         let fees = self.orders.payment_fees(payment.payment.id).await?;
+        let mut payout_parts = Vec::new();
+        for instruction in &payment.instructions {
+            if instruction.direction == Direction::Payout {
+                payout_parts.extend(self.orders.channel_orders(instruction.id, None).await?);
+            }
+        }
         Ok(PaymentView {
             trade,
             payment: payment.payment,
             instructions: payment.instructions,
             duplicate_of,
             fees,
+            payout_parts,
         })
     }
 }

@@ -118,10 +118,14 @@ status_enum! {
 status_enum! {
     /// 支付订单 status: one attempt to pay a trade.
     PaymentStatus, "payment order", Payment {
-        Created = "CREATED" => [Processing, Success, Failed],
+        Created = "CREATED" => [Processing, Success, PartiallyPaid, Failed],
         /// Sent to a channel, result unknown: query, never guess.
-        Processing = "PROCESSING" => [Success, Failed],
+        Processing = "PROCESSING" => [Success, PartiallyPaid, Failed],
         Success = "SUCCESS" => [],
+        /// A payout split into several channel orders of which some were
+        /// paid and a later one refused: what was paid left, the rest went
+        /// back to the paying balance.
+        PartiallyPaid = "PARTIALLY_PAID" => [],
         Failed = "FAILED" => [],
     }
 }

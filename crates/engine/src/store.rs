@@ -185,8 +185,21 @@ pub trait OrderStore: Send + Sync {
         now: TimestampMicros,
     ) -> impl Future<Output = Result<Created<ChannelOrder>, OrderStoreError>> + Send;
 
-    /// The channel orders of an instruction: its collects, or with
-    /// `refund_id` those of that refund.
+    /// Creates the channel orders of a payout split into parts, part 0
+    /// first, all at once: while the instruction has no channel order.
+    /// A second call finds the first call's orders (`Created::Existing`),
+    /// whatever amounts it was given, so the parts of one payout always
+    /// come from one routing.
+    fn create_payout_orders(
+        &self,
+        instruction_id: InstructionId,
+        channel: &str,
+        amounts_minor: &[i64],
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<Created<Vec<ChannelOrder>>, OrderStoreError>> + Send;
+
+    /// The channel orders of an instruction: its collects (or a payout's
+    /// parts, in order), or with `refund_id` those of that refund.
     fn channel_orders(
         &self,
         instruction_id: InstructionId,

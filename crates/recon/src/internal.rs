@@ -231,7 +231,8 @@ pub struct InternalFinding {
 /// What one internal check saw and found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InternalReport {
-    /// Final (SUCCESS or FAILED) payments and refunds, and all batches.
+    /// Final (SUCCESS, PARTIALLY_PAID or FAILED) payments, final refunds,
+    /// and all batches.
     pub payments_checked: u64,
     pub refunds_checked: u64,
     pub batches_checked: u64,

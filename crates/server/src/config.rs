@@ -80,6 +80,9 @@ struct RefundsEntry {
 struct Limits {
     member_daily_minor: Option<i64>,
     card_daily_minor: Option<i64>,
+    /// Most channel orders a payout is split into when no channel takes
+    /// it in one transaction.
+    payout_parts_max: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +125,8 @@ pub struct Config {
     pub member_daily_limit_minor: Option<i64>,
     /// Most one card may be debited in a day, under all its agreements.
     pub card_daily_limit_minor: Option<i64>,
+    /// Most channel orders one payout is split into.
+    pub payout_parts_max: usize,
     /// How stored-value payments draw on cash and bonus.
     pub stored_value: StoredValueRules,
     /// Top-up campaigns (充值送).
@@ -359,6 +364,16 @@ impl Config {
                 return Err(invalid(format!("limits.{name} must be positive")));
             }
         }
+        let payout_parts_max = file
+            .limits
+            .payout_parts_max
+            .unwrap_or(engine::PAYOUT_PARTS_DEFAULT);
+        if !(1..=engine::PAYOUT_PARTS_MAX).contains(&payout_parts_max) {
+            return Err(invalid(format!(
+                "limits.payout_parts_max must be 1 to {}",
+                engine::PAYOUT_PARTS_MAX
+            )));
+        }
         let refund_ordering = match &file.refunds {
             None => RefundOrdering::default(),
             Some(refunds) => RefundOrdering::parse(&refunds.order).ok_or_else(|| {
@@ -374,6 +389,7 @@ impl Config {
             routes,
             member_daily_limit_minor: file.limits.member_daily_minor,
             card_daily_limit_minor: file.limits.card_daily_minor,
+            payout_parts_max,
             stored_value: stored_value_rules(file.stored_value.as_ref())?,
             campaigns: campaigns(&file.campaigns)?,
             refund_ordering,
@@ -451,6 +467,10 @@ mod tests {
         assert!(
             broken("member_daily_minor = 5000000", "member_daily_minor = 0").contains("positive")
         );
+        assert!(
+            broken("payout_parts_max = 10", "payout_parts_max = 0").contains("payout_parts_max")
+        );
+        assert!(broken("payout_parts_max = 10", "payout_parts_max = 101").contains("1 to 100"));
         assert!(broken("[limits]", "[limit]").contains("TOML"));
         assert!(
             broken(

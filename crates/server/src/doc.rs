@@ -92,6 +92,7 @@ use utoipa::OpenApi;
         PayRequestBody,
         TradeResponse,
         InstructionResponse,
+        PayoutPartResponse,
         PaymentResponse,
         PaymentFeeResponse,
         RefundRequestBody,

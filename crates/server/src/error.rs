@@ -88,6 +88,7 @@ fn order_status(error: &OrderError) -> StatusCode {
         OrderError::InvalidText { .. }
         | OrderError::InvalidSource(_)
         | OrderError::InvalidAmount(_)
+        | OrderError::InvalidPartCount { .. }
         | OrderError::InstructionsDoNotCoverPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

@@ -612,7 +612,10 @@ async fn pay_out(
         let payment = &view.payment;
         let to = match payment.status {
             PaymentStatus::Success => BatchStatus::Paid,
-            PaymentStatus::Failed => BatchStatus::PayoutFailed,
+            // A payout split into parts of which some were refused: the
+            // rest is back in the merchant's available balance, and the
+            // operator sees the batch among the failed payouts.
+            PaymentStatus::Failed | PaymentStatus::PartiallyPaid => BatchStatus::PayoutFailed,
             PaymentStatus::Created | PaymentStatus::Processing => BatchStatus::Paying,
         };
         if to != batch.status {

@@ -81,7 +81,8 @@ impl AppState {
         .with_routes(config.routes.clone())
         .with_stored_value(config.stored_value.clone())
         .with_campaigns(config.campaigns.clone())
-        .with_refund_ordering(config.refund_ordering);
+        .with_refund_ordering(config.refund_ordering)
+        .with_payout_parts_max(config.payout_parts_max);
         let fee_table = builtin_fee_table();
         payments = payments.with_fees(fee_table.clone());
         if let Some(limit_minor) = config.member_daily_limit_minor {

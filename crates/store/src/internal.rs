@@ -137,33 +137,38 @@ const NO_TEXT: &str = "CAST(NULL AS TEXT)";
 
 /// Holds (internal sources and payouts) of final payments: reserved by
 /// `hold-{instruction}`, posted by `post-{instruction}` on success, voided
-/// (or never made: the ledger refused it) on failure.
+/// (or never made: the ledger refused it) on failure. A payout posts what
+/// its successful channel orders paid: all of it on SUCCESS, part of it
+/// on PARTIALLY_PAID (the rest released).
 fn payment_holds() -> String {
     let channel = channel_sources();
     ranked(&format!(
         "holds AS (SELECT p.id AS record_id, p.status AS record_status, p.currency, i.amount_minor, \
            'hold-' || CAST(i.id AS TEXT) AS hold_key, 'post-' || CAST(i.id AS TEXT) AS post_key, \
            h.id AS hold_id, h.kind AS hold_kind, h.status AS hold_status, \
-           COALESCE({hold_minor}, 0) AS hold_minor, s.id AS post_id, COALESCE({post_minor}, 0) AS post_minor \
+           COALESCE({hold_minor}, 0) AS hold_minor, s.id AS post_id, COALESCE({post_minor}, 0) AS post_minor, \
+           CASE WHEN i.direction = 'payout' THEN (SELECT CAST(COALESCE(SUM(c.amount_minor), 0) AS BIGINT) \
+             FROM channel_orders c WHERE c.instruction_id = i.id AND c.refund_id IS NULL \
+             AND c.status = 'SUCCESS') ELSE i.amount_minor END AS post_expected \
          FROM payment_orders p JOIN payment_instructions i ON i.payment_id = p.id \
          LEFT JOIN transfers h ON h.idempotency_key = 'hold-' || CAST(i.id AS TEXT) \
          LEFT JOIN transfers s ON s.idempotency_key = 'post-' || CAST(i.id AS TEXT) \
-         WHERE p.status IN ('SUCCESS', 'FAILED') \
+         WHERE p.status IN ('SUCCESS', 'PARTIALLY_PAID', 'FAILED') \
            AND (i.direction = 'payout' OR i.source NOT IN ({channel}))), \
          findings AS ( \
          SELECT 'PAYMENT_WITHOUT_TRANSFER' AS code, 'payment' AS subject, record_id, record_status, \
            {NO_ID} AS transfer_id, CASE WHEN hold_id IS NULL THEN hold_key ELSE post_key END AS transfer_key, \
            amount_minor AS expected_minor, {NO_ID} AS actual_minor, currency \
-           FROM holds WHERE record_status = 'SUCCESS' AND (hold_id IS NULL OR post_id IS NULL) \
+           FROM holds WHERE record_status IN ('SUCCESS', 'PARTIALLY_PAID') AND (hold_id IS NULL OR post_id IS NULL) \
          UNION ALL SELECT 'TRANSFER_STATE_DIFFERS', 'payment', record_id, record_status, hold_id, \
-           hold_key, {NO_ID}, {NO_ID}, currency FROM holds WHERE record_status = 'SUCCESS' \
+           hold_key, {NO_ID}, {NO_ID}, currency FROM holds WHERE record_status IN ('SUCCESS', 'PARTIALLY_PAID') \
            AND hold_id IS NOT NULL AND (hold_kind <> 'pending' OR hold_status <> 'pending_posted') \
          UNION ALL SELECT 'AMOUNT_DIFFERS', 'payment', record_id, record_status, hold_id, hold_key, \
-           amount_minor, hold_minor, currency FROM holds WHERE record_status = 'SUCCESS' \
+           amount_minor, hold_minor, currency FROM holds WHERE record_status IN ('SUCCESS', 'PARTIALLY_PAID') \
            AND hold_id IS NOT NULL AND hold_minor <> amount_minor \
          UNION ALL SELECT 'AMOUNT_DIFFERS', 'payment', record_id, record_status, post_id, post_key, \
-           amount_minor, post_minor, currency FROM holds WHERE record_status = 'SUCCESS' \
-           AND post_id IS NOT NULL AND post_minor <> amount_minor \
+           post_expected, post_minor, currency FROM holds WHERE record_status IN ('SUCCESS', 'PARTIALLY_PAID') \
+           AND post_id IS NOT NULL AND post_minor <> post_expected \
          UNION ALL SELECT 'FAILED_ORDER_MOVED_MONEY', 'payment', record_id, record_status, \
            COALESCE(post_id, hold_id), CASE WHEN post_id IS NULL THEN hold_key ELSE post_key END, \
            CAST(0 AS BIGINT), CASE WHEN post_id IS NULL THEN hold_minor ELSE post_minor END, currency \
@@ -604,7 +609,7 @@ fn queries() -> [String; 13] {
 
 fn counts_sql() -> String {
     format!(
-        "SELECT (SELECT COUNT(*) FROM payment_orders WHERE status IN ('SUCCESS', 'FAILED')), \
+        "SELECT (SELECT COUNT(*) FROM payment_orders WHERE status IN ('SUCCESS', 'PARTIALLY_PAID', 'FAILED')), \
          (SELECT COUNT(*) FROM refund_orders WHERE status IN ('SUCCESS', 'FAILED')), \
          (SELECT COUNT(*) FROM settlement_batches), (SELECT COUNT(*) FROM transfers), \
          (SELECT COUNT(*) FROM transfers WHERE SUBSTR(idempotency_key, 1, {}) = '{MANUAL_KEY_PREFIX}')",

@@ -362,6 +362,16 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.create_channel_order(instruction_id, refund_id, channel, amount_minor, now))
     }
 
+    async fn create_payout_orders(
+        &self,
+        instruction_id: engine::InstructionId,
+        channel: &str,
+        amounts_minor: &[i64],
+        now: TimestampMicros,
+    ) -> Result<engine::Created<Vec<engine::ChannelOrder>>, engine::OrderStoreError> {
+        delegate!(self, store => store.create_payout_orders(instruction_id, channel, amounts_minor, now))
+    }
+
     async fn channel_orders(
         &self,
         instruction_id: engine::InstructionId,

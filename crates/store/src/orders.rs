@@ -57,6 +57,7 @@ pub(crate) const INSTRUCTION_COLUMNS: &str =
 pub(crate) type ChannelOrderRow = (
     i64,
     i64,
+    i64,
     String,
     i64,
     String,
@@ -65,7 +66,7 @@ pub(crate) type ChannelOrderRow = (
     i64,
     i64,
 );
-pub(crate) const CHANNEL_ORDER_COLUMNS: &str = "id, instruction_id, channel, amount_minor, currency, \
+pub(crate) const CHANNEL_ORDER_COLUMNS: &str = "id, instruction_id, part_no, channel, amount_minor, currency, \
      status, channel_transaction_id, created_at, updated_at";
 
 pub(crate) type RefundRow = (
@@ -217,6 +218,7 @@ pub(crate) fn channel_order_from_row(
     let (
         id,
         instruction_id,
+        part_no,
         channel,
         amount_minor,
         currency_code,
@@ -228,6 +230,8 @@ pub(crate) fn channel_order_from_row(
     Ok(ChannelOrder {
         id,
         instruction_id,
+        part_no: u32::try_from(part_no)
+            .map_err(|_| corrupt("channel order part", &part_no.to_string()))?,
         channel,
         amount_minor,
         currency: currency(&currency_code)?,
@@ -659,6 +663,88 @@ macro_rules! order_store {
                     })
             }
 
+            async fn create_payout_orders(
+                &self,
+                instruction_id: engine::InstructionId,
+                channel: &str,
+                amounts_minor: &[i64],
+                now: ledger::TimestampMicros,
+            ) -> Result<engine::Created<Vec<engine::ChannelOrder>>, engine::OrderStoreError> {
+                use crate::orders::*;
+                if channel.is_empty() || channel.len() > engine::REFERENCE_LENGTH_MAX {
+                    return Err(engine::OrderError::InvalidText {
+                        field: "channel",
+                        max: engine::REFERENCE_LENGTH_MAX,
+                    }
+                    .into());
+                }
+                if amounts_minor.is_empty() || amounts_minor.len() > engine::PAYOUT_PARTS_MAX {
+                    return Err(engine::OrderError::InvalidPartCount {
+                        parts: amounts_minor.len(),
+                        max: engine::PAYOUT_PARTS_MAX,
+                    }
+                    .into());
+                }
+                if let Some(amount_minor) = amounts_minor.iter().copied().find(|amount| *amount <= 0) {
+                    return Err(engine::OrderError::InvalidAmount(amount_minor).into());
+                }
+                // All parts in one statement, and only while the instruction
+                // has none: the parts of one payout come from one routing.
+                let parts = (0..amounts_minor.len())
+                    .map(|part| {
+                        let first = 4 + 2 * part;
+                        format!(
+                            "SELECT CAST(${first} AS BIGINT) AS part_no, CAST(${} AS BIGINT) AS amount_minor",
+                            first + 1
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" UNION ALL ");
+                let sql = format!(
+                    "INSERT INTO channel_orders (instruction_id, refund_id, part_no, channel, amount_minor, \
+                     currency, status, created_at, updated_at) \
+                     SELECT i.id, NULL, p.part_no, $1, p.amount_minor, i.currency, 'CREATED', $2, $2 \
+                     FROM payment_instructions i CROSS JOIN ({parts}) p WHERE i.id = $3 \
+                     AND NOT EXISTS (SELECT 1 FROM channel_orders c \
+                       WHERE c.instruction_id = $3 AND c.refund_id IS NULL) \
+                     RETURNING {CHANNEL_ORDER_COLUMNS}"
+                );
+                let mut query = sqlx::query_as::<_, ChannelOrderRow>(&sql)
+                    .bind(channel)
+                    .bind(now)
+                    .bind(instruction_id);
+                for (part_no, amount_minor) in amounts_minor.iter().enumerate() {
+                    query = query
+                        .bind(i64::try_from(part_no).unwrap_or(i64::MAX))
+                        .bind(*amount_minor);
+                }
+                let rows = match query.fetch_all(&self.$writer).await {
+                    Ok(rows) => rows,
+                    // Another run created them at the same moment.
+                    Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Vec::new(),
+                    Err(error) => return Err(db(error)),
+                };
+                if !rows.is_empty() {
+                    self.durable().await?;
+                    let mut orders = rows
+                        .into_iter()
+                        .map(channel_order_from_row)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    orders.sort_by_key(|order| order.part_no);
+                    return Ok(engine::Created::New(orders));
+                }
+                // Either the instruction does not exist, or its orders do.
+                let existing = self.channel_orders(instruction_id, None).await?;
+                if existing.is_empty() {
+                    return Err(engine::OrderError::NotFound {
+                        entity: "payment instruction",
+                        id: instruction_id,
+                    }
+                    .into());
+                }
+                Ok(engine::Created::Existing(existing))
+            }
+
             async fn channel_orders(
                 &self,
                 instruction_id: engine::InstructionId,
@@ -667,7 +753,7 @@ macro_rules! order_store {
                 use crate::orders::*;
                 let rows: Vec<ChannelOrderRow> = sqlx::query_as(&format!(
                     "SELECT {CHANNEL_ORDER_COLUMNS} FROM channel_orders \
-                     WHERE instruction_id = $1 AND refund_id IS NOT DISTINCT FROM $2 ORDER BY id"
+                     WHERE instruction_id = $1 AND refund_id IS NOT DISTINCT FROM $2 ORDER BY part_no, id"
                 ))
                 .bind(instruction_id)
                 .bind(refund_id)

@@ -135,6 +135,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "escrows",
         sql: include_str!("../migrations/postgres/0025_escrows.sql"),
     },
+    Migration {
+        version: 26,
+        name: "payout_parts",
+        sql: include_str!("../migrations/postgres/0026_payout_parts.sql"),
+    },
 ];
 
 const CONNECTIONS_MAX: u32 = 8;

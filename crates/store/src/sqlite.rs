@@ -135,6 +135,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "escrows",
         sql: include_str!("../migrations/sqlite/0024_escrows.sql"),
     },
+    Migration {
+        version: 25,
+        name: "payout_parts",
+        sql: include_str!("../migrations/sqlite/0025_payout_parts.sql"),
+    },
 ];
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.

@@ -6,7 +6,7 @@ use engine::{
     ChannelOrderStatus, Created, Delivery, Direction, FundingSource, Initiator, MerchantStore,
     NewInstruction, NewMerchant, NewPayment, NewRefund, NewTrade, NotificationEvent,
     NotificationStatus, NotificationStore, OrderStore, OrderStoreError, PaymentStatus,
-    PaymentSuccess, RefundStatus, Secret, TradeStatus,
+    PaymentSuccess, PaymentWithInstructions, RefundStatus, Secret, TradeStatus,
 };
 use money::Currency;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ contract!(
     orders_trade_paid_once,
     orders_refunds_never_exceed_what_was_paid,
     orders_channel_orders,
+    orders_payout_parts_created_together,
     orders_merchants_and_nonces,
     orders_notifications_until_acknowledged,
 );
@@ -86,6 +87,30 @@ async fn paid_setup(store: &Store) -> (i64, i64) {
         .unwrap()
         .into_inner();
     (trade.id, payment.payment.id)
+}
+
+/// A trade of `amount_minor` with one payout payment of it, on merchant
+/// `m1`; its payment and instructions.
+async fn payout_setup(store: &Store, amount_minor: i64) -> PaymentWithInstructions {
+    let trade = store
+        .create_trade(&new_trade("m1", "T1", amount_minor), NOW)
+        .await
+        .unwrap()
+        .into_inner();
+    let payout = NewInstruction {
+        direction: Direction::Payout,
+        source: FundingSource::BankAccount,
+        amount_minor,
+    };
+    store
+        .create_payment(
+            &new_payment(trade.id, "m1", "S1", amount_minor),
+            &[payout],
+            NOW,
+        )
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 async fn orders_trade_unique_per_merchant(fixture: Fixture) {
@@ -432,21 +457,7 @@ async fn orders_refunds_never_exceed_what_was_paid(fixture: Fixture) {
 
 async fn orders_channel_orders(fixture: Fixture) {
     let store = &fixture.store;
-    let trade = store
-        .create_trade(&new_trade("m1", "T1", 50_000), NOW)
-        .await
-        .unwrap()
-        .into_inner();
-    let payout = NewInstruction {
-        direction: Direction::Payout,
-        source: FundingSource::BankAccount,
-        amount_minor: 50_000,
-    };
-    let payment = store
-        .create_payment(&new_payment(trade.id, "m1", "S1", 50_000), &[payout], NOW)
-        .await
-        .unwrap()
-        .into_inner();
+    let payment = payout_setup(store, 50_000).await;
     let instruction = &payment.instructions[0];
     assert_eq!(instruction.direction, Direction::Payout);
     // One channel order per instruction: a second create (a crashed or
@@ -513,6 +524,73 @@ async fn orders_channel_orders(fixture: Fixture) {
         .await
         .unwrap_err();
     assert_eq!(code(missing), "ORDER_NOT_FOUND");
+}
+
+async fn orders_payout_parts_created_together(fixture: Fixture) {
+    let store = &fixture.store;
+    let payment = payout_setup(store, 12_000).await;
+    let instruction = payment.instructions[0].id;
+    let parts = store
+        .create_payout_orders(instruction, "simbank", &[5_000, 5_000, 2_000], NOW)
+        .await
+        .unwrap();
+    assert!(parts.is_new());
+    let parts = parts.into_inner();
+    let numbered: Vec<(u32, i64, &str)> = parts
+        .iter()
+        .map(|part| (part.part_no, part.amount_minor, part.channel.as_str()))
+        .collect();
+    assert_eq!(
+        numbered,
+        [
+            (0, 5_000, "simbank"),
+            (1, 5_000, "simbank"),
+            (2, 2_000, "simbank")
+        ]
+    );
+    assert!(
+        parts
+            .iter()
+            .all(|part| part.status == ChannelOrderStatus::Created)
+    );
+    // A second run, routed elsewhere meanwhile, finds the first run's parts
+    // and adds none: one payout's parts come from one routing.
+    let again = store
+        .create_payout_orders(instruction, "simpay", &[3_000, 3_000, 3_000, 3_000], NOW)
+        .await
+        .unwrap();
+    assert_eq!(again, Created::Existing(parts.clone()));
+    assert_eq!(
+        store.channel_orders(instruction, None).await.unwrap(),
+        parts
+    );
+    // The one-order creation finds them too, and sends nothing new.
+    let single = store
+        .create_channel_order(instruction, None, "simbank", 12_000, NOW)
+        .await
+        .unwrap();
+    assert_eq!(single, Created::Existing(parts[0].clone()));
+    // Bad requests change nothing.
+    for (amounts, expected) in [
+        (vec![], "INVALID_ORDER"),
+        (vec![1; engine::PAYOUT_PARTS_MAX + 1], "INVALID_ORDER"),
+        (vec![5_000, 0], "INVALID_AMOUNT"),
+    ] {
+        let refused = store
+            .create_payout_orders(instruction, "simbank", &amounts, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(code(refused), expected, "{amounts:?}");
+    }
+    let missing = store
+        .create_payout_orders(instruction + 100, "simbank", &[1, 2], NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(code(missing), "ORDER_NOT_FOUND");
+    assert_eq!(
+        store.channel_orders(instruction, None).await.unwrap(),
+        parts
+    );
 }
 
 async fn orders_merchants_and_nonces(fixture: Fixture) {

@@ -190,6 +190,23 @@ pub struct InstructionResponse {
     pub amount_minor: i64,
     /// CREATED, PROCESSING, SUCCESS or FAILED.
     pub status: String,
+    /// A payout's channel orders (机构订单), part 0 first: more than one
+    /// when no channel takes the payout in one transaction (拆单). They are
+    /// sent one after another; a refused part stops the ones after it.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub parts: Vec<PayoutPartResponse>,
+}
+
+/// One channel order of a payout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PayoutPartResponse {
+    pub part_no: u32,
+    pub channel: String,
+    pub amount_minor: i64,
+    /// CREATED (not sent yet), PROCESSING, SUCCESS or FAILED.
+    pub status: String,
+    /// The channel's own id, once it answered.
+    pub channel_transaction_id: Option<String>,
 }
 
 /// A payment (支付订单) with its parts and its trade.
@@ -201,10 +218,16 @@ pub struct PaymentResponse {
     pub payer_id: String,
     pub amount_minor: i64,
     pub currency: String,
-    /// CREATED, PROCESSING, SUCCESS or FAILED. PROCESSING means a channel has
-    /// not answered yet: query again or wait for the notification.
+    /// CREATED, PROCESSING, SUCCESS, PARTIALLY_PAID or FAILED. PROCESSING
+    /// means a channel has not answered yet: query again or wait for the
+    /// notification. PARTIALLY_PAID (payouts split into parts only): some
+    /// parts were paid and a later one refused; `paid_out_minor` left, the
+    /// rest went back to the paying balance.
     #[schema(example = "SUCCESS")]
     pub status: String,
+    /// A payout's amount paid out so far (its successful parts).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub paid_out_minor: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
     pub instructions: Vec<InstructionResponse>,
@@ -212,7 +235,8 @@ pub struct PaymentResponse {
     /// Set when this payment succeeded after another had paid the trade
     /// (重复支付): its money is to be refunded.
     pub duplicate_of: Option<i64>,
-    /// Why it failed (FAILED only): `BALANCE_INSUFFICIENT`,
+    /// Why it failed (FAILED, or why the rest of a PARTIALLY_PAID payout
+    /// was not paid): `BALANCE_INSUFFICIENT`,
     /// `CHANNEL_REFUSED`, `NO_ROUTE`, `PAYOUT_REFUSED`,
     /// `FEE_ACCOUNT_INSUFFICIENT` (the merchant's prepaid fee account holds
     /// less than the fee), `FEE_BALANCE_INSUFFICIENT` (the balance its fee is
@@ -267,7 +291,9 @@ impl TryFrom<PaymentView> for PaymentResponse {
     type Error = ApiError;
 
     fn try_from(view: PaymentView) -> Result<Self, ApiError> {
+        let paid_out_minor = view.paid_out_minor();
         let payment = view.payment;
+        let parts = view.payout_parts;
         Ok(PaymentResponse {
             id: payment.id,
             request_serial: payment.request_serial,
@@ -276,6 +302,7 @@ impl TryFrom<PaymentView> for PaymentResponse {
             amount_minor: payment.amount_minor,
             currency: payment.currency.code().to_owned(),
             status: payment.status.as_str().to_owned(),
+            paid_out_minor,
             created_at: timestamp::format(payment.created_at)?,
             updated_at: timestamp::format(payment.updated_at)?,
             instructions: view
@@ -287,6 +314,17 @@ impl TryFrom<PaymentView> for PaymentResponse {
                     source: instruction.source.as_str().to_owned(),
                     amount_minor: instruction.amount_minor,
                     status: instruction.status.as_str().to_owned(),
+                    parts: parts
+                        .iter()
+                        .filter(|part| part.instruction_id == instruction.id)
+                        .map(|part| PayoutPartResponse {
+                            part_no: part.part_no,
+                            channel: part.channel.clone(),
+                            amount_minor: part.amount_minor,
+                            status: part.status.as_str().to_owned(),
+                            channel_transaction_id: part.channel_transaction_id.clone(),
+                        })
+                        .collect(),
                 })
                 .collect(),
             trade: TradeResponse::try_from(view.trade)?,
