@@ -786,8 +786,12 @@ impl<
         };
         let mut parts = self.orders.channel_orders(instruction.id, None).await?;
         if instruction.status.is_final() {
-            // An earlier run got this far and stopped before the payment.
+            // An earlier run got this far and stopped before the payment;
+            // why a payout that paid nothing failed was not kept.
             let paid_minor = paid_out_minor(&parts);
+            if paid_minor == 0 {
+                return self.payout_failed(payment, None, now).await;
+            }
             return self.payout_finished(payment, paid_minor, now).await;
         }
         if parts.is_empty() {
@@ -1688,7 +1692,6 @@ impl<
         Ok(None)
     }
 
-    /// Marks the trade paid by this payment, unless another paid it first.
     /// Marks the trade paid by `paid` (less `unpaid_minor`, what a partly
     /// paid payout did not pay), or raises the refund of a duplicate.
     async fn settle_trade(

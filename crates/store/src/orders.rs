@@ -372,6 +372,21 @@ pub(crate) mod postgres_allocation {
     refund_allocation_fn!(sqlx::PgConnection);
 }
 
+/// A channel order names its channel and moves a positive amount.
+pub(crate) fn check_channel_order(channel: &str, amount_minor: i64) -> Result<(), OrderStoreError> {
+    if channel.is_empty() || channel.len() > engine::REFERENCE_LENGTH_MAX {
+        return Err(engine::OrderError::InvalidText {
+            field: "channel",
+            max: engine::REFERENCE_LENGTH_MAX,
+        }
+        .into());
+    }
+    if amount_minor <= 0 {
+        return Err(engine::OrderError::InvalidAmount(amount_minor).into());
+    }
+    Ok(())
+}
+
 pub(crate) fn db(error: sqlx::Error) -> OrderStoreError {
     OrderStoreError::Store(database_error(error))
 }
@@ -620,16 +635,7 @@ macro_rules! order_store {
                 now: ledger::TimestampMicros,
             ) -> Result<engine::Created<engine::ChannelOrder>, engine::OrderStoreError> {
                 use crate::orders::*;
-                if channel.is_empty() || channel.len() > engine::REFERENCE_LENGTH_MAX {
-                    return Err(engine::OrderError::InvalidText {
-                        field: "channel",
-                        max: engine::REFERENCE_LENGTH_MAX,
-                    }
-                    .into());
-                }
-                if amount_minor <= 0 {
-                    return Err(engine::OrderError::InvalidAmount(amount_minor).into());
-                }
+                check_channel_order(channel, amount_minor)?;
                 let row: Option<ChannelOrderRow> = sqlx::query_as(&format!(
                     "INSERT INTO channel_orders (instruction_id, refund_id, channel, amount_minor, currency, \
                      status, created_at, updated_at) SELECT id, $1, $2, $3, currency, 'CREATED', $4, $4 \
@@ -671,13 +677,6 @@ macro_rules! order_store {
                 now: ledger::TimestampMicros,
             ) -> Result<engine::Created<Vec<engine::ChannelOrder>>, engine::OrderStoreError> {
                 use crate::orders::*;
-                if channel.is_empty() || channel.len() > engine::REFERENCE_LENGTH_MAX {
-                    return Err(engine::OrderError::InvalidText {
-                        field: "channel",
-                        max: engine::REFERENCE_LENGTH_MAX,
-                    }
-                    .into());
-                }
                 if amounts_minor.is_empty() || amounts_minor.len() > engine::PAYOUT_PARTS_MAX {
                     return Err(engine::OrderError::InvalidPartCount {
                         parts: amounts_minor.len(),
@@ -685,8 +684,8 @@ macro_rules! order_store {
                     }
                     .into());
                 }
-                if let Some(amount_minor) = amounts_minor.iter().copied().find(|amount| *amount <= 0) {
-                    return Err(engine::OrderError::InvalidAmount(amount_minor).into());
+                for amount_minor in amounts_minor {
+                    check_channel_order(channel, *amount_minor)?;
                 }
                 // All parts in one statement, and only while the instruction
                 // has none: the parts of one payout come from one routing.
