@@ -8,7 +8,7 @@ keys and amounts per class, the elapsed seconds and the peak resident memory.
 
     bench_recon_duckdb.py PLATFORM.parquet CHANNEL.parquet FEE_TOLERANCE_MINOR
         [--threads N] [--memory-limit-gib G] [--temp-directory DIR]
-        [--counts-only] [--explain-analyze]
+        [--counts-only] [--numeric-keys] [--explain-analyze]
 
 The plan is the engine's: the channel's side grouped by key with the number
 of records and the max of every column, a full outer join on key, one CASE
@@ -19,6 +19,11 @@ its caller. So that DuckDB cannot drop the columns and aggregates only those
 figures need (its optimizer removes unused ones), the default query folds
 every column of every discrepancy into a checksum per class. `--counts-only`
 leaves that out and shows what the bare count costs.
+
+paycore joins keys as 64-bit integers when the files' metadata says every
+key is a decimal number (the benchmark's keys are). DuckDB joins the key
+column as the files store it, text; `--numeric-keys` casts it to BIGINT on
+both sides first, to show what the same shortcut gives DuckDB.
 """
 
 import argparse
@@ -77,7 +82,7 @@ CLASS_CASE = """
 """
 
 
-def query(tolerance, counts_only):
+def query(tolerance, counts_only, numeric_keys=False):
     channel_columns = ",\n".join(
         f"max({name}) AS c_{name}" for name in COLUMNS
     )
@@ -92,18 +97,26 @@ def query(tolerance, counts_only):
             f"sum(hash({figures}) % 1000003) "
             f"FILTER (WHERE class >= {DISCREPANCY_CODE_MIN})"
         )
+    if numeric_keys:
+        platform = ("(SELECT * REPLACE (CAST(key AS BIGINT) AS key) "
+                    "FROM read_parquet($platform))")
+        channel_key = "CAST(key AS BIGINT)"
+    else:
+        platform = "read_parquet($platform)"
+        channel_key = "key"
     return f"""
         WITH channel AS (
-            SELECT key AS c_key, count(*) AS c_count, {channel_columns}
+            SELECT {channel_key} AS c_key, count(*) AS c_count,
+                   {channel_columns}
             FROM read_parquet($channel)
-            GROUP BY key
+            GROUP BY {channel_key}
         ),
         classified AS (
             SELECT {CLASS_CASE.format(tolerance=int(tolerance))} AS class,
                    coalesce(p.amount_minor, c.c_amount_minor)
                        AS class_amount_minor,
                    p.*, c.*
-            FROM read_parquet($platform) AS p
+            FROM {platform} AS p
             FULL OUTER JOIN channel AS c ON p.key = c.c_key
         )
         SELECT class, count(*) AS keys,
@@ -129,6 +142,7 @@ def main():
     parser.add_argument("--memory-limit-gib", type=int)
     parser.add_argument("--temp-directory")
     parser.add_argument("--counts-only", action="store_true")
+    parser.add_argument("--numeric-keys", action="store_true")
     parser.add_argument("--explain-analyze", action="store_true")
     arguments = parser.parse_args()
 
@@ -146,7 +160,8 @@ def main():
     if arguments.temp_directory:
         directory = arguments.temp_directory.replace("'", "''")
         connection.execute(f"SET temp_directory = '{directory}'")
-    sql = query(arguments.fee_tolerance_minor, arguments.counts_only)
+    sql = query(arguments.fee_tolerance_minor, arguments.counts_only,
+                arguments.numeric_keys)
     parameters = {"platform": arguments.platform, "channel": arguments.channel}
     if arguments.explain_analyze:
         rows = connection.execute("EXPLAIN ANALYZE " + sql, parameters).fetchall()

@@ -18,7 +18,7 @@
 use anyhow::{Context, Result, bail, ensure};
 use money::{RoundingMode, divide_rounded};
 use recon::{Class, ReconRecord, RecordKind, RecordStatus};
-use recon_engine::{RecordFileWriter, SessionSettings, match_files, session};
+use recon_engine::{RecordFileWriter, SessionSettings, explain_matching, match_files, session};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -123,6 +123,16 @@ impl EngineArgs {
             .max(1)
     }
 
+    fn settings(&self, spill_directory: Option<PathBuf>) -> Result<SessionSettings> {
+        Ok(SessionSettings {
+            partitions: self.partitions(),
+            memory_limit_bytes: usize::try_from(self.memory_limit << 30)?,
+            spill_directory,
+            sort_merge_join: self.sort_merge_join,
+            batch_rows: self.batch_rows,
+        })
+    }
+
     fn command_line(&self) -> Vec<String> {
         let mut arguments = vec![
             format!("--partitions={}", self.partitions()),
@@ -147,6 +157,11 @@ pub struct ReconRunArgs {
     /// Where the plan spills; the system's temporary directory by default.
     #[arg(long)]
     spill_dir: Option<PathBuf>,
+    /// After the timed run, run the first pass once more under `EXPLAIN
+    /// ANALYZE` and print each operator's rows, time and spills to standard
+    /// error.
+    #[arg(long)]
+    explain_analyze: bool,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -446,13 +461,7 @@ async fn classify_files(
     engine: &EngineArgs,
     spill_directory: Option<PathBuf>,
 ) -> Result<(f64, Figures)> {
-    let settings = SessionSettings {
-        partitions: engine.partitions(),
-        memory_limit_bytes: usize::try_from(engine.memory_limit << 30)?,
-        spill_directory,
-        sort_merge_join: engine.sort_merge_join,
-        batch_rows: engine.batch_rows,
-    };
+    let settings = engine.settings(spill_directory)?;
     let started = Instant::now();
     let context = session(&settings)?;
     let mut findings: BTreeMap<Class, u64> = BTreeMap::new();
@@ -491,7 +500,8 @@ pub async fn run_classification(arguments: ReconRunArgs) -> Result<()> {
         platform: arguments.platform,
         channel: arguments.channel,
     };
-    let (seconds, figures) = classify_files(&files, &arguments.engine, arguments.spill_dir).await?;
+    let (seconds, figures) =
+        classify_files(&files, &arguments.engine, arguments.spill_dir.clone()).await?;
     let mut classes = serde_json::Map::new();
     for (class, figures) in &figures {
         let amount_minor = i64::try_from(figures.amount_minor)
@@ -508,6 +518,17 @@ pub async fn run_classification(arguments: ReconRunArgs) -> Result<()> {
         "classes": classes,
     });
     println!("{report}");
+    if arguments.explain_analyze {
+        let context = session(&arguments.engine.settings(arguments.spill_dir)?)?;
+        let analysis = explain_matching(
+            &context,
+            std::slice::from_ref(&files.platform),
+            std::slice::from_ref(&files.channel),
+            arguments.engine.fee_tolerance_minor,
+        )
+        .await?;
+        eprintln!("{analysis}");
+    }
     Ok(())
 }
 

@@ -10,6 +10,11 @@ pub enum EngineError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parquet: {0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     #[error("arrow: {0}")]
@@ -29,9 +34,10 @@ impl EngineError {
     pub fn code(&self) -> &'static str {
         match self {
             EngineError::Query(_) => "RECON_QUERY_FAILED",
-            EngineError::Write { .. } | EngineError::Parquet(_) | EngineError::Arrow(_) => {
-                "RECON_STORAGE_FAILED"
-            }
+            EngineError::Write { .. }
+            | EngineError::Read { .. }
+            | EngineError::Parquet(_)
+            | EngineError::Arrow(_) => "RECON_STORAGE_FAILED",
             EngineError::Schema { .. }
             | EngineError::Value { .. }
             | EngineError::FiguresMismatch { .. } => "RECON_FILE_INVALID",

@@ -19,7 +19,7 @@ mod session;
 mod writer;
 
 pub use error::EngineError;
-pub use matching::{MatchSummary, match_files};
+pub use matching::{MatchSummary, explain_matching, match_files};
 pub use schema::{record_schema, records_to_batch};
 pub use session::{SessionSettings, session};
 pub use writer::RecordFileWriter;

@@ -5,6 +5,9 @@
 //! figure of both sides for the discrepant keys alone (about 1% of them), by
 //! joining those keys back to both sides' files.
 //!
+//! When every file says its keys are decimal numbers (our channel order ids
+//! are), the first pass joins and groups on them as `i64`, not as text.
+//!
 //! Both passes hash-partition their inputs by key, so each partition is
 //! matched on its own (see ARCHITECTURE.md, "Scaling out").
 
@@ -12,14 +15,17 @@ use crate::schema::*;
 use crate::{EngineError, record_schema};
 use datafusion::arrow::array::{Array, AsArray, Int8Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Int8Type, Int32Type, Int64Type, Schema};
+use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::common::JoinType;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::{count, max};
-use datafusion::logical_expr::{Expr, col, lit, when};
+use datafusion::logical_expr::{Expr, cast, col, lit, when};
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, coalesce};
 use futures::StreamExt;
 use recon::{Class, Finding, RecordKind, RecordStatus, SideFigures};
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::ops::Not;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,19 +103,76 @@ fn prefixed(prefix: &str, column: &str) -> String {
     format!("{prefix}{column}")
 }
 
+/// What the first pass joins and groups the keys as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyType {
+    Text,
+    /// Every input file's metadata says its keys are decimal numbers
+    /// (`schema::KEY_NUMBERS`): hashing, comparing and grouping an `i64`
+    /// costs a fraction of doing so to its text, and the text comes back
+    /// unchanged from the number.
+    Number,
+}
+
+impl KeyType {
+    /// `Number` when every file says its keys are numbers; a file written
+    /// before files said so, or with one key that is not, makes it `Text`.
+    fn of_files(files: &[&[PathBuf]]) -> Result<KeyType, EngineError> {
+        for path in files.iter().flat_map(|files| files.iter()) {
+            let file = File::open(path).map_err(|source| EngineError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let metadata = ParquetMetaDataReader::new().parse_and_finish(&file)?;
+            let numbers = metadata
+                .file_metadata()
+                .key_value_metadata()
+                .is_some_and(|entries| {
+                    entries.iter().any(|entry| {
+                        entry.key == KEY_NUMBERS && entry.value.as_deref() == Some("true")
+                    })
+                });
+            if !numbers {
+                return Ok(KeyType::Text);
+            }
+        }
+        Ok(KeyType::Number)
+    }
+
+    /// A record's key as the plan joins it. The cast fails the query,
+    /// rather than dropping the key, should a file's metadata be wrong.
+    fn key(self) -> Expr {
+        match self {
+            KeyType::Text => col(KEY),
+            KeyType::Number => cast(col(KEY), DataType::Int64),
+        }
+    }
+
+    /// A joined key back as its text.
+    fn text(self, key: Expr) -> Expr {
+        match self {
+            KeyType::Text => key,
+            KeyType::Number => cast(key, DataType::Utf8),
+        }
+    }
+}
+
 /// Ours: one record per key (the snapshot guarantees it), `columns`
-/// renamed.
-fn platform_side(frame: DataFrame, columns: &[&str]) -> Result<DataFrame, EngineError> {
+/// renamed, the key as `key`.
+fn platform_side(frame: DataFrame, columns: &[&str], key: Expr) -> Result<DataFrame, EngineError> {
     let selected: Vec<Expr> = columns
         .iter()
-        .map(|name| col(*name).alias(prefixed(PLATFORM, name)))
+        .map(|name| match *name {
+            KEY => key.clone().alias(prefixed(PLATFORM, KEY)),
+            name => col(name).alias(prefixed(PLATFORM, name)),
+        })
         .collect();
     Ok(frame.select(selected)?)
 }
 
-/// The channel's: grouped by key, with the number of records per key and
+/// The channel's: grouped by `key`, with the number of records per key and
 /// the `max` of each of `columns` besides the key.
-fn channel_side(frame: DataFrame, columns: &[&str]) -> Result<DataFrame, EngineError> {
+fn channel_side(frame: DataFrame, columns: &[&str], key: Expr) -> Result<DataFrame, EngineError> {
     let figures: Vec<&str> = columns
         .iter()
         .copied()
@@ -121,7 +184,7 @@ fn channel_side(frame: DataFrame, columns: &[&str]) -> Result<DataFrame, EngineE
             .iter()
             .map(|name| max(col(*name)).alias(prefixed(CHANNEL, name))),
     );
-    let grouped = frame.aggregate(vec![col(KEY)], aggregates)?;
+    let grouped = frame.aggregate(vec![key.alias(KEY)], aggregates)?;
     let mut selected = vec![col(KEY).alias(prefixed(CHANNEL, KEY)), col(COUNT)];
     selected.extend(figures.iter().map(|name| col(prefixed(CHANNEL, name))));
     Ok(grouped.select(selected)?)
@@ -198,8 +261,13 @@ pub async fn matching_plan(
     channel_files: &[PathBuf],
     fee_tolerance_minor: i64,
 ) -> Result<DataFrame, EngineError> {
-    let platform = platform_side(read(ctx, platform_files).await?, &CLASSIFIED)?;
-    let channel = channel_side(read(ctx, channel_files).await?, &CLASSIFIED)?;
+    let key_type = KeyType::of_files(&[platform_files, channel_files])?;
+    let platform = platform_side(
+        read(ctx, platform_files).await?,
+        &CLASSIFIED,
+        key_type.key(),
+    )?;
+    let channel = channel_side(read(ctx, channel_files).await?, &CLASSIFIED, key_type.key())?;
     let platform_key = prefixed(PLATFORM, KEY);
     let channel_key = prefixed(CHANNEL, KEY);
     let joined = platform.join(
@@ -220,10 +288,26 @@ pub async fn matching_plan(
     Ok(classified.select(vec![
         col(CLASS),
         col(CLASS_AMOUNT),
-        when(is_discrepancy(col(CLASS)), coalesce(vec![p(KEY), c(KEY)]))
-            .end()?
-            .alias(DISCREPANT_KEY),
+        when(
+            is_discrepancy(col(CLASS)),
+            key_type.text(coalesce(vec![p(KEY), c(KEY)])),
+        )
+        .end()?
+        .alias(DISCREPANT_KEY),
     ])?)
+}
+
+/// `EXPLAIN ANALYZE` of the first pass: the physical plan as it ran, with
+/// each operator's rows, time and spills. It runs the pass once more.
+pub async fn explain_matching(
+    ctx: &SessionContext,
+    platform_files: &[PathBuf],
+    channel_files: &[PathBuf],
+    fee_tolerance_minor: i64,
+) -> Result<String, EngineError> {
+    let plan = matching_plan(ctx, platform_files, channel_files, fee_tolerance_minor).await?;
+    let batches = plan.explain(false, true)?.collect().await?;
+    Ok(pretty_format_batches(&batches)?.to_string())
 }
 
 /// The second pass's logical plan: `keys` (key and class of each
@@ -244,8 +328,8 @@ async fn figures_plan(
         &[WANTED_KEY],
         None,
     )?;
-    let channel = channel_side(channel_records, &COLUMNS)?;
-    let platform = platform_side(read(ctx, platform_files).await?, &COLUMNS)?;
+    let channel = channel_side(channel_records, &COLUMNS, col(KEY))?;
+    let platform = platform_side(read(ctx, platform_files).await?, &COLUMNS, col(KEY))?;
     let platform_key = prefixed(PLATFORM, KEY);
     let channel_key = prefixed(CHANNEL, KEY);
     let joined = keys

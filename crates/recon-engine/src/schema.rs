@@ -15,6 +15,22 @@ pub(crate) const STATUS: &str = "status";
 pub(crate) const OCCURRED_AT: &str = "occurred_at";
 pub(crate) const BUSINESS_DAY: &str = "business_day";
 
+/// The file-metadata entry a record file carries when every key in it is a
+/// decimal number: `"0"`, or up to 18 digits without a leading zero. Such a
+/// key converts to an `i64` and back to the same text, so the matching plan
+/// may join and group on the number instead of the text.
+pub(crate) const KEY_NUMBERS: &str = "paycore.keys_are_numbers";
+
+/// True for a key that [`KEY_NUMBERS`] describes.
+pub(crate) fn is_key_number(key: &str) -> bool {
+    let digits = key.as_bytes();
+    match digits {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.len() < 18 && rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
 /// key, kind, channel_transaction_id, amount_minor, currency, fee_minor,
 /// status, occurred_at (µs since the epoch), business_day (days since the
 /// epoch). Text columns hold the codes of `recon::RecordKind` and
@@ -68,4 +84,32 @@ pub fn records_to_batch(records: &[ReconRecord]) -> Result<RecordBatch, crate::E
         Arc::new(day.finish()),
     ];
     Ok(RecordBatch::try_new(record_schema(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_key_number;
+
+    #[test]
+    fn only_keys_that_survive_the_round_trip_through_i64_are_numbers() {
+        for key in ["0", "7", "2026120300000001", "999999999999999999"] {
+            assert!(is_key_number(key), "{key}");
+            let number: i64 = key.parse().unwrap_or(-1);
+            assert_eq!(number.to_string(), key);
+        }
+        // A leading zero, a sign, a 19th digit, a letter or nothing at all.
+        for key in [
+            "",
+            "00",
+            "012",
+            "+1",
+            "-1",
+            "1000000000000000000",
+            "12a",
+            "1 ",
+            "１",
+        ] {
+            assert!(!is_key_number(key), "{key}");
+        }
+    }
 }

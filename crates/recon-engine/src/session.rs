@@ -64,6 +64,11 @@ pub fn session(settings: &SessionSettings) -> Result<SessionContext, EngineError
         .options_mut()
         .optimizer
         .hash_join_single_partition_threshold_rows = 0;
+    // The second pass semi-joins about 1% of the keys to every record; with
+    // filters evaluated while the Parquet pages are decoded, the join's
+    // filter on the keys skips decoding the other columns of the rest
+    // (10 M: 2.7–3.0 s → 1.9–2.1 s for that pass).
+    config.options_mut().execution.parquet.pushdown_filters = true;
     let disk = match &settings.spill_directory {
         Some(directory) => DiskManagerBuilder::default()
             .with_mode(DiskManagerMode::Directories(vec![directory.clone()])),

@@ -1,8 +1,10 @@
 //! Writing a record file: whole or not at all.
 
+use crate::schema::{KEY_NUMBERS, is_key_number};
 use crate::{EngineError, record_schema, records_to_batch};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
 use recon::ReconRecord;
 use std::fs::File;
@@ -13,13 +15,16 @@ pub const BATCH_ROWS_MAX: usize = 65_536;
 
 /// Streams records into a Parquet file. Rows go to `<path>.partial`; only
 /// [`RecordFileWriter::finish`] renames it to `path`, so a reader never sees
-/// half a file and a failed import leaves nothing behind.
+/// half a file and a failed import leaves nothing behind. The file's
+/// metadata says whether every key in it is a decimal number (see
+/// `schema::KEY_NUMBERS`).
 pub struct RecordFileWriter {
     path: PathBuf,
     partial: PathBuf,
     writer: Option<ArrowWriter<File>>,
     buffer: Vec<ReconRecord>,
     rows: u64,
+    keys_are_numbers: bool,
 }
 
 impl RecordFileWriter {
@@ -45,10 +50,12 @@ impl RecordFileWriter {
             writer: Some(writer),
             buffer: Vec::with_capacity(BATCH_ROWS_MAX),
             rows: 0,
+            keys_are_numbers: true,
         })
     }
 
     pub fn push(&mut self, record: ReconRecord) -> Result<(), EngineError> {
+        self.keys_are_numbers &= is_key_number(&record.key);
         self.buffer.push(record);
         if self.buffer.len() >= BATCH_ROWS_MAX {
             self.flush()?;
@@ -77,7 +84,11 @@ impl RecordFileWriter {
             path: self.path.clone(),
             source,
         };
-        if let Some(writer) = self.writer.take() {
+        if let Some(mut writer) = self.writer.take() {
+            writer.append_key_value_metadata(KeyValue::new(
+                KEY_NUMBERS.to_owned(),
+                self.keys_are_numbers.to_string(),
+            ));
             let file = writer.into_inner()?;
             file.sync_all().map_err(io)?;
         }

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use recon::{ChannelSide, Class, Finding, ReconRecord, RecordKind, RecordStatus, classify};
-use recon_engine::{RecordFileWriter, SessionSettings, match_files, session};
+use recon_engine::{RecordFileWriter, SessionSettings, explain_matching, match_files, session};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +39,45 @@ fn write(path: &Path, records: &[ReconRecord]) -> PathBuf {
     path.to_owned()
 }
 
+/// How a test writes its keys: as the engine's channel order ids (decimal
+/// numbers, which the plan joins as `i64`), or as text.
+#[derive(Debug, Clone, Copy)]
+enum KeyStyle {
+    Numbers,
+    /// Digits with leading zeros: numbers to the eye, text to the plan.
+    ZeroPadded,
+    /// Numbers and text keys in the same files.
+    Mixed,
+}
+
+fn styled(records: &mut [ReconRecord], style: KeyStyle) {
+    for record in records {
+        let number: u32 = record.key.parse().unwrap();
+        record.key = match style {
+            KeyStyle::Numbers => number.to_string(),
+            KeyStyle::ZeroPadded => format!("{number:06}"),
+            KeyStyle::Mixed if number % 3 == 0 => format!("K-{number}"),
+            KeyStyle::Mixed => number.to_string(),
+        };
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn test_session() -> datafusion::prelude::SessionContext {
+    let settings = SessionSettings {
+        partitions: 3,
+        batch_rows: 7,
+        ..SessionSettings::default()
+    };
+    session(&settings).unwrap()
+}
+
 fn run(
     platform: &[ReconRecord],
     channel: &[ReconRecord],
@@ -47,16 +86,8 @@ fn run(
     let directory = tempfile::tempdir().unwrap();
     let platform_file = write(&directory.path().join("platform.parquet"), platform);
     let channel_file = write(&directory.path().join("channel.parquet"), channel);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let settings = SessionSettings {
-        partitions: 3,
-        batch_rows: 7,
-        ..SessionSettings::default()
-    };
-    let ctx = session(&settings).unwrap();
+    let runtime = runtime();
+    let ctx = test_session();
     let mut findings = Vec::new();
     let summary = runtime
         .block_on(match_files(
@@ -123,6 +154,7 @@ proptest! {
     fn the_plan_classifies_every_key_as_the_reference_does(
         sides in prop::collection::vec((side(), side()), 1..60),
         tolerance in 0i64..2,
+        style in prop_oneof![Just(KeyStyle::Numbers), Just(KeyStyle::ZeroPadded), Just(KeyStyle::Mixed)],
     ) {
         let mut platform = Vec::new();
         let mut channel = Vec::new();
@@ -137,6 +169,8 @@ proptest! {
                 }
             }
         }
+        styled(&mut platform, style);
+        styled(&mut channel, style);
         let expected = expected(&platform, &channel, tolerance);
         let (summary, findings) = run(&platform, &channel, tolerance);
         let mut counts: BTreeMap<Class, u64> = BTreeMap::new();
@@ -209,4 +243,70 @@ fn an_unfinished_file_leaves_nothing_behind() {
         // Dropped without `finish`: an import that failed half way.
     }
     assert_eq!(std::fs::read_dir(directory.path()).unwrap().count(), 0);
+}
+
+/// The plan's text, from `EXPLAIN ANALYZE` of the first pass.
+fn first_pass_plan(platform: &[ReconRecord], channel: &[ReconRecord]) -> String {
+    let directory = tempfile::tempdir().unwrap();
+    let platform_file = write(&directory.path().join("platform.parquet"), platform);
+    let channel_file = write(&directory.path().join("channel.parquet"), channel);
+    runtime()
+        .block_on(explain_matching(
+            &test_session(),
+            &[platform_file],
+            &[channel_file],
+            0,
+        ))
+        .unwrap()
+}
+
+#[test]
+fn numeric_keys_are_joined_as_numbers_and_come_back_as_the_same_text() {
+    let largest = 999_999_999_999_999_999i64;
+    let mut platform = vec![record(1, RecordStatus::Success, 100, Some(1))];
+    let mut channel = vec![record(2, RecordStatus::Success, 200, Some(1))];
+    platform[0].key = largest.to_string();
+    channel[0].key = "0".to_owned();
+    let plan = first_pass_plan(&platform, &channel);
+    assert!(plan.contains("CAST(key@0 AS Int64)"), "{plan}");
+    let (summary, findings) = run(&platform, &channel, 0);
+    assert_eq!(summary.keys[&Class::PlatformOnly], 1);
+    assert_eq!(summary.keys[&Class::ChannelOnly], 1);
+    let keys: BTreeMap<String, Class> = findings
+        .iter()
+        .map(|finding| (finding.key.clone(), finding.class))
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeMap::from([
+            ("0".to_owned(), Class::ChannelOnly),
+            (largest.to_string(), Class::PlatformOnly),
+        ])
+    );
+}
+
+#[test]
+fn one_key_that_is_not_a_number_makes_the_plan_join_text() {
+    let platform = vec![
+        record(1, RecordStatus::Success, 100, Some(1)),
+        record(2, RecordStatus::Success, 200, Some(1)),
+    ];
+    let mut channel = platform.clone();
+    // Nineteen digits: more than every `i64` can hold.
+    channel[1].key = "1000000000000000000".to_owned();
+    let plan = first_pass_plan(&platform, &channel);
+    assert!(!plan.contains("AS Int64)"), "{plan}");
+    let (summary, findings) = run(&platform, &channel, 0);
+    assert_eq!(summary.keys[&Class::Matched], 1);
+    let keys: BTreeMap<String, Class> = findings
+        .iter()
+        .map(|finding| (finding.key.clone(), finding.class))
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeMap::from([
+            ("1000000000000000000".to_owned(), Class::ChannelOnly),
+            ("2".to_owned(), Class::PlatformOnly),
+        ])
+    );
 }
