@@ -56,7 +56,7 @@ fn styled(records: &mut [ReconRecord], style: KeyStyle) {
         record.key = match style {
             KeyStyle::Numbers => number.to_string(),
             KeyStyle::ZeroPadded => format!("{number:06}"),
-            KeyStyle::Mixed if number % 3 == 0 => format!("K-{number}"),
+            KeyStyle::Mixed if number.is_multiple_of(3) => format!("K-{number}"),
             KeyStyle::Mixed => number.to_string(),
         };
     }
