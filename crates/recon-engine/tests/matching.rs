@@ -178,7 +178,7 @@ proptest! {
             *counts.entry(*class).or_default() += 1;
         }
         prop_assert_eq!(&summary.keys, &counts);
-        let found: BTreeMap<String, Class> = findings.iter().map(|finding| (finding.key.clone(), finding.class)).collect();
+        let found = classes_by_key(&findings);
         let discrepancies: BTreeMap<String, Class> = expected.into_iter().filter(|(_, class)| class.is_discrepancy()).collect();
         prop_assert_eq!(found, discrepancies);
     }
@@ -245,6 +245,13 @@ fn an_unfinished_file_leaves_nothing_behind() {
     assert_eq!(std::fs::read_dir(directory.path()).unwrap().count(), 0);
 }
 
+fn classes_by_key(findings: &[Finding]) -> BTreeMap<String, Class> {
+    findings
+        .iter()
+        .map(|finding| (finding.key.clone(), finding.class))
+        .collect()
+}
+
 /// The plan's text, from `EXPLAIN ANALYZE` of the first pass.
 fn first_pass_plan(platform: &[ReconRecord], channel: &[ReconRecord]) -> String {
     let directory = tempfile::tempdir().unwrap();
@@ -272,12 +279,8 @@ fn numeric_keys_are_joined_as_numbers_and_come_back_as_the_same_text() {
     let (summary, findings) = run(&platform, &channel, 0);
     assert_eq!(summary.keys[&Class::PlatformOnly], 1);
     assert_eq!(summary.keys[&Class::ChannelOnly], 1);
-    let keys: BTreeMap<String, Class> = findings
-        .iter()
-        .map(|finding| (finding.key.clone(), finding.class))
-        .collect();
     assert_eq!(
-        keys,
+        classes_by_key(&findings),
         BTreeMap::from([
             ("0".to_owned(), Class::ChannelOnly),
             (largest.to_string(), Class::PlatformOnly),
@@ -292,18 +295,14 @@ fn one_key_that_is_not_a_number_makes_the_plan_join_text() {
         record(2, RecordStatus::Success, 200, Some(1)),
     ];
     let mut channel = platform.clone();
-    // Nineteen digits: more than every `i64` can hold.
+    // Nineteen digits: the writer takes at most eighteen as a number.
     channel[1].key = "1000000000000000000".to_owned();
     let plan = first_pass_plan(&platform, &channel);
     assert!(!plan.contains("AS Int64)"), "{plan}");
     let (summary, findings) = run(&platform, &channel, 0);
     assert_eq!(summary.keys[&Class::Matched], 1);
-    let keys: BTreeMap<String, Class> = findings
-        .iter()
-        .map(|finding| (finding.key.clone(), finding.class))
-        .collect();
     assert_eq!(
-        keys,
+        classes_by_key(&findings),
         BTreeMap::from([
             ("1000000000000000000".to_owned(), Class::ChannelOnly),
             ("2".to_owned(), Class::PlatformOnly),
