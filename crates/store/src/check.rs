@@ -3,7 +3,7 @@
 
 use crate::rows::database_error;
 use ledger::{CheckReport, StoreError};
-use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
+use sqlx::{Database, Executor, FromRow, IntoArguments};
 use std::collections::BTreeMap;
 
 /// Most examples of one kind of violation listed in a report.
@@ -60,7 +60,10 @@ const ENTRIES_WITHOUT_TRANSFER: &str = "SELECT DISTINCT e.transfer_id FROM entri
 type AccountMismatch = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 type SubjectTotal = (String, String, i64, i64);
 
-async fn fetch<DB, T>(pool: &Pool<DB>, sql: &'static str) -> Result<Vec<T>, StoreError>
+async fn fetch<DB, T>(
+    connection: &mut DB::Connection,
+    sql: &'static str,
+) -> Result<Vec<T>, StoreError>
 where
     DB: Database,
     T: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
@@ -68,13 +71,13 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
 {
     sqlx::query_as::<DB, T>(sql)
-        .fetch_all(pool)
+        .fetch_all(connection)
         .await
         .map_err(database_error)
 }
 
-/// Runs every check against `pool`.
-pub(crate) async fn run<DB>(pool: &Pool<DB>) -> Result<CheckReport, StoreError>
+/// Runs every check on `connection`.
+pub(crate) async fn run<DB>(connection: &mut DB::Connection) -> Result<CheckReport, StoreError>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -86,7 +89,7 @@ where
     SubjectTotal: for<'r> FromRow<'r, DB::Row>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
 {
-    let counts: Vec<(i64, i64, i64, i64)> = fetch(pool, COUNTS).await?;
+    let counts: Vec<(i64, i64, i64, i64)> = fetch(&mut *connection, COUNTS).await?;
     let (accounts, transfers, entries, subjects) = counts.first().copied().unwrap_or_default();
     let mut report = CheckReport {
         accounts_checked: u64::try_from(accounts).unwrap_or_default(),
@@ -96,7 +99,7 @@ where
         violations: Vec::new(),
     };
     let violations = &mut report.violations;
-    let totals: Vec<(String, i64, i64)> = fetch(pool, CURRENCY_TOTALS).await?;
+    let totals: Vec<(String, i64, i64)> = fetch(&mut *connection, CURRENCY_TOTALS).await?;
     for (currency, debits, credits) in totals {
         if debits != credits {
             violations.push(format!(
@@ -104,14 +107,15 @@ where
             ));
         }
     }
-    let unbalanced: Vec<(i64, String, bool, i64)> = fetch(pool, UNBALANCED_TRANSFERS).await?;
+    let unbalanced: Vec<(i64, String, bool, i64)> =
+        fetch(&mut *connection, UNBALANCED_TRANSFERS).await?;
     for (transfer_id, currency, pending, difference) in unbalanced {
         let what = if pending { "pending" } else { "posted" };
         violations.push(format!(
             "transfer {transfer_id}: {what} entries in {currency} are off by {difference} (debits - credits)"
         ));
     }
-    let mismatches: Vec<AccountMismatch> = fetch(pool, ACCOUNT_MISMATCHES).await?;
+    let mismatches: Vec<AccountMismatch> = fetch(&mut *connection, ACCOUNT_MISMATCHES).await?;
     for row in mismatches {
         violations.push(format!(
             "account {}: stored totals (debits {}, credits {}, pending debits {}, pending credits {}, frozen {}) \
@@ -119,14 +123,15 @@ where
             row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10
         ));
     }
-    let from_accounts: Vec<SubjectTotal> = fetch(pool, SUBJECT_TOTALS_FROM_ACCOUNTS).await?;
-    let stored: Vec<SubjectTotal> = fetch(pool, SUBJECT_TOTALS).await?;
+    let from_accounts: Vec<SubjectTotal> =
+        fetch(&mut *connection, SUBJECT_TOTALS_FROM_ACCOUNTS).await?;
+    let stored: Vec<SubjectTotal> = fetch(&mut *connection, SUBJECT_TOTALS).await?;
     compare_subjects(&from_accounts, &stored, violations);
-    let without_entries: Vec<(i64,)> = fetch(pool, TRANSFERS_WITHOUT_ENTRIES).await?;
+    let without_entries: Vec<(i64,)> = fetch(&mut *connection, TRANSFERS_WITHOUT_ENTRIES).await?;
     for (transfer_id,) in without_entries {
         violations.push(format!("transfer {transfer_id} has no journal entries"));
     }
-    let orphans: Vec<(i64,)> = fetch(pool, ENTRIES_WITHOUT_TRANSFER).await?;
+    let orphans: Vec<(i64,)> = fetch(&mut *connection, ENTRIES_WITHOUT_TRANSFER).await?;
     for (transfer_id,) in orphans {
         violations.push(format!(
             "entries name transfer {transfer_id}, which does not exist"

@@ -18,7 +18,7 @@ use recon::{
     KEY_PATTERNS_BY_DISCREPANCY, KEY_PATTERNS_BY_ID, MANUAL_KEY_PREFIX, Subject,
 };
 use settlement::BatchStatus;
-use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
+use sqlx::{Database, Executor, FromRow, IntoArguments};
 
 /// Batches whose money has been posted (or is being paid out).
 const POSTED_BATCHES: [BatchStatus; 4] = [
@@ -650,8 +650,8 @@ fn finding_from_row(row: FindingRow) -> Result<(InternalFinding, u64), StoreErro
     Ok((finding, count(total)))
 }
 
-/// Runs the whole check against `pool`.
-pub(crate) async fn run<DB>(pool: &Pool<DB>) -> Result<InternalReport, StoreError>
+/// Runs the whole check on `connection`.
+pub(crate) async fn run<DB>(connection: &mut DB::Connection) -> Result<InternalReport, StoreError>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -663,7 +663,7 @@ where
     let counts_text = counts_sql();
     let (payments, refunds, batches, transfers, manual): (i64, i64, i64, i64, i64) =
         sqlx::query_as::<DB, (i64, i64, i64, i64, i64)>(&counts_text)
-            .fetch_one(pool)
+            .fetch_one(&mut *connection)
             .await
             .map_err(database_error)?;
     let mut report = InternalReport {
@@ -677,7 +677,7 @@ where
     for sql in queries() {
         let rows: Vec<FindingRow> = sqlx::query_as::<DB, FindingRow>(&sql)
             .bind(i64::from(FINDINGS_LISTED_PER_CODE_MAX))
-            .fetch_all(pool)
+            .fetch_all(&mut *connection)
             .await
             .map_err(database_error)?;
         let mut counted = std::collections::BTreeSet::new();

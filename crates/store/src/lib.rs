@@ -24,6 +24,7 @@ mod postgres;
 mod reconciliation;
 mod rows;
 mod sqlite;
+mod sqlite_connections;
 mod wal_sync;
 
 pub use clearing::ClearingScan;

@@ -660,6 +660,6 @@ impl LedgerStore for PostgresStore {
     }
 
     async fn check(&self) -> Result<CheckReport, StoreError> {
-        check::run(&self.pool).await
+        check::run::<sqlx::Postgres>(&mut *self.pool.acquire().await.map_err(database_error)?).await
     }
 }

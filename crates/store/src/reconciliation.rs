@@ -247,10 +247,10 @@ pub(crate) fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Implements `recon::ReconStore` for a store type whose pools are `$writer`
-/// and `$reader`.
+/// Implements `recon::ReconStore` for a store type whose connections are
+/// `$writer` and `$reader` and whose database is `$db`.
 macro_rules! recon_store {
-    ($store:ty, $writer:ident, $reader:ident) => {
+    ($store:ty, $db:ty, $writer:ident, $reader:ident) => {
         impl recon::ReconStore for $store {
             async fn record_statement_file(
                 &self,
@@ -603,7 +603,12 @@ macro_rules! recon_store {
             async fn internal_check(
                 &self,
             ) -> Result<recon::InternalReport, recon::ReconStoreError> {
-                crate::internal::run(&self.$reader)
+                let mut connection = self
+                    .$reader
+                    .acquire()
+                    .await
+                    .map_err(|error| recon::ReconStoreError::Store(crate::rows::database_error(error)))?;
+                crate::internal::run::<$db>(&mut *connection)
                     .await
                     .map_err(recon::ReconStoreError::Store)
             }
@@ -611,5 +616,5 @@ macro_rules! recon_store {
     };
 }
 
-recon_store!(crate::SqliteStore, writer, readers);
-recon_store!(crate::PostgresStore, pool, pool);
+recon_store!(crate::SqliteStore, sqlx::Sqlite, writer, readers);
+recon_store!(crate::PostgresStore, sqlx::Postgres, pool, pool);

@@ -8,6 +8,7 @@ use crate::rows::{
     ACCOUNT_COLUMNS, AccountRow, ENTRY_COLUMNS, EntryRow, TRANSFER_COLUMNS, TransferRow,
     account_from_row, assemble_transfers, database_error, overdraft_column, transfer_columns,
 };
+use crate::sqlite_connections::SqliteConnections;
 use crate::wal_sync::WalSync;
 use crate::{BatchTimings, Migration, check};
 use ledger::posting::{BatchReferences, LoadedState, apply_batch, verify_outcome};
@@ -16,10 +17,8 @@ use ledger::{
     LedgerStore, NewAccount, StatementLine, StatementQuery, StoreError, TimestampMicros, Transfer,
     TransferId,
 };
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,13 +143,13 @@ const MIGRATIONS: &[Migration] = &[
 
 /// Rows per multi-row INSERT; SQLite allows 32,766 bound values.
 const INSERT_ROWS_MAX: usize = 1_000;
-const READ_CONNECTIONS_MAX: u32 = 4;
+const READ_CONNECTIONS_MAX: usize = 4;
 
 /// The SQLite ledger store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pub(crate) writer: SqlitePool,
-    pub(crate) readers: SqlitePool,
+    pub(crate) writer: SqliteConnections,
+    pub(crate) readers: SqliteConnections,
     wal: Arc<WalSync>,
 }
 
@@ -167,22 +166,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536");
-        // The connections are in-process: there is no network peer to lose,
-        // so a ping before every statement would only cost a round trip to
-        // the driver's worker thread.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await
-            .map_err(database_error)?;
+        // One connection takes every write (SQLite has one writer anyway);
+        // reads share a few beside it. Neither is a pool: see
+        // sqlite_connections.rs.
+        let writer = SqliteConnections::new(vec![options.connect().await.map_err(database_error)?]);
         migrate(&writer).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS_MAX)
-            .test_before_acquire(false)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(database_error)?;
+        let read_only = options.read_only(true);
+        let mut readers = Vec::with_capacity(READ_CONNECTIONS_MAX);
+        for _ in 0..READ_CONNECTIONS_MAX {
+            readers.push(read_only.connect().await.map_err(database_error)?);
+        }
+        let readers = SqliteConnections::new(readers);
         Ok(SqliteStore {
             writer,
             readers,
@@ -219,7 +213,7 @@ impl SqliteStore {
     }
 }
 
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+async fn migrate(pool: &SqliteConnections) -> Result<(), StoreError> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations \
          (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -591,6 +585,7 @@ impl LedgerStore for SqliteStore {
     }
 
     async fn check(&self) -> Result<CheckReport, StoreError> {
-        check::run(&self.readers).await
+        check::run::<sqlx::Sqlite>(&mut *self.readers.acquire().await.map_err(database_error)?)
+            .await
     }
 }
