@@ -59,7 +59,7 @@ where
     })
 }
 
-/// Implements `engine::AgreementStore` for a store type whose pools are
+/// Implements `engine::AgreementStore` for a store type whose connections are
 /// `$writer` and `$reader`.
 macro_rules! agreement_store {
     ($store:ty, $writer:ident, $reader:ident) => {

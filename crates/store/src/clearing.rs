@@ -469,7 +469,7 @@ macro_rules! read_created {
     }};
 }
 
-/// Implements `settlement::SettlementStore` for a store type whose pools
+/// Implements `settlement::SettlementStore` for a store type whose connections
 /// are `$writer` and `$reader` and whose database is `$db`; `$ranges` names
 /// the settled ranges for [`unsettled_totals_sql`]. `$lock`, if
 /// any, is run before the high water is read: on PostgreSQL it waits for

@@ -89,7 +89,7 @@ pub(crate) fn line_chunks(lines: &[NewBatchLine]) -> std::slice::Chunks<'_, NewB
     lines.chunks(LINE_INSERT_ROWS_MAX)
 }
 
-/// Implements `engine::CollectionBatchStore` for a store type whose pools
+/// Implements `engine::CollectionBatchStore` for a store type whose connections
 /// are `$writer` and `$reader` and whose database is `$db`.
 macro_rules! collection_batch_store {
     ($store:ty, $db:ty, $writer:ident, $reader:ident) => {

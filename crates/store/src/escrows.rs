@@ -84,8 +84,9 @@ pub(crate) fn escrow_from_row(row: EscrowRow) -> Result<Escrow, OrderStoreError>
     })
 }
 
-/// Implements `engine::EscrowStore` for a store whose pools are `$writer`
-/// and `$reader`; `$lock` is appended to the SELECT that locks the trade.
+/// Implements `engine::EscrowStore` for a store whose connections are
+/// `$writer` and `$reader`; `$lock` is appended to the SELECT that locks
+/// the trade.
 macro_rules! escrow_store {
     ($store:ty, $writer:ident, $reader:ident, $lock:literal) => {
         impl engine::EscrowStore for $store {

@@ -72,7 +72,7 @@ pub(crate) fn line_from_row(row: LineRow) -> Result<FeeBillLine, SettlementStore
     })
 }
 
-/// Implements `settlement::FeeBillStore` for a store type whose pools are
+/// Implements `settlement::FeeBillStore` for a store type whose connections are
 /// `$writer` and `$reader`.
 macro_rules! fee_bill_store {
     ($store:ty, $writer:ident, $reader:ident) => {

@@ -1,6 +1,7 @@
 //! The payment engine's orders on both stores. The SQL is the same text for
 //! SQLite and PostgreSQL (sqlx binds `$N` on both); one macro writes the
-//! implementation for each store's pools, and only row locking differs.
+//! implementation for each store's connections, and only row locking
+//! differs.
 
 use crate::rows::{currency, database_error};
 use engine::{
@@ -392,8 +393,8 @@ pub(crate) fn db(error: sqlx::Error) -> OrderStoreError {
 }
 
 /// Implements `engine::OrderStore` for a store type. `$writer` and
-/// `$reader` name its pools; `$lock` is appended to a SELECT that must lock
-/// the trade row for the rest of the transaction.
+/// `$reader` name its connections; `$lock` is appended to a SELECT that
+/// must lock the trade row for the rest of the transaction.
 macro_rules! order_store {
     ($store:ty, $writer:ident, $reader:ident, $lock:literal, $allocation:ident) => {
         impl engine::OrderStore for $store {

@@ -213,16 +213,16 @@ impl SqliteStore {
     }
 }
 
-async fn migrate(pool: &SqliteConnections) -> Result<(), StoreError> {
+async fn migrate(writer: &SqliteConnections) -> Result<(), StoreError> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations \
          (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
-    .execute(pool)
+    .execute(writer)
     .await
     .map_err(database_error)?;
     for migration in MIGRATIONS {
-        let mut transaction = pool.begin().await.map_err(database_error)?;
+        let mut transaction = writer.begin().await.map_err(database_error)?;
         let applied: Option<(i64,)> =
             sqlx::query_as("SELECT version FROM schema_migrations WHERE version = ?")
                 .bind(migration.version)

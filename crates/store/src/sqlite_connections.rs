@@ -13,17 +13,15 @@
 //! runs its commands in order, so the next holder starts on a clean
 //! connection.
 
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteQueryResult, SqliteRow, SqliteStatement};
 use sqlx::{Database, Describe, Either, Execute, Executor, TransactionManager};
-use std::future::Future;
 use std::ops::{Deref, DerefMut};
-use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 type Manager = <Sqlite as Database>::TransactionManager;
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A fixed set of connections. `&SqliteConnections` runs a statement on
 /// any free one (an `Executor`); `acquire` holds one for several
