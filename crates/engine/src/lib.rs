@@ -58,7 +58,7 @@ pub use refund::*;
 pub use routing::*;
 pub use service::*;
 pub use status::{
-    ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, PaymentFeeStatus,
+    ChannelOrderStatus, IllegalTransition, InstructionStatus, Level, Move, PaymentFeeStatus,
     PaymentStatus, RefundPartStatus, RefundStatus, Status, TradeStatus,
 };
 pub use store::*;

@@ -34,8 +34,8 @@ use crate::order::{
 use crate::refund::RefundPart;
 use crate::routing::{NoRoute, Route, payout_parts, routes_up, usable_routes};
 use crate::status::{
-    ChannelOrderStatus, InstructionStatus, Level, PaymentStatus, RefundPartStatus, RefundStatus,
-    Status, TradeStatus,
+    ChannelOrderStatus, InstructionStatus, Level, Move, PaymentStatus, RefundPartStatus,
+    RefundStatus, Status, TradeStatus,
 };
 use crate::store::{Created, OrderStore, OrderStoreError, PaymentFinish, PaymentWithInstructions};
 use crate::store::{NewRefund, NewRefundReview, RefundReview};
@@ -1436,17 +1436,57 @@ impl<
                 (order, answer)
             }
         };
-        if status == InstructionStatus::Created {
-            self.move_instruction(
-                &mut payment.instructions[index],
-                InstructionStatus::Processing,
-                now,
-            )
-            .await?;
-        }
-        self.mark_sent(&mut order, now).await?;
+        // Under way, each unless it got further before (a stored answer).
+        let instruction_to = match status {
+            InstructionStatus::Created => InstructionStatus::Processing,
+            other => other,
+        };
+        let order_to = match order.status {
+            ChannelOrderStatus::Created => ChannelOrderStatus::Processing,
+            other => other,
+        };
+        self.move_with_order(
+            &mut payment.instructions[index],
+            instruction_to,
+            &mut order,
+            order_to,
+            now,
+        )
+        .await?;
         self.channel_answer(product, payment, index, order, answer, now)
             .await
+    }
+
+    /// Moves an instruction and its channel order, each unless it is
+    /// there already, in one write.
+    async fn move_with_order(
+        &self,
+        instruction: &mut PaymentInstruction,
+        instruction_to: InstructionStatus,
+        order: &mut ChannelOrder,
+        order_to: ChannelOrderStatus,
+        now: TimestampMicros,
+    ) -> Result<(), EngineError> {
+        let mut moves = Vec::with_capacity(2);
+        if instruction.status != instruction_to {
+            moves.push(
+                Move::new(instruction.id, instruction.status, instruction_to)
+                    .map_err(OrderError::from)?,
+            );
+        }
+        if order.status != order_to {
+            moves.push(Move::new(order.id, order.status, order_to).map_err(OrderError::from)?);
+        }
+        if moves.is_empty() {
+            return Ok(());
+        }
+        self.orders.transitions(&moves, now).await?;
+        if instruction.status != instruction_to {
+            instruction.status = instruction_to;
+            instruction.updated_at = now;
+        }
+        order.status = order_to;
+        Ok(())
     }
 
     /// Acts on what the channel said about `order`.
@@ -1493,22 +1533,22 @@ impl<
                     })
                     .await?;
                 collected.map_err(EngineError::Ledger)?;
-                self.close_channel_order(&mut order, ChannelOrderStatus::Success, now)
-                    .await?;
-                self.move_instruction(
+                self.move_with_order(
                     &mut payment.instructions[index],
                     InstructionStatus::Success,
+                    &mut order,
+                    ChannelOrderStatus::Success,
                     now,
                 )
                 .await?;
                 Ok(None)
             }
             Ok(ChannelOutcome::Failed { .. }) | Err(ChannelError::BankDown { .. }) => {
-                self.close_channel_order(&mut order, ChannelOrderStatus::Failed, now)
-                    .await?;
-                self.move_instruction(
+                self.move_with_order(
                     &mut payment.instructions[index],
                     InstructionStatus::Failed,
+                    &mut order,
+                    ChannelOrderStatus::Failed,
                     now,
                 )
                 .await?;

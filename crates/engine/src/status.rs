@@ -12,6 +12,31 @@ pub struct IllegalTransition {
     pub to: &'static str,
 }
 
+/// One compare-and-set status change of an order of any level, found
+/// legal when it was made: a store applies it only to an order still in
+/// `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    pub level: Level,
+    pub entity: &'static str,
+    pub id: i64,
+    pub from: &'static str,
+    pub to: &'static str,
+}
+
+impl Move {
+    pub fn new<S: Status>(id: i64, from: S, to: S) -> Result<Move, IllegalTransition> {
+        from.transition(to)?;
+        Ok(Move {
+            level: S::LEVEL,
+            entity: S::ENTITY,
+            id,
+            from: from.as_str(),
+            to: to.as_str(),
+        })
+    }
+}
+
 /// The order levels, for stores that keep one table per level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {

@@ -301,6 +301,14 @@ pub trait OrderStore: Send + Sync {
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 
+    /// Makes every move of `moves` in one transaction, or none of them:
+    /// each order must still be in its move's `from`.
+    fn transitions(
+        &self,
+        moves: &[crate::Move],
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
+
     /// Moves a payment to its final status and records the merchant's
     /// notification of it, its failure reason, its clearing entry and the
     /// fee priced with its success (if given), in one transaction: a final

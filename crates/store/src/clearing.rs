@@ -12,7 +12,7 @@ pub(crate) const INSERT_CLEARING: &str = "INSERT INTO clearing_entries (source_k
 macro_rules! bind_clearing {
     ($entry:expr) => {{
         let entry: &engine::NewClearingEntry = $entry;
-        sqlx::query(crate::clearing::INSERT_CLEARING)
+        crate::batch::Statement::new(crate::clearing::INSERT_CLEARING)
             .bind(entry.source_key())
             .bind(&entry.merchant_id)
             .bind(entry.kind.as_str())
@@ -44,12 +44,14 @@ macro_rules! write_collection {
         let fee: Option<&engine::NewPaymentFee> = $fee;
         if let Some(entry) = clearing {
             crate::clearing::bind_clearing!(entry)
+                .query()
                 .execute(&mut *$transaction)
                 .await
                 .map_err(crate::orders::db)?;
         }
         if let Some(fee) = fee {
             crate::payment_fees::bind_fee!(fee, engine::PaymentFeeStatus::Charged, $now)
+                .query()
                 .execute(&mut *$transaction)
                 .await
                 .map_err(crate::orders::db)?;

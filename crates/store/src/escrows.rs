@@ -33,7 +33,7 @@ pub(crate) type EscrowRow = (
 macro_rules! bind_new_escrow {
     ($escrow:expr, $now:expr) => {{
         let escrow: &engine::NewEscrow = $escrow;
-        sqlx::query(
+        crate::batch::Statement::new(
             "INSERT INTO escrows (trade_id, merchant_id, payment_id, currency, held_minor, status, \
              release_due_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'HELD', $6, $7, $7) \
              ON CONFLICT (trade_id) DO NOTHING",
@@ -230,6 +230,7 @@ macro_rules! escrow_store {
                     engine::NotificationEvent::EscrowReleased,
                     now
                 )
+                .query()
                 .execute(&mut *transaction)
                 .await
                 .map_err(db)?;

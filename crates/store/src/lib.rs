@@ -7,6 +7,7 @@
 //! both stores.
 
 mod agreements;
+mod batch;
 mod check;
 mod clearing;
 mod collection_batches;
@@ -477,6 +478,14 @@ impl engine::OrderStore for Store {
         now: TimestampMicros,
     ) -> Result<(), engine::OrderStoreError> {
         delegate!(self, store => store.transition(id, from, to, now))
+    }
+
+    async fn transitions(
+        &self,
+        moves: &[engine::Move],
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.transitions(moves, now))
     }
 
     async fn finish_payment(

@@ -51,7 +51,7 @@ pub(crate) const INSERT_PAYMENT_NOTIFICATION: &str = "INSERT INTO notifications 
 macro_rules! bind_payment_notification {
     ($merchant_id:expr, $payment_id:expr, $event:expr, $now:expr) => {{
         let event: engine::NotificationEvent = $event;
-        sqlx::query(crate::notifications::INSERT_PAYMENT_NOTIFICATION)
+        crate::batch::Statement::new(crate::notifications::INSERT_PAYMENT_NOTIFICATION)
             .bind($merchant_id)
             .bind($payment_id)
             .bind(event.as_str())
@@ -112,6 +112,7 @@ macro_rules! notification_store {
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
                 crate::notifications::bind_payment_notification!(merchant_id, payment_id, event, now)
+                .query()
                 .execute(&self.$writer)
                 .await
                 .map_err(crate::notifications::error)?;

@@ -392,6 +392,15 @@ pub(crate) fn db(error: sqlx::Error) -> OrderStoreError {
     OrderStoreError::Store(database_error(error))
 }
 
+/// A batch that failed where its caller expected no failure.
+pub(crate) fn batch_failed(error: crate::batch::BatchError) -> OrderStoreError {
+    match error {
+        crate::batch::BatchError::Statement { source, .. }
+        | crate::batch::BatchError::Database(source) => db(source),
+        other => OrderStoreError::Store(ledger::StoreError::Database(other.to_string())),
+    }
+}
+
 /// Implements `engine::OrderStore` for a store type. `$writer` and
 /// `$reader` name its connections; `$lock` is appended to a SELECT that
 /// must lock the trade row for the rest of the transaction.
@@ -479,74 +488,88 @@ macro_rules! order_store {
                 {
                     return payment_conflict(payment, found);
                 }
-                let mut transaction = self.$writer.begin().await.map_err(db)?;
-                let trade: Option<(String,)> = sqlx::query_as(&format!(
-                    "SELECT currency FROM trade_orders WHERE id = $1 AND merchant_id = $2{}",
-                    $lock
-                ))
-                .bind(payment.trade_id)
-                .bind(&payment.merchant_id)
-                .fetch_optional(&mut *transaction)
-                .await
-                .map_err(db)?;
-                let Some((trade_currency,)) = trade else {
-                    return Err(engine::OrderError::NotFound { entity: "trade order", id: payment.trade_id }.into());
-                };
-                if trade_currency != payment.currency.code() {
-                    return Err(engine::OrderError::ReferenceConflict { reference: "trade", field: "currency" }.into());
-                }
-                // Two requests with one serial may race past the read above:
-                // the unique key decides, and the loser finds the winner's.
-                let row: Option<PaymentRow> = sqlx::query_as(&format!(
+                // One batch: the payment (only on its trade, in the trade's
+                // currency, and only if its serial is new) and its
+                // instructions.
+                let insert_payment = format!(
                     "INSERT INTO payment_orders (trade_id, merchant_id, request_serial, product, payer_id, bank, \
                      amount_minor, currency, status, campaign, bonus_minor, created_at, updated_at, \
                      agreement_no) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'CREATED', $10, $11, $9, $9, $12) \
-                     ON CONFLICT (merchant_id, request_serial) DO NOTHING RETURNING {PAYMENT_COLUMNS}"
-                ))
-                .bind(payment.trade_id)
-                .bind(&payment.merchant_id)
-                .bind(&payment.request_serial)
-                .bind(&payment.product)
-                .bind(&payment.payer_id)
-                .bind(payment.bank.as_deref())
-                .bind(payment.amount_minor)
-                .bind(payment.currency.code())
-                .bind(now)
-                .bind(payment.campaign.as_deref())
-                .bind(payment.bonus_minor)
-                .bind(payment.agreement_no.as_deref())
-                .fetch_optional(&mut *transaction)
-                .await
-                .map_err(db)?;
-                let Some(row) = row else {
-                    drop(transaction);
-                    let found = self
-                        .payment_by_request_serial(&payment.merchant_id, &payment.request_serial)
-                        .await?
-                        .ok_or(engine::OrderError::NotFound { entity: "payment order", id: 0 })?;
-                    return payment_conflict(payment, found);
-                };
-                let created = payment_from_row(row)?;
-                let mut stored = Vec::with_capacity(instructions.len());
+                     SELECT id, merchant_id, $3, $4, $5, $6, $7, currency, 'CREATED', $10, $11, $9, $9, $12 \
+                     FROM trade_orders WHERE id = $1 AND merchant_id = $2 AND currency = $8{} \
+                     ON CONFLICT (merchant_id, request_serial) DO NOTHING RETURNING {PAYMENT_COLUMNS}",
+                    $lock
+                );
+                let insert_instruction = format!(
+                    "INSERT INTO payment_instructions (payment_id, direction, source, amount_minor, currency, \
+                     status, created_at, updated_at) \
+                     SELECT id, $3, $4, $5, currency, 'CREATED', $6, $6 FROM payment_orders \
+                     WHERE merchant_id = $1 AND request_serial = $2 RETURNING {INSTRUCTION_COLUMNS}"
+                );
+                let mut batch = crate::batch::Batch::new();
+                batch.push(
+                    crate::batch::Statement::new(&insert_payment)
+                        .bind(payment.trade_id)
+                        .bind(&payment.merchant_id)
+                        .bind(&payment.request_serial)
+                        .bind(&payment.product)
+                        .bind(&payment.payer_id)
+                        .bind(payment.bank.as_deref())
+                        .bind(payment.amount_minor)
+                        .bind(payment.currency.code())
+                        .bind(now)
+                        .bind(payment.campaign.as_deref())
+                        .bind(payment.bonus_minor)
+                        .bind(payment.agreement_no.as_deref()),
+                    crate::batch::Expect::OneChange,
+                );
                 for instruction in instructions {
-                    let row: InstructionRow = sqlx::query_as(&format!(
-                        "INSERT INTO payment_instructions (payment_id, direction, source, amount_minor, currency, \
-                         status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'CREATED', $6, $6) \
-                         RETURNING {INSTRUCTION_COLUMNS}"
-                    ))
-                    .bind(created.id)
-                    .bind(instruction.direction.as_str())
-                    .bind(instruction.source.as_str())
-                    .bind(instruction.amount_minor)
-                    .bind(payment.currency.code())
-                    .bind(now)
-                    .fetch_one(&mut *transaction)
-                    .await
-                    .map_err(db)?;
-                    stored.push(instruction_from_row(row)?);
+                    batch.push(
+                        crate::batch::Statement::new(&insert_instruction)
+                            .bind(&payment.merchant_id)
+                            .bind(&payment.request_serial)
+                            .bind(instruction.direction.as_str())
+                            .bind(instruction.source.as_str())
+                            .bind(instruction.amount_minor)
+                            .bind(now),
+                        crate::batch::Expect::OneChange,
+                    );
                 }
-                transaction.commit().await.map_err(db)?;
+                let mut rows = match self.run_batch(&batch).await {
+                    Ok(rows) => rows.into_iter(),
+                    Err(crate::batch::BatchError::Expectation { statement: 0 }) => {
+                        // No payment: its serial was taken (perhaps by a
+                        // request that raced past the read above), or its
+                        // trade is not there in its currency.
+                        if let Some(found) = self
+                            .payment_by_request_serial(&payment.merchant_id, &payment.request_serial)
+                            .await?
+                        {
+                            return payment_conflict(payment, found);
+                        }
+                        return Err(match self.trade(&payment.merchant_id, payment.trade_id).await? {
+                            None => engine::OrderError::NotFound { entity: "trade order", id: payment.trade_id },
+                            Some(_) => engine::OrderError::ReferenceConflict { reference: "trade", field: "currency" },
+                        }
+                        .into());
+                    }
+                    Err(error) => return Err(batch_failed(error)),
+                };
+                let returned = |rows: Option<Vec<_>>| {
+                    rows.and_then(|rows| rows.into_iter().next())
+                        .ok_or_else(|| engine::OrderStoreError::Store(ledger::StoreError::Corrupt(
+                            "an insert returned no row".to_owned(),
+                        )))
+                };
+                let created = payment_from_row(
+                    sqlx::FromRow::from_row(&returned(rows.next())?).map_err(db)?,
+                )?;
+                let mut stored = Vec::with_capacity(instructions.len());
+                for row in rows {
+                    stored.push(instruction_from_row(
+                        sqlx::FromRow::from_row(&returned(Some(row))?).map_err(db)?,
+                    )?);
+                }
                 self.durable().await?;
                 Ok(engine::Created::New(engine::PaymentWithInstructions {
                     payment: created,
@@ -1154,34 +1177,58 @@ macro_rules! order_store {
                 to: S,
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
+                let step = engine::Move::new(id, from, to).map_err(engine::OrderError::from)?;
+                self.transitions(&[step], now).await
+            }
+
+            async fn transitions(
+                &self,
+                moves: &[engine::Move],
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
                 use crate::orders::*;
-                from.transition(to).map_err(engine::OrderError::from)?;
-                let table = table(S::LEVEL);
-                let done = sqlx::query(&format!(
-                    "UPDATE {table} SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4"
-                ))
-                .bind(to.as_str())
-                .bind(now)
-                .bind(id)
-                .bind(from.as_str())
-                .execute(&self.$writer)
-                .await
-                .map_err(db)?;
-                if done.rows_affected() == 1 {
-                    self.durable().await?;
-                    return Ok(());
+                let statements: Vec<String> = moves
+                    .iter()
+                    .map(|step| {
+                        format!(
+                            "UPDATE {} SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+                            table(step.level)
+                        )
+                    })
+                    .collect();
+                let mut batch = crate::batch::Batch::new();
+                for (step, sql) in moves.iter().zip(&statements) {
+                    batch.push(
+                        crate::batch::Statement::new(sql)
+                            .bind(step.to)
+                            .bind(now)
+                            .bind(step.id)
+                            .bind(step.from),
+                        crate::batch::Expect::OneChange,
+                    );
                 }
-                let exists: Option<(i64,)> = sqlx::query_as(&format!("SELECT id FROM {table} WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(&self.$writer)
-                    .await
-                    .map_err(db)?;
+                let step = match self.run_batch(&batch).await {
+                    Ok(_) => {
+                        self.durable().await?;
+                        return Ok(());
+                    }
+                    Err(crate::batch::BatchError::Expectation { statement }) if statement < moves.len() => {
+                        &moves[statement]
+                    }
+                    Err(error) => return Err(batch_failed(error)),
+                };
+                let exists: Option<(i64,)> =
+                    sqlx::query_as(&format!("SELECT id FROM {} WHERE id = $1", table(step.level)))
+                        .bind(step.id)
+                        .fetch_optional(&self.$writer)
+                        .await
+                        .map_err(db)?;
                 Err(match exists {
-                    None => engine::OrderError::NotFound { entity: S::ENTITY, id },
+                    None => engine::OrderError::NotFound { entity: step.entity, id: step.id },
                     Some(_) => engine::OrderError::ConcurrentChange {
-                        entity: S::ENTITY,
-                        id,
-                        expected: from.as_str(),
+                        entity: step.entity,
+                        id: step.id,
+                        expected: step.from,
                     },
                 }
                 .into())
@@ -1200,39 +1247,49 @@ macro_rules! order_store {
                 if let Some(fee) = finish.fee {
                     fee.validate()?;
                 }
-                let mut transaction = self.$writer.begin().await.map_err(db)?;
-                let done = sqlx::query(
-                    "UPDATE payment_orders SET status = $1, updated_at = $2, failure_code = $5 \
-                     WHERE id = $3 AND status = $4",
-                )
-                .bind(to.as_str())
-                .bind(now)
-                .bind(payment.id)
-                .bind(payment.status.as_str())
-                .bind(finish.failure.map(engine::FailureReason::as_str))
-                .execute(&mut *transaction)
-                .await
-                .map_err(db)?;
-                if done.rows_affected() != 1 {
-                    return Err(engine::OrderError::ConcurrentChange {
-                        entity: "payment order",
-                        id: payment.id,
-                        expected: payment.status.as_str(),
-                    }
-                    .into());
+                // One batch: the status, the notification, the clearing
+                // entry and fee, and the escrow commit together.
+                let mut batch = crate::batch::Batch::new();
+                let moved = batch.push(
+                    crate::batch::Statement::new(
+                        "UPDATE payment_orders SET status = $1, updated_at = $2, failure_code = $5 \
+                         WHERE id = $3 AND status = $4",
+                    )
+                    .bind(to.as_str())
+                    .bind(now)
+                    .bind(payment.id)
+                    .bind(payment.status.as_str())
+                    .bind(finish.failure.map(engine::FailureReason::as_str)),
+                    crate::batch::Expect::OneChange,
+                );
+                batch.push(
+                    crate::notifications::bind_payment_notification!(&payment.merchant_id, payment.id, event, now),
+                    crate::batch::Expect::Any,
+                );
+                if let Some(entry) = finish.clearing {
+                    batch.push(crate::clearing::bind_clearing!(entry), crate::batch::Expect::Any);
                 }
-                crate::notifications::bind_payment_notification!(&payment.merchant_id, payment.id, event, now)
-                .execute(&mut *transaction)
-                .await
-                .map_err(db)?;
-                crate::clearing::write_collection!(transaction, finish.clearing, finish.fee, now);
+                if let Some(fee) = finish.fee {
+                    batch.push(
+                        crate::payment_fees::bind_fee!(fee, engine::PaymentFeeStatus::Charged, now),
+                        crate::batch::Expect::Any,
+                    );
+                }
                 if let Some(escrow) = finish.escrow {
-                    crate::escrows::bind_new_escrow!(escrow, now)
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(db)?;
+                    batch.push(crate::escrows::bind_new_escrow!(escrow, now), crate::batch::Expect::Any);
                 }
-                transaction.commit().await.map_err(db)?;
+                match self.run_batch(&batch).await {
+                    Ok(_) => {}
+                    Err(crate::batch::BatchError::Expectation { statement }) if statement == moved => {
+                        return Err(engine::OrderError::ConcurrentChange {
+                            entity: "payment order",
+                            id: payment.id,
+                            expected: payment.status.as_str(),
+                        }
+                        .into());
+                    }
+                    Err(error) => return Err(batch_failed(error)),
+                }
                 self.durable().await?;
                 Ok(())
             }
@@ -1327,6 +1384,7 @@ macro_rules! order_store {
                 }
                 if let Some(entry) = clearing {
                     crate::clearing::bind_clearing!(entry)
+                        .query()
                         .execute(&mut *transaction)
                         .await
                         .map_err(db)?;

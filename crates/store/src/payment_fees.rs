@@ -20,7 +20,7 @@ macro_rules! bind_fee {
     ($fee:expr, $status:expr, $now:expr) => {{
         let fee: &engine::NewPaymentFee = $fee;
         let status: engine::PaymentFeeStatus = $status;
-        sqlx::query(crate::payment_fees::INSERT_FEE)
+        crate::batch::Statement::new(crate::payment_fees::INSERT_FEE)
             .bind(fee.payment_id)
             .bind(fee.side.as_str())
             .bind(&fee.merchant_id)
@@ -122,6 +122,7 @@ macro_rules! payment_fee_store {
                 use crate::payment_fees::*;
                 fee.validate()?;
                 let inserted = bind_fee!(fee, engine::PaymentFeeStatus::Reserved, now)
+                    .query()
                     .execute(&self.$writer)
                     .await
                     .map_err(db)?;

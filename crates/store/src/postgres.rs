@@ -4,11 +4,13 @@
 //! in id order), so several paycore processes may share one database; rows
 //! are written with one `UNNEST` statement per table.
 
+use crate::batch::{Batch, BatchError, Expect};
 use crate::rows::{
     ACCOUNT_COLUMNS, AccountRow, ENTRY_COLUMNS, EntryRow, TRANSFER_COLUMNS, TransferRow,
     account_from_row, assemble_transfers, database_error, overdraft_column, transfer_columns,
 };
 use crate::{BatchTimings, Migration, check};
+use futures::StreamExt;
 use ledger::posting::{BatchOutcome, BatchReferences, LoadedState, apply_batch, verify_outcome};
 use ledger::{
     Account, AccountError, AccountId, BATCH_OPERATIONS_MAX, BatchItem, CheckReport, LedgerError,
@@ -152,6 +154,7 @@ const MIGRATION_LOCK_ID: i64 = 0x0070_6179_636f_7265;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    pub(crate) nonce_purge: crate::merchants::NoncePurge,
 }
 
 impl PostgresStore {
@@ -189,13 +192,38 @@ impl PostgresStore {
             .await
             .map_err(database_error)?;
         migrate(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            nonce_purge: Default::default(),
+        })
     }
 
     /// PostgreSQL commits are durable when they return
     /// (`synchronous_commit=on`): nothing to wait for.
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Runs `batch`'s statements one after another in one transaction;
+    /// returns the rows each returned, in the order pushed.
+    pub(crate) async fn run_batch(
+        &self,
+        batch: &Batch<'_>,
+    ) -> Result<Vec<Vec<sqlx::postgres::PgRow>>, BatchError> {
+        if let [(index, statement, expect)] = batch.statements().collect::<Vec<_>>()[..] {
+            // One statement is atomic on its own.
+            let mut connection = self.pool.acquire().await?;
+            return Ok(vec![
+                run_statement(&mut connection, index, statement, expect).await?,
+            ]);
+        }
+        let mut transaction = self.pool.begin().await?;
+        let mut rows = Vec::with_capacity(batch.len());
+        for (index, statement, expect) in batch.statements() {
+            rows.push(run_statement(&mut transaction, index, statement, expect).await?);
+        }
+        transaction.commit().await?;
+        Ok(rows)
     }
 
     pub async fn durability(&self) -> Result<String, StoreError> {
@@ -238,6 +266,35 @@ impl PostgresStore {
         timings.committed("postgres", items.len());
         Ok(outcome.results)
     }
+}
+
+/// Runs the batch's statement at `index`; returns its rows.
+async fn run_statement(
+    connection: &mut PgConnection,
+    index: usize,
+    statement: &crate::batch::Statement<'_>,
+    expect: Expect,
+) -> Result<Vec<sqlx::postgres::PgRow>, BatchError> {
+    let mut changed = 0;
+    let mut returned = Vec::new();
+    let mut results =
+        sqlx::Executor::fetch_many(&mut *connection, statement.query::<sqlx::Postgres>());
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(sqlx::Either::Left(done)) => changed += done.rows_affected(),
+            Ok(sqlx::Either::Right(row)) => returned.push(row),
+            Err(source) => {
+                return Err(BatchError::Statement {
+                    statement: index,
+                    source,
+                });
+            }
+        }
+    }
+    if expect == Expect::OneChange && changed != 1 {
+        return Err(BatchError::Expectation { statement: index });
+    }
+    Ok(returned)
 }
 
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

@@ -151,6 +151,7 @@ pub struct SqliteStore {
     pub(crate) writer: SqliteConnections,
     pub(crate) readers: SqliteConnections,
     wal: Arc<WalSync>,
+    pub(crate) nonce_purge: crate::merchants::NoncePurge,
 }
 
 impl SqliteStore {
@@ -169,7 +170,12 @@ impl SqliteStore {
         // One connection takes every write (SQLite has one writer anyway);
         // reads share a few beside it. Neither is a pool: see
         // sqlite_connections.rs.
-        let writer = SqliteConnections::new(vec![options.connect().await.map_err(database_error)?]);
+        let mut writer = options.connect().await.map_err(database_error)?;
+        sqlx::raw_sql(crate::batch::SQLITE_GUARD_SETUP)
+            .execute(&mut writer)
+            .await
+            .map_err(database_error)?;
+        let writer = SqliteConnections::new(vec![writer]);
         migrate(&writer).await?;
         let read_only = options.read_only(true);
         let mut readers = Vec::with_capacity(READ_CONNECTIONS_MAX);
@@ -181,6 +187,7 @@ impl SqliteStore {
             writer,
             readers,
             wal: Arc::new(WalSync::new(path)),
+            nonce_purge: Default::default(),
         })
     }
 
@@ -210,6 +217,14 @@ impl SqliteStore {
     /// they commit and before they answer.
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         self.wal.durable().await
+    }
+
+    /// Runs `batch` on the write connection in one trip; see batch.rs.
+    pub(crate) async fn run_batch(
+        &self,
+        batch: &crate::batch::Batch<'_>,
+    ) -> Result<Vec<Vec<sqlx::sqlite::SqliteRow>>, crate::batch::BatchError> {
+        self.writer.run_batch(batch).await
     }
 }
 

@@ -11,8 +11,10 @@
 //! A transaction dropped before it commits is rolled back: the rollback is
 //! queued on the connection before the lock is released, and the driver
 //! runs its commands in order, so the next holder starts on a clean
-//! connection.
+//! connection. A [`Batch`] cut off before it finished is rolled back by
+//! the next holder, before anything else runs.
 
+use crate::batch::{Batch, BatchError, Part};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteQueryResult, SqliteRow, SqliteStatement};
@@ -29,7 +31,7 @@ type Manager = <Sqlite as Database>::TransactionManager;
 /// commits, rolls back or is dropped.
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteConnections {
-    connections: Arc<[Arc<Mutex<SqliteConnection>>]>,
+    connections: Arc<[Arc<Mutex<Slot>>]>,
     /// One permit per connection, queued in order: a caller that has a
     /// permit finds a free connection.
     free: Arc<Semaphore>,
@@ -41,7 +43,12 @@ impl SqliteConnections {
             free: Arc::new(Semaphore::new(connections.len())),
             connections: connections
                 .into_iter()
-                .map(|connection| Arc::new(Mutex::new(connection)))
+                .map(|connection| {
+                    Arc::new(Mutex::new(Slot {
+                        connection,
+                        batch_unfinished: false,
+                    }))
+                })
                 .collect(),
         }
     }
@@ -54,14 +61,79 @@ impl SqliteConnections {
             .map_err(|_| sqlx::Error::PoolClosed)?;
         // Every holder of a connection holds a permit too, so with this
         // permit at least one connection is free.
-        let connection = self
+        let mut slot = self
             .connections
             .iter()
             .find_map(|connection| Arc::clone(connection).try_lock_owned().ok())
             .ok_or(sqlx::Error::PoolTimedOut)?;
+        if slot.batch_unfinished {
+            // The last holder was cut off inside a batch: its transaction
+            // may still be open.
+            roll_back_batch(&mut slot.connection).await?;
+            slot.batch_unfinished = false;
+        }
         Ok(HeldConnection {
-            connection,
+            connection: slot,
             _permit: permit,
+        })
+    }
+
+    /// Runs `batch` in one transaction and one trip to the driver; returns
+    /// the rows each of its statements returned, in the order pushed.
+    pub(crate) async fn run_batch(
+        &self,
+        batch: &Batch<'_>,
+    ) -> Result<Vec<Vec<SqliteRow>>, BatchError> {
+        let (script, parts) = batch.sqlite_script()?;
+        let mut query = sqlx::query(&script);
+        for value in batch.values() {
+            query = crate::batch::bind(query, value);
+        }
+        let mut held = self.acquire().await?;
+        held.connection.batch_unfinished = true;
+        let mut rows: Vec<Vec<SqliteRow>> = (0..batch.len()).map(|_| Vec::new()).collect();
+        // The script's statement whose results are arriving.
+        let mut at = 0;
+        let failure = {
+            let mut results = held.connection.connection.fetch_many(query);
+            loop {
+                match results.next().await {
+                    None => break None,
+                    Some(Ok(Either::Left(_))) => at += 1,
+                    Some(Ok(Either::Right(row))) => {
+                        if let Some(Part::Statement(index)) = parts.get(at)
+                            && let Some(rows) = rows.get_mut(*index)
+                        {
+                            rows.push(row);
+                        }
+                    }
+                    Some(Err(error)) => break Some(error),
+                }
+            }
+        };
+        let error = match failure {
+            // Every statement through COMMIT reported done.
+            None if at == parts.len() => {
+                held.connection.batch_unfinished = false;
+                return Ok(rows);
+            }
+            None => sqlx::Error::Protocol(format!(
+                "a batch stopped after {at} of its {} statements",
+                parts.len()
+            )),
+            Some(error) => error,
+        };
+        roll_back_batch(&mut held.connection.connection).await?;
+        held.connection.batch_unfinished = false;
+        Err(match parts.get(at) {
+            Some(Part::Guard(statement)) => BatchError::Expectation {
+                statement: *statement,
+            },
+            Some(Part::Statement(statement)) => BatchError::Statement {
+                statement: *statement,
+                source: error,
+            },
+            Some(Part::Control) | None => BatchError::Database(error),
         })
     }
 
@@ -76,10 +148,31 @@ impl SqliteConnections {
     }
 }
 
+/// A connection, and whether a batch on it may have been left open.
+#[derive(Debug)]
+struct Slot {
+    connection: SqliteConnection,
+    batch_unfinished: bool,
+}
+
+/// Rolls back what a batch left open, if anything: a batch that failed
+/// at `BEGIN` left nothing to roll back.
+async fn roll_back_batch(connection: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    match sqlx::query("ROLLBACK").execute(&mut *connection).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(error))
+            if error.message().contains("no transaction is active") =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// A connection held by one caller.
 #[derive(Debug)]
 pub(crate) struct HeldConnection {
-    connection: OwnedMutexGuard<SqliteConnection>,
+    connection: OwnedMutexGuard<Slot>,
     // Released after the connection (fields drop in order).
     _permit: OwnedSemaphorePermit,
 }
@@ -88,13 +181,13 @@ impl Deref for HeldConnection {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        &self.connection
+        &self.connection.connection
     }
 }
 
 impl DerefMut for HeldConnection {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.connection
+        &mut self.connection.connection
     }
 }
 
@@ -201,16 +294,21 @@ impl<'w> Executor<'w> for &'w SqliteConnections {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::ConnectOptions;
+    use crate::batch::{Expect, Statement};
     use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Row};
     use std::str::FromStr;
 
     async fn writer() -> SqliteConnections {
-        let connection = SqliteConnectOptions::from_str("sqlite::memory:")
+        let mut connection = SqliteConnectOptions::from_str("sqlite::memory:")
             .expect("options")
             .connect()
             .await
             .expect("connect");
+        sqlx::raw_sql(crate::batch::SQLITE_GUARD_SETUP)
+            .execute(&mut connection)
+            .await
+            .expect("guard");
         let writer = SqliteConnections::new(vec![connection]);
         sqlx::query("CREATE TABLE counter (n INTEGER NOT NULL)")
             .execute(&writer)
@@ -340,5 +438,90 @@ mod tests {
             .fetch_all(&readers)
             .await
             .expect("the free connection is the one that was let go");
+    }
+
+    fn add(n: i64) -> Statement<'static> {
+        Statement::new("UPDATE counter SET n = n + $1 RETURNING n").bind(n)
+    }
+
+    #[tokio::test]
+    async fn a_batch_commits_every_statement_and_returns_their_rows() {
+        let writer = writer().await;
+        let mut batch = Batch::new();
+        batch.push(add(2), Expect::OneChange);
+        batch.push(
+            Statement::new("INSERT INTO counter (n) SELECT $1 WHERE $2")
+                .bind(5)
+                .bind(false),
+            Expect::Any,
+        );
+        batch.push(add(3), Expect::OneChange);
+        let rows = writer.run_batch(&batch).await.expect("batch");
+        let returned: Vec<Vec<i64>> = rows
+            .iter()
+            .map(|rows| rows.iter().map(|row| row.get::<i64, _>(0)).collect())
+            .collect();
+        assert_eq!(returned, vec![vec![2], vec![], vec![5]]);
+        assert_eq!(count(&writer).await, 5);
+    }
+
+    #[tokio::test]
+    async fn a_statement_that_changes_no_row_rolls_the_whole_batch_back() {
+        let writer = writer().await;
+        let mut batch = Batch::new();
+        batch.push(add(2), Expect::OneChange);
+        batch.push(
+            Statement::new("UPDATE counter SET n = 0 WHERE n = $1").bind(99),
+            Expect::OneChange,
+        );
+        batch.push(add(3), Expect::OneChange);
+        let failed = writer.run_batch(&batch).await.err();
+        assert!(
+            matches!(failed, Some(BatchError::Expectation { statement: 1 })),
+            "{failed:?}"
+        );
+        assert_eq!(count(&writer).await, 0);
+        // Nothing is left open: the next batch commits on its own.
+        let mut batch = Batch::new();
+        batch.push(add(1), Expect::OneChange);
+        writer.run_batch(&batch).await.expect("next batch");
+        assert_eq!(count(&writer).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_statement_is_named_and_nothing_commits() {
+        let writer = writer().await;
+        let mut batch = Batch::new();
+        batch.push(add(2), Expect::OneChange);
+        batch.push(
+            Statement::new("INSERT INTO counter (n) VALUES ($1)").bind(None::<i64>),
+            Expect::Any,
+        );
+        let failed = writer.run_batch(&batch).await.err();
+        assert!(
+            matches!(failed, Some(BatchError::Statement { statement: 1, .. })),
+            "{failed:?}"
+        );
+        assert_eq!(count(&writer).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_cut_off_midway_is_rolled_back_by_the_next_holder() {
+        let writer = writer().await;
+        {
+            // What a batch whose caller was dropped between its statements
+            // leaves: an open transaction, marked unfinished.
+            let mut held = writer.acquire().await.expect("acquire");
+            held.connection.batch_unfinished = true;
+            sqlx::raw_sql("BEGIN IMMEDIATE; UPDATE counter SET n = 7")
+                .execute(&mut *held)
+                .await
+                .expect("open");
+        }
+        assert_eq!(count(&writer).await, 0);
+        let mut batch = Batch::new();
+        batch.push(add(1), Expect::OneChange);
+        writer.run_batch(&batch).await.expect("batch after cut-off");
+        assert_eq!(count(&writer).await, 1);
     }
 }
