@@ -370,6 +370,15 @@ pub fn two_legs(
     ]
 }
 
+/// What a channel answered of a collection that succeeded, to record on
+/// its channel order.
+#[derive(Debug, Clone, Copy)]
+struct ChannelAnswer<'a> {
+    transaction_id: &'a str,
+    business_date: &'a str,
+    fee_minor: i64,
+}
+
 /// Runs payments: orders in `orders`, money through `ledger`, external
 /// sources through `channels` (the first one, until routing comes).
 #[derive(Debug)]
@@ -1450,6 +1459,7 @@ impl<
             instruction_to,
             &mut order,
             order_to,
+            None,
             now,
         )
         .await?;
@@ -1458,13 +1468,15 @@ impl<
     }
 
     /// Moves an instruction and its channel order, each unless it is
-    /// there already, in one write.
+    /// there already, and records the channel's answer on the order unless
+    /// it has its institution's id already, in one write.
     async fn move_with_order(
         &self,
         instruction: &mut PaymentInstruction,
         instruction_to: InstructionStatus,
         order: &mut ChannelOrder,
         order_to: ChannelOrderStatus,
+        answer: Option<ChannelAnswer<'_>>,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
         let mut moves = Vec::with_capacity(2);
@@ -1477,10 +1489,23 @@ impl<
         if order.status != order_to {
             moves.push(Move::new(order.id, order.status, order_to).map_err(OrderError::from)?);
         }
-        if moves.is_empty() {
-            return Ok(());
+        let answer = answer.filter(|answer| {
+            order.channel_transaction_id.is_none() && !answer.transaction_id.is_empty()
+        });
+        match answer {
+            Some(answer) => {
+                let booking = (!answer.business_date.is_empty()).then_some(crate::ChannelBooking {
+                    business_date: answer.business_date,
+                    fee_minor: answer.fee_minor,
+                });
+                self.orders
+                    .record_channel_answer(order.id, answer.transaction_id, booking, &moves, now)
+                    .await?;
+                order.channel_transaction_id = Some(answer.transaction_id.to_owned());
+            }
+            None if moves.is_empty() => return Ok(()),
+            None => self.orders.transitions(&moves, now).await?,
         }
-        self.orders.transitions(&moves, now).await?;
         if instruction.status != instruction_to {
             instruction.status = instruction_to;
             instruction.updated_at = now;
@@ -1505,14 +1530,6 @@ impl<
                 business_date,
                 fee_minor,
             }) => {
-                self.record_transaction_id(
-                    &mut order,
-                    &channel_transaction_id,
-                    &business_date,
-                    fee_minor,
-                    now,
-                )
-                .await?;
                 let debit = self
                     .source_account(
                         &payment.payment,
@@ -1533,11 +1550,20 @@ impl<
                     })
                     .await?;
                 collected.map_err(EngineError::Ledger)?;
+                // The institution's id with the statuses: a crash before
+                // this write leaves the order PROCESSING, and the resolver
+                // asks the channel again (the transfer is idempotent).
+                let answer = ChannelAnswer {
+                    transaction_id: &channel_transaction_id,
+                    business_date: &business_date,
+                    fee_minor,
+                };
                 self.move_with_order(
                     &mut payment.instructions[index],
                     InstructionStatus::Success,
                     &mut order,
                     ChannelOrderStatus::Success,
+                    Some(answer),
                     now,
                 )
                 .await?;
@@ -1549,6 +1575,7 @@ impl<
                     InstructionStatus::Failed,
                     &mut order,
                     ChannelOrderStatus::Failed,
+                    None,
                     now,
                 )
                 .await?;

@@ -215,6 +215,18 @@ pub trait OrderStore: Send + Sync {
         now: TimestampMicros,
     ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
 
+    /// Records the institution's id for a channel order, as
+    /// `set_channel_transaction_id` does, and makes `moves`, in one
+    /// transaction: all of it or nothing.
+    fn record_channel_answer(
+        &self,
+        channel_order_id: ChannelOrderId,
+        channel_transaction_id: &str,
+        booking: Option<ChannelBooking<'_>>,
+        moves: &[crate::Move],
+        now: TimestampMicros,
+    ) -> impl Future<Output = Result<(), OrderStoreError>> + Send;
+
     /// Creates a refund with its parts, or finds the one with the same
     /// refund serial. The amount is checked against the trade's refundable
     /// total less refunds under way, and split over the paying payment's

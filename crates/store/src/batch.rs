@@ -92,14 +92,14 @@ pub(crate) enum Expect {
 /// One statement with its parameters (`$1`, `$2`, … of its own).
 #[derive(Debug, Clone)]
 pub(crate) struct Statement<'q> {
-    sql: &'q str,
+    sql: Cow<'q, str>,
     values: Vec<Value<'q>>,
 }
 
 impl<'q> Statement<'q> {
-    pub(crate) fn new(sql: &'q str) -> Statement<'q> {
+    pub(crate) fn new(sql: impl Into<Cow<'q, str>>) -> Statement<'q> {
         Statement {
-            sql,
+            sql: sql.into(),
             values: Vec::new(),
         }
     }
@@ -119,7 +119,7 @@ impl<'q> Statement<'q> {
     {
         self.values
             .iter()
-            .fold(sqlx::query(self.sql), |query, value| bind(query, value))
+            .fold(sqlx::query(&self.sql), |query, value| bind(query, value))
     }
 }
 
@@ -141,15 +141,80 @@ where
     }
 }
 
-/// What a statement of a batch's SQLite script is.
+/// What a statement of a SQLite script of batches is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Part {
-    /// `BEGIN` or `COMMIT`.
+    /// `BEGIN`, `COMMIT`, or what undoes a failed batch before the rest.
     Control,
-    /// The batch's statement at this index.
-    Statement(usize),
-    /// The guard after the batch's statement at this index.
-    Guard(usize),
+    /// The savepoint or its release around the script's batch at this
+    /// index.
+    Savepoint { batch: usize },
+    /// A statement of a batch, by the index of each in the script.
+    Statement { batch: usize, statement: usize },
+    /// The guard after that statement.
+    Guard { batch: usize, statement: usize },
+}
+
+/// Most parameters in one script: SQLite refuses more than 32,766.
+pub(crate) const SCRIPT_PARAMETERS_MAX: usize = 30_000;
+
+/// What the script undoes of a failed batch, at its start, before it runs
+/// the batches after it in the same transaction.
+pub(crate) const UNDO_FAILED_BATCH: &str = "ROLLBACK TO paycore_batch;\nRELEASE paycore_batch;\n";
+
+/// A SQLite script that runs `batches` in one transaction, each inside a
+/// savepoint of its own: `opening` (`BEGIN IMMEDIATE`, or
+/// [`UNDO_FAILED_BATCH`] inside a transaction already open), each batch
+/// with its statements' `$N` renumbered to follow each other, then
+/// `COMMIT`. The parts name batches by their index in `batches` plus
+/// `first`.
+pub(crate) fn sqlite_script(
+    opening: &str,
+    batches: &[&Batch<'_>],
+    first: usize,
+) -> Result<(String, Vec<Part>), BatchError> {
+    let mut script = String::from(opening);
+    let mut parts: Vec<Part> = opening
+        .split_terminator(';')
+        .filter(|statement| !statement.trim().is_empty())
+        .map(|_| Part::Control)
+        .collect();
+    let mut offset = 0;
+    for (at, batch) in batches.iter().enumerate() {
+        let index = first + at;
+        script.push_str("SAVEPOINT paycore_batch;\n");
+        parts.push(Part::Savepoint { batch: index });
+        for (statement_index, statement, expect) in batch.statements() {
+            let named = highest_parameter(&statement.sql);
+            if named != statement.values.len() {
+                return Err(BatchError::Arity {
+                    statement: statement_index,
+                    named,
+                    given: statement.values.len(),
+                });
+            }
+            renumber(&statement.sql, offset, &mut script);
+            script.push_str(";\n");
+            parts.push(Part::Statement {
+                batch: index,
+                statement: statement_index,
+            });
+            if expect == Expect::OneChange {
+                script.push_str(SQLITE_GUARD);
+                script.push_str(";\n");
+                parts.push(Part::Guard {
+                    batch: index,
+                    statement: statement_index,
+                });
+            }
+            offset += statement.values.len();
+        }
+        script.push_str("RELEASE paycore_batch;\n");
+        parts.push(Part::Savepoint { batch: index });
+    }
+    script.push_str("COMMIT");
+    parts.push(Part::Control);
+    Ok((script, parts))
 }
 
 /// Why a batch did not commit; nothing of it did.
@@ -166,6 +231,9 @@ pub(crate) enum BatchError {
     },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The run that took the batch ended without an answer for it.
+    #[error("the batch was not run to the end")]
+    Abandoned,
     /// A statement's text names other parameters than it was given: a
     /// mistake in paycore, reported rather than bound as NULLs.
     #[error("statement {statement} of the batch names {named} parameters but has {given}")]
@@ -204,41 +272,48 @@ impl<'q> Batch<'q> {
             .map(|(index, (statement, expect))| (index, statement, *expect))
     }
 
-    /// The whole batch as one SQLite script, and what each of the
-    /// script's statements is.
-    pub(crate) fn sqlite_script(&self) -> Result<(String, Vec<Part>), BatchError> {
-        let mut script = String::from("BEGIN IMMEDIATE;\n");
-        let mut owners = vec![Part::Control];
-        let mut offset = 0;
-        for (index, statement, expect) in self.statements() {
-            let named = highest_parameter(statement.sql);
-            if named != statement.values.len() {
-                return Err(BatchError::Arity {
-                    statement: index,
-                    named,
-                    given: statement.values.len(),
-                });
-            }
-            renumber(statement.sql, offset, &mut script);
-            script.push_str(";\n");
-            owners.push(Part::Statement(index));
-            if expect == Expect::OneChange {
-                script.push_str(SQLITE_GUARD);
-                script.push_str(";\n");
-                owners.push(Part::Guard(index));
-            }
-            offset += statement.values.len();
-        }
-        script.push_str("COMMIT");
-        owners.push(Part::Control);
-        Ok((script, owners))
-    }
-
-    /// Every parameter of the batch in the order of the script's numbers.
+    /// Every parameter of the batch, in order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &Value<'q>> {
         self.statements
             .iter()
             .flat_map(|(statement, _)| statement.values.iter())
+    }
+
+    /// How many parameters the batch binds.
+    pub(crate) fn parameters(&self) -> usize {
+        self.statements
+            .iter()
+            .map(|(statement, _)| statement.values.len())
+            .sum()
+    }
+
+    /// The batch with everything it borrowed copied, to hand to another
+    /// task.
+    pub(crate) fn into_static(self) -> Batch<'static> {
+        Batch {
+            statements: self
+                .statements
+                .into_iter()
+                .map(|(statement, expect)| {
+                    let values = statement
+                        .values
+                        .into_iter()
+                        .map(|value| match value {
+                            Value::Int(value) => Value::Int(value),
+                            Value::Bool(value) => Value::Bool(value),
+                            Value::Text(value) => {
+                                Value::Text(value.map(|text| Cow::Owned(text.into_owned())))
+                            }
+                        })
+                        .collect();
+                    let statement = Statement {
+                        sql: Cow::Owned(statement.sql.into_owned()),
+                        values,
+                    };
+                    (statement, expect)
+                })
+                .collect(),
+        }
     }
 }
 
@@ -284,41 +359,62 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parameters_are_renumbered_to_follow_each_other() {
-        let mut batch = Batch::new();
-        batch.push(
+    fn parameters_are_renumbered_to_follow_each_other_across_batches() {
+        let mut first = Batch::new();
+        first.push(
             Statement::new("UPDATE t SET a = $1, b = $2 WHERE id = $3 AND c = $1")
                 .bind(1)
                 .bind("x")
                 .bind(3),
             Expect::OneChange,
         );
-        batch.push(
+        let mut second = Batch::new();
+        second.push(
             Statement::new("INSERT INTO u VALUES ($1, $2)")
                 .bind(4)
                 .bind(None::<i64>),
             Expect::Any,
         );
-        let (script, owners) = batch.sqlite_script().expect("script");
+        let (script, parts) =
+            sqlite_script("BEGIN IMMEDIATE;\n", &[&first, &second], 5).expect("script");
         assert_eq!(
             script,
             "BEGIN IMMEDIATE;\n\
+             SAVEPOINT paycore_batch;\n\
              UPDATE t SET a = $1, b = $2 WHERE id = $3 AND c = $1;\n\
              INSERT INTO temp.expect_one_change (changed) VALUES (changes());\n\
+             RELEASE paycore_batch;\n\
+             SAVEPOINT paycore_batch;\n\
              INSERT INTO u VALUES ($4, $5);\n\
+             RELEASE paycore_batch;\n\
              COMMIT"
         );
         assert_eq!(
-            owners,
+            parts,
             vec![
                 Part::Control,
-                Part::Statement(0),
-                Part::Guard(0),
-                Part::Statement(1),
+                Part::Savepoint { batch: 5 },
+                Part::Statement {
+                    batch: 5,
+                    statement: 0
+                },
+                Part::Guard {
+                    batch: 5,
+                    statement: 0
+                },
+                Part::Savepoint { batch: 5 },
+                Part::Savepoint { batch: 6 },
+                Part::Statement {
+                    batch: 6,
+                    statement: 0
+                },
+                Part::Savepoint { batch: 6 },
                 Part::Control
             ]
         );
-        assert_eq!(batch.values().count(), 5);
+        let (_, parts) = sqlite_script(UNDO_FAILED_BATCH, &[&second], 6).expect("undo script");
+        assert_eq!(parts[..2], [Part::Control, Part::Control]);
+        assert_eq!(first.parameters() + second.parameters(), 5);
     }
 
     #[test]
@@ -326,7 +422,7 @@ mod tests {
         let mut batch = Batch::new();
         batch.push(Statement::new("SELECT $1, $2").bind(1), Expect::Any);
         assert!(matches!(
-            batch.sqlite_script(),
+            sqlite_script("BEGIN IMMEDIATE;\n", &[&batch], 0),
             Err(BatchError::Arity {
                 statement: 0,
                 named: 2,

@@ -1,8 +1,9 @@
 //! Fee period counters on both stores, one SQL text for both.
 //!
-//! A charge is recorded in one transaction: its row is inserted first
-//! (`ON CONFLICT (charge_key) DO NOTHING`), and only a new row adds to the
-//! counter, by an upsert that returns the new totals. A concurrent repeat
+//! A charge is recorded in one batch (see batch.rs): its row is inserted
+//! first (`ON CONFLICT (charge_key) DO NOTHING`, and the batch stops when
+//! that inserts nothing), then it adds to the counter, by an upsert that
+//! returns the new totals. A concurrent repeat
 //! of the key waits on the first one's unique index entry (PostgreSQL) or
 //! on the single writer (SQLite), then finds its row and answers the values
 //! stored with it. The counter row's upsert locks it until commit, so
@@ -106,62 +107,86 @@ macro_rules! fee_counter_store {
                 use crate::fees::{ChargeRow, before, db, repeated};
                 charge.validate()?;
                 let period_key = charge.counter.period_key.to_string();
-                let mut transaction = self.$writer.begin().await.map_err(db)?;
-                let inserted = sqlx::query(
-                    "INSERT INTO fee_charges (charge_key, rule_id, merchant_id, period_key, \
-                     amount_minor, count_before, volume_before_minor, recorded_at) \
-                     VALUES ($1, $2, $3, $4, $5, 0, 0, $6) ON CONFLICT (charge_key) DO NOTHING",
-                )
-                .bind(&charge.charge_key)
-                .bind(&charge.counter.rule_id)
-                .bind(&charge.counter.merchant_id)
-                .bind(&period_key)
-                .bind(charge.amount_minor)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await
-                .map_err(db)?;
-                if inserted.rows_affected() == 0 {
-                    let row: ChargeRow = sqlx::query_as(
-                        "SELECT rule_id, merchant_id, period_key, amount_minor, count_before, \
-                         volume_before_minor FROM fee_charges WHERE charge_key = $1",
+                // One batch: the charge, the counter with it, and on the
+                // charge the counter as it stood before.
+                let mut batch = crate::batch::Batch::new();
+                let inserted = batch.push(
+                    crate::batch::Statement::new(
+                        "INSERT INTO fee_charges (charge_key, rule_id, merchant_id, period_key, \
+                         amount_minor, count_before, volume_before_minor, recorded_at) \
+                         VALUES ($1, $2, $3, $4, $5, 0, 0, $6) ON CONFLICT (charge_key) DO NOTHING",
                     )
                     .bind(&charge.charge_key)
-                    .fetch_one(&mut *transaction)
-                    .await
-                    .map_err(db)?;
-                    transaction.commit().await.map_err(db)?;
-                    // The first recording may still be on its way to disk.
-                    self.durable().await?;
-                    return repeated(charge, row);
-                }
-                let (after_count, after_volume_minor): (i64, i64) = sqlx::query_as(
-                    "INSERT INTO fee_counters (rule_id, merchant_id, period_key, \
-                     transaction_count, volume_minor) VALUES ($1, $2, $3, 1, $4) \
-                     ON CONFLICT (rule_id, merchant_id, period_key) DO UPDATE SET \
-                     transaction_count = fee_counters.transaction_count + 1, \
-                     volume_minor = fee_counters.volume_minor + excluded.volume_minor \
-                     RETURNING transaction_count, volume_minor",
-                )
-                .bind(&charge.counter.rule_id)
-                .bind(&charge.counter.merchant_id)
-                .bind(&period_key)
-                .bind(charge.amount_minor)
-                .fetch_one(&mut *transaction)
-                .await
-                .map_err(db)?;
+                    .bind(&charge.counter.rule_id)
+                    .bind(&charge.counter.merchant_id)
+                    .bind(period_key.as_str())
+                    .bind(charge.amount_minor)
+                    .bind(now),
+                    crate::batch::Expect::OneChange,
+                );
+                let counted = batch.push(
+                    crate::batch::Statement::new(
+                        "INSERT INTO fee_counters (rule_id, merchant_id, period_key, \
+                         transaction_count, volume_minor) VALUES ($1, $2, $3, 1, $4) \
+                         ON CONFLICT (rule_id, merchant_id, period_key) DO UPDATE SET \
+                         transaction_count = fee_counters.transaction_count + 1, \
+                         volume_minor = fee_counters.volume_minor + excluded.volume_minor \
+                         RETURNING transaction_count, volume_minor",
+                    )
+                    .bind(&charge.counter.rule_id)
+                    .bind(&charge.counter.merchant_id)
+                    .bind(period_key.as_str())
+                    .bind(charge.amount_minor),
+                    crate::batch::Expect::OneChange,
+                );
+                let stamped = batch.push(
+                    crate::batch::Statement::new(
+                        "UPDATE fee_charges SET count_before = c.transaction_count - 1, \
+                         volume_before_minor = c.volume_minor - fee_charges.amount_minor \
+                         FROM fee_counters c WHERE fee_charges.charge_key = $1 \
+                         AND c.rule_id = fee_charges.rule_id AND c.merchant_id = fee_charges.merchant_id \
+                         AND c.period_key = fee_charges.period_key \
+                         AND c.transaction_count >= 1 AND c.volume_minor >= fee_charges.amount_minor",
+                    )
+                    .bind(&charge.charge_key),
+                    crate::batch::Expect::OneChange,
+                );
+                let rows = match self.run_batch(&batch).await {
+                    Ok(rows) => rows,
+                    Err(crate::batch::BatchError::Expectation { statement }) if statement == inserted => {
+                        // A repeated key: the first recording answers.
+                        let row: ChargeRow = sqlx::query_as(
+                            "SELECT rule_id, merchant_id, period_key, amount_minor, count_before, \
+                             volume_before_minor FROM fee_charges WHERE charge_key = $1",
+                        )
+                        .bind(&charge.charge_key)
+                        .fetch_one(&self.$writer)
+                        .await
+                        .map_err(db)?;
+                        // The first recording may still be on its way to disk.
+                        self.durable().await?;
+                        return repeated(charge, row);
+                    }
+                    Err(crate::batch::BatchError::Expectation { statement }) if statement == stamped => {
+                        return Err(ledger::StoreError::Corrupt(format!(
+                            "fee counter {}/{}/{} below its charges",
+                            charge.counter.rule_id, charge.counter.merchant_id, charge.counter.period_key
+                        ))
+                        .into());
+                    }
+                    Err(crate::batch::BatchError::Statement { source, .. } | crate::batch::BatchError::Database(source)) => {
+                        return Err(db(source));
+                    }
+                    Err(other) => return Err(ledger::StoreError::Database(other.to_string()).into()),
+                };
+                let (after_count, after_volume_minor): (i64, i64) = rows
+                    .get(counted)
+                    .and_then(|rows| rows.first())
+                    .map(sqlx::FromRow::from_row)
+                    .transpose()
+                    .map_err(db)?
+                    .ok_or_else(|| ledger::StoreError::Corrupt("the fee counter returned no row".to_owned()))?;
                 let usage = before(charge, after_count, after_volume_minor)?;
-                sqlx::query(
-                    "UPDATE fee_charges SET count_before = $2, volume_before_minor = $3 \
-                     WHERE charge_key = $1",
-                )
-                .bind(&charge.charge_key)
-                .bind(usage.count)
-                .bind(usage.volume_minor)
-                .execute(&mut *transaction)
-                .await
-                .map_err(db)?;
-                transaction.commit().await.map_err(db)?;
                 self.durable().await?;
                 Ok(fees::Recorded {
                     before: usage,

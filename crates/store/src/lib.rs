@@ -417,6 +417,17 @@ impl engine::OrderStore for Store {
         delegate!(self, store => store.set_channel_transaction_id(channel_order_id, channel_transaction_id, booking, now))
     }
 
+    async fn record_channel_answer(
+        &self,
+        channel_order_id: engine::ChannelOrderId,
+        channel_transaction_id: &str,
+        booking: Option<engine::ChannelBooking<'_>>,
+        moves: &[engine::Move],
+        now: TimestampMicros,
+    ) -> Result<(), engine::OrderStoreError> {
+        delegate!(self, store => store.record_channel_answer(channel_order_id, channel_transaction_id, booking, moves, now))
+    }
+
     async fn create_refund(
         &self,
         refund: &engine::NewRefund,

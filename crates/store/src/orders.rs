@@ -392,6 +392,31 @@ pub(crate) fn db(error: sqlx::Error) -> OrderStoreError {
     OrderStoreError::Store(database_error(error))
 }
 
+/// Appends the compare-and-set of each of `moves` to `batch`; returns the
+/// index of each in the batch.
+pub(crate) fn push_moves(
+    batch: &mut crate::batch::Batch<'_>,
+    moves: &[engine::Move],
+    now: ledger::TimestampMicros,
+) -> Vec<usize> {
+    moves
+        .iter()
+        .map(|step| {
+            batch.push(
+                crate::batch::Statement::new(format!(
+                    "UPDATE {} SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+                    table(step.level)
+                ))
+                .bind(step.to)
+                .bind(now)
+                .bind(step.id)
+                .bind(step.from),
+                crate::batch::Expect::OneChange,
+            )
+        })
+        .collect()
+}
+
 /// A batch that failed where its caller expected no failure.
 pub(crate) fn batch_failed(error: crate::batch::BatchError) -> OrderStoreError {
     match error {
@@ -793,30 +818,50 @@ macro_rules! order_store {
                 booking: Option<engine::ChannelBooking<'_>>,
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
+                self.record_channel_answer(channel_order_id, channel_transaction_id, booking, &[], now)
+                    .await
+            }
+
+            async fn record_channel_answer(
+                &self,
+                channel_order_id: engine::ChannelOrderId,
+                channel_transaction_id: &str,
+                booking: Option<engine::ChannelBooking<'_>>,
+                moves: &[engine::Move],
+                now: ledger::TimestampMicros,
+            ) -> Result<(), engine::OrderStoreError> {
                 use crate::orders::*;
-                let done = sqlx::query(
-                    "UPDATE channel_orders SET channel_transaction_id = $1, updated_at = $2, \
-                     channel_business_date = COALESCE($4, channel_business_date), \
-                     channel_fee_minor = COALESCE($5, channel_fee_minor) WHERE id = $3 \
-                     AND (channel_transaction_id IS NULL OR channel_transaction_id = $1)",
-                )
-                .bind(channel_transaction_id)
-                .bind(now)
-                .bind(channel_order_id)
-                .bind(booking.map(|booking| booking.business_date))
-                .bind(booking.map(|booking| booking.fee_minor))
-                .execute(&self.$writer)
-                .await
-                .map_err(db)?;
-                if done.rows_affected() == 0 {
-                    return Err(engine::OrderError::ReferenceConflict {
-                        reference: "channel order",
-                        field: "channel_transaction_id",
+                let mut batch = crate::batch::Batch::new();
+                let recorded = batch.push(
+                    crate::batch::Statement::new(
+                        "UPDATE channel_orders SET channel_transaction_id = $1, updated_at = $2, \
+                         channel_business_date = COALESCE($4, channel_business_date), \
+                         channel_fee_minor = COALESCE($5, channel_fee_minor) WHERE id = $3 \
+                         AND (channel_transaction_id IS NULL OR channel_transaction_id = $1)",
+                    )
+                    .bind(channel_transaction_id)
+                    .bind(now)
+                    .bind(channel_order_id)
+                    .bind(booking.map(|booking| booking.business_date))
+                    .bind(booking.map(|booking| booking.fee_minor)),
+                    crate::batch::Expect::OneChange,
+                );
+                let statements = push_moves(&mut batch, moves, now);
+                let failed = match self.run_batch(&batch).await {
+                    Ok(_) => {
+                        self.durable().await?;
+                        return Ok(());
                     }
-                    .into());
-                }
-                self.durable().await?;
-                Ok(())
+                    Err(crate::batch::BatchError::Expectation { statement }) if statement == recorded => {
+                        return Err(engine::OrderError::ReferenceConflict {
+                            reference: "channel order",
+                            field: "channel_transaction_id",
+                        }
+                        .into());
+                    }
+                    Err(error) => error,
+                };
+                Err(self.failed_move(failed, moves, statements).await)
             }
 
             async fn create_refund(
@@ -1186,52 +1231,15 @@ macro_rules! order_store {
                 moves: &[engine::Move],
                 now: ledger::TimestampMicros,
             ) -> Result<(), engine::OrderStoreError> {
-                use crate::orders::*;
-                let statements: Vec<String> = moves
-                    .iter()
-                    .map(|step| {
-                        format!(
-                            "UPDATE {} SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
-                            table(step.level)
-                        )
-                    })
-                    .collect();
                 let mut batch = crate::batch::Batch::new();
-                for (step, sql) in moves.iter().zip(&statements) {
-                    batch.push(
-                        crate::batch::Statement::new(sql)
-                            .bind(step.to)
-                            .bind(now)
-                            .bind(step.id)
-                            .bind(step.from),
-                        crate::batch::Expect::OneChange,
-                    );
-                }
-                let step = match self.run_batch(&batch).await {
+                let statements = crate::orders::push_moves(&mut batch, moves, now);
+                match self.run_batch(&batch).await {
                     Ok(_) => {
                         self.durable().await?;
-                        return Ok(());
+                        Ok(())
                     }
-                    Err(crate::batch::BatchError::Expectation { statement }) if statement < moves.len() => {
-                        &moves[statement]
-                    }
-                    Err(error) => return Err(batch_failed(error)),
-                };
-                let exists: Option<(i64,)> =
-                    sqlx::query_as(&format!("SELECT id FROM {} WHERE id = $1", table(step.level)))
-                        .bind(step.id)
-                        .fetch_optional(&self.$writer)
-                        .await
-                        .map_err(db)?;
-                Err(match exists {
-                    None => engine::OrderError::NotFound { entity: step.entity, id: step.id },
-                    Some(_) => engine::OrderError::ConcurrentChange {
-                        entity: step.entity,
-                        id: step.id,
-                        expected: step.from,
-                    },
+                    Err(error) => Err(self.failed_move(error, moves, statements).await),
                 }
-                .into())
             }
 
             async fn finish_payment(
@@ -1433,6 +1441,42 @@ macro_rules! order_store {
         }
 
         impl $store {
+            /// Why a batch holding `moves` (at the batch's `statements`)
+            /// failed: a move whose order is missing or elsewhere is named.
+            async fn failed_move(
+                &self,
+                error: crate::batch::BatchError,
+                moves: &[engine::Move],
+                statements: Vec<usize>,
+            ) -> engine::OrderStoreError {
+                use crate::orders::*;
+                let step = match &error {
+                    crate::batch::BatchError::Expectation { statement } => statements
+                        .iter()
+                        .position(|at| at == statement)
+                        .and_then(|index| moves.get(index)),
+                    _ => None,
+                };
+                let Some(step) = step else {
+                    return batch_failed(error);
+                };
+                let exists: Result<Option<(i64,)>, _> =
+                    sqlx::query_as(&format!("SELECT id FROM {} WHERE id = $1", table(step.level)))
+                        .bind(step.id)
+                        .fetch_optional(&self.$writer)
+                        .await;
+                match exists {
+                    Err(error) => db(error),
+                    Ok(None) => engine::OrderError::NotFound { entity: step.entity, id: step.id }.into(),
+                    Ok(Some(_)) => engine::OrderError::ConcurrentChange {
+                        entity: step.entity,
+                        id: step.id,
+                        expected: step.from,
+                    }
+                    .into(),
+                }
+            }
+
             /// Why a compare-and-set on a trade found nothing to change.
             async fn trade_state_error(
                 &self,

@@ -14,14 +14,16 @@
 //! connection. A [`Batch`] cut off before it finished is rolled back by
 //! the next holder, before anything else runs.
 
-use crate::batch::{Batch, BatchError, Part};
+use crate::batch::{
+    Batch, BatchError, Part, SCRIPT_PARAMETERS_MAX, UNDO_FAILED_BATCH, sqlite_script,
+};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteQueryResult, SqliteRow, SqliteStatement};
 use sqlx::{Database, Describe, Either, Execute, Executor, TransactionManager};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, oneshot};
 
 type Manager = <Sqlite as Database>::TransactionManager;
 
@@ -32,6 +34,8 @@ type Manager = <Sqlite as Database>::TransactionManager;
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteConnections {
     connections: Arc<[Arc<Mutex<Slot>>]>,
+    /// Batches waiting for a connection (see `run_batch`).
+    waiting: Arc<Waiting>,
     /// One permit per connection, queued in order: a caller that has a
     /// permit finds a free connection.
     free: Arc<Semaphore>,
@@ -40,6 +44,7 @@ pub(crate) struct SqliteConnections {
 impl SqliteConnections {
     pub(crate) fn new(connections: Vec<SqliteConnection>) -> SqliteConnections {
         SqliteConnections {
+            waiting: Arc::default(),
             free: Arc::new(Semaphore::new(connections.len())),
             connections: connections
                 .into_iter()
@@ -78,63 +83,60 @@ impl SqliteConnections {
         })
     }
 
-    /// Runs `batch` in one transaction and one trip to the driver; returns
-    /// the rows each of its statements returned, in the order pushed.
-    pub(crate) async fn run_batch(
-        &self,
-        batch: &Batch<'_>,
-    ) -> Result<Vec<Vec<SqliteRow>>, BatchError> {
-        let (script, parts) = batch.sqlite_script()?;
-        let mut query = sqlx::query(&script);
-        for value in batch.values() {
-            query = crate::batch::bind(query, value);
+    /// Runs `batch` in one transaction; returns the rows each of its
+    /// statements returned, in the order pushed.
+    ///
+    /// Batches are committed in groups: the caller that gets the
+    /// connection runs every batch waiting for it in one script and one
+    /// commit, each batch inside a savepoint of its own, so one batch's
+    /// failure undoes only that batch. Every batch of a group is answered
+    /// once the group has committed.
+    pub(crate) async fn run_batch(&self, batch: &Batch<'_>) -> BatchResult {
+        if batch.parameters() > SCRIPT_PARAMETERS_MAX {
+            return Err(BatchError::Database(sqlx::Error::Protocol(format!(
+                "a batch binds {} parameters, over the {SCRIPT_PARAMETERS_MAX} of one script",
+                batch.parameters()
+            ))));
         }
-        let mut held = self.acquire().await?;
-        held.connection.batch_unfinished = true;
-        let mut rows: Vec<Vec<SqliteRow>> = (0..batch.len()).map(|_| Vec::new()).collect();
-        // The script's statement whose results are arriving.
-        let mut at = 0;
-        let failure = {
-            let mut results = held.connection.connection.fetch_many(query);
-            loop {
-                match results.next().await {
-                    None => break None,
-                    Some(Ok(Either::Left(_))) => at += 1,
-                    Some(Ok(Either::Right(row))) => {
-                        if let Some(Part::Statement(index)) = parts.get(at)
-                            && let Some(rows) = rows.get_mut(*index)
-                        {
-                            rows.push(row);
-                        }
+        let (reply, mut answer) = oneshot::channel();
+        // Taken back out of the queue if this caller goes away before a
+        // group takes it.
+        let queued = self.waiting.push(batch.clone().into_static(), reply);
+        loop {
+            tokio::select! {
+                biased;
+                answered = &mut answer => return answered.unwrap_or(Err(BatchError::Abandoned)),
+                held = self.acquire() => {
+                    let held = match held {
+                        Ok(held) => held,
+                        // Still queued: nothing ran. Otherwise a group
+                        // took it, and its answer comes.
+                        Err(error) if queued.withdraw() => return Err(error.into()),
+                        Err(_) => continue,
+                    };
+                    let group = self.waiting.take();
+                    if let [only] = &group[..]
+                        && only.id == queued.id
+                    {
+                        // Alone: run here; going away cuts off only this
+                        // batch, which the next holder rolls back.
+                        let mut held = held;
+                        let batches = [&only.batch];
+                        return run_batches(&mut held, &batches)
+                            .await
+                            .pop()
+                            .unwrap_or(Err(BatchError::Abandoned));
                     }
-                    Some(Err(error)) => break Some(error),
+                    if !group.is_empty() {
+                        // The group runs to its end even if this caller
+                        // goes away: other callers wait for its answers.
+                        tokio::spawn(run_group(held, group));
+                    }
+                    // Otherwise another group took this batch: its answer
+                    // was sent before the connection was let go.
                 }
             }
-        };
-        let error = match failure {
-            // Every statement through COMMIT reported done.
-            None if at == parts.len() => {
-                held.connection.batch_unfinished = false;
-                return Ok(rows);
-            }
-            None => sqlx::Error::Protocol(format!(
-                "a batch stopped after {at} of its {} statements",
-                parts.len()
-            )),
-            Some(error) => error,
-        };
-        roll_back_batch(&mut held.connection.connection).await?;
-        held.connection.batch_unfinished = false;
-        Err(match parts.get(at) {
-            Some(Part::Guard(statement)) => BatchError::Expectation {
-                statement: *statement,
-            },
-            Some(Part::Statement(statement)) => BatchError::Statement {
-                statement: *statement,
-                source: error,
-            },
-            Some(Part::Control) | None => BatchError::Database(error),
-        })
+        }
     }
 
     /// Waits for a free connection, then begins a transaction on it.
@@ -146,6 +148,201 @@ impl SqliteConnections {
             open: true,
         })
     }
+}
+
+type BatchResult = Result<Vec<Vec<SqliteRow>>, BatchError>;
+
+/// A batch waiting for the write connection, and where its answer goes.
+struct Queued {
+    id: u64,
+    batch: Batch<'static>,
+    reply: oneshot::Sender<BatchResult>,
+}
+
+/// The batches waiting for a connection, in the order they came.
+#[derive(Default)]
+struct Waiting {
+    queue: std::sync::Mutex<std::collections::VecDeque<Queued>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+/// A caller's place in the queue; dropped, it takes its batch back out if
+/// no group took it yet.
+struct Place<'w> {
+    waiting: &'w Waiting,
+    id: u64,
+}
+
+impl Place<'_> {
+    /// Takes the batch back out; false if a group has it.
+    fn withdraw(&self) -> bool {
+        let mut queue = self.waiting.lock();
+        let before = queue.len();
+        queue.retain(|queued| queued.id != self.id);
+        queue.len() != before
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.withdraw();
+    }
+}
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Waiting").finish_non_exhaustive()
+    }
+}
+
+impl Waiting {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Queued>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, batch: Batch<'static>, reply: oneshot::Sender<BatchResult>) -> Place<'_> {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.lock().push_back(Queued { id, batch, reply });
+        Place { waiting: self, id }
+    }
+
+    /// The oldest waiting batches, as many as fit in one script.
+    fn take(&self) -> Vec<Queued> {
+        let mut queue = self.lock();
+        let mut parameters = 0;
+        let mut group = Vec::new();
+        while let Some(next) = queue.front() {
+            parameters += next.batch.parameters();
+            if !group.is_empty() && parameters > SCRIPT_PARAMETERS_MAX {
+                break;
+            }
+            group.extend(queue.pop_front());
+        }
+        group
+    }
+}
+
+/// Runs `group` on `held` and answers each of its batches.
+async fn run_group(mut held: HeldConnection, group: Vec<Queued>) {
+    let batches: Vec<&Batch<'static>> = group.iter().map(|queued| &queued.batch).collect();
+    let results = run_batches(&mut held, &batches).await;
+    drop(batches);
+    for (queued, result) in group.into_iter().zip(results) {
+        // A caller that went away no longer wants its answer.
+        let _ = queued.reply.send(result);
+    }
+}
+
+/// Runs `batches` in one transaction, each in a savepoint; a failed batch
+/// is undone and the ones after it run on. Returns each batch's result.
+async fn run_batches(held: &mut HeldConnection, batches: &[&Batch<'_>]) -> Vec<BatchResult> {
+    let mut rows: Vec<Vec<Vec<SqliteRow>>> = batches
+        .iter()
+        .map(|batch| (0..batch.len()).map(|_| Vec::new()).collect())
+        .collect();
+    let mut failed: Vec<Option<BatchError>> = batches.iter().map(|_| None).collect();
+    let mut opening = "BEGIN IMMEDIATE;\n";
+    let mut next = 0;
+    held.connection.batch_unfinished = true;
+    let outcome: Result<(), sqlx::Error> = loop {
+        let (script, parts) = match sqlite_script(opening, &batches[next..], next) {
+            Ok(script) => script,
+            Err(error) => break Err(sqlx::Error::Protocol(error.to_string())),
+        };
+        let mut query = sqlx::query(&script);
+        for batch in &batches[next..] {
+            for value in batch.values() {
+                query = crate::batch::bind(query, value);
+            }
+        }
+        // The script's statement whose results are arriving.
+        let mut at = 0;
+        let failure = {
+            let mut results = held
+                .connection
+                .connection
+                .fetch_many(query.persistent(false));
+            loop {
+                match results.next().await {
+                    None => break None,
+                    Some(Ok(Either::Left(_))) => at += 1,
+                    Some(Ok(Either::Right(row))) => {
+                        if let Some(Part::Statement { batch, statement }) = parts.get(at)
+                            && let Some(rows) = rows
+                                .get_mut(*batch)
+                                .and_then(|rows| rows.get_mut(*statement))
+                        {
+                            rows.push(row);
+                        }
+                    }
+                    Some(Err(error)) => break Some(error),
+                }
+            }
+        };
+        let error = match failure {
+            // Every statement through COMMIT reported done.
+            None if at == parts.len() => break Ok(()),
+            None => sqlx::Error::Protocol(format!(
+                "a script stopped after {at} of its {} statements",
+                parts.len()
+            )),
+            Some(error) => error,
+        };
+        let (batch, error) = match parts.get(at) {
+            Some(Part::Guard { batch, statement }) => (
+                *batch,
+                BatchError::Expectation {
+                    statement: *statement,
+                },
+            ),
+            Some(Part::Statement { batch, statement }) => (
+                *batch,
+                BatchError::Statement {
+                    statement: *statement,
+                    source: error,
+                },
+            ),
+            // BEGIN, COMMIT or a savepoint itself: nothing commits.
+            Some(Part::Control | Part::Savepoint { .. }) | None => break Err(error),
+        };
+        // Undo that batch only, and run the rest after it.
+        if let Some(slot) = failed.get_mut(batch) {
+            *slot = Some(error);
+        }
+        next = batch + 1;
+        opening = UNDO_FAILED_BATCH;
+    };
+    if let Err(error) = outcome {
+        let message = error.to_string();
+        let rolled_back = roll_back_batch(&mut held.connection.connection).await;
+        held.connection.batch_unfinished = rolled_back.is_err();
+        let mut first = Some(error);
+        return failed
+            .into_iter()
+            .map(|failure| {
+                Err(failure.unwrap_or_else(|| {
+                    BatchError::Database(
+                        first
+                            .take()
+                            .unwrap_or_else(|| sqlx::Error::Protocol(message.clone())),
+                    )
+                }))
+            })
+            .collect();
+    }
+    held.connection.batch_unfinished = false;
+    failed
+        .into_iter()
+        .zip(rows)
+        .map(|(failure, rows)| match failure {
+            Some(error) => Err(error),
+            None => Ok(rows),
+        })
+        .collect()
 }
 
 /// A connection, and whether a batch on it may have been left open.
@@ -523,5 +720,48 @@ mod tests {
         batch.push(add(1), Expect::OneChange);
         writer.run_batch(&batch).await.expect("batch after cut-off");
         assert_eq!(count(&writer).await, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_batches_commit_together_and_a_failed_one_alone_is_undone() {
+        let writer = writer().await;
+        let mut tasks = Vec::new();
+        for task in 0..60_i64 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut batch = Batch::new();
+                batch.push(add(1), Expect::OneChange);
+                if task % 7 == 0 {
+                    // Changes nothing, so this batch, and only this one,
+                    // is undone.
+                    batch.push(
+                        Statement::new("UPDATE counter SET n = 0 WHERE n < $1").bind(0),
+                        Expect::OneChange,
+                    );
+                }
+                batch.push(add(1), Expect::OneChange);
+                (task, writer.run_batch(&batch).await)
+            }));
+        }
+        let mut committed = 0;
+        for task in tasks {
+            let (task, result) = task.await.expect("task");
+            if task % 7 == 0 {
+                assert!(
+                    matches!(result, Err(BatchError::Expectation { statement: 1 })),
+                    "batch {task}: {:?}",
+                    result.err()
+                );
+            } else {
+                let rows = result.expect("batch");
+                assert_eq!(rows.len(), 2);
+                committed += 1;
+            }
+        }
+        assert_eq!(count(&writer).await, 2 * committed);
+        assert_eq!(
+            Manager::get_transaction_depth(&*writer.acquire().await.expect("acquire")),
+            0
+        );
     }
 }
