@@ -279,6 +279,20 @@ impl<'q> Batch<'q> {
             .flat_map(|(statement, _)| statement.values.iter())
     }
 
+    /// The batch's statements and what each must do, without their
+    /// values: batches of one shape run as one script text.
+    pub(crate) fn shape(&self) -> String {
+        let mut shape = String::new();
+        for (statement, expect) in &self.statements {
+            shape.push_str(&statement.sql);
+            shape.push_str(match expect {
+                Expect::Any => ";\n",
+                Expect::OneChange => ";!\n",
+            });
+        }
+        shape
+    }
+
     /// How many parameters the batch binds.
     pub(crate) fn parameters(&self) -> usize {
         self.statements

@@ -152,9 +152,14 @@ impl SqliteConnections {
 
 type BatchResult = Result<Vec<Vec<SqliteRow>>, BatchError>;
 
+/// Most batches in one group.
+const GROUP_BATCHES_MAX: usize = 32;
+
 /// A batch waiting for the write connection, and where its answer goes.
 struct Queued {
     id: u64,
+    /// Its statements' text: batches of one shape are grouped.
+    shape: String,
     batch: Batch<'static>,
     reply: oneshot::Sender<BatchResult>,
 }
@@ -206,22 +211,50 @@ impl Waiting {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.lock().push_back(Queued { id, batch, reply });
+        let shape = batch.shape();
+        self.lock().push_back(Queued {
+            id,
+            shape,
+            batch,
+            reply,
+        });
         Place { waiting: self, id }
     }
 
-    /// The oldest waiting batches, as many as fit in one script.
+    /// The oldest waiting batch and those of the same statements behind
+    /// it, as many as fit in one script and rounded down to a power of
+    /// two: so few scripts recur that each is prepared once and kept in
+    /// the connection's statement cache.
     fn take(&self) -> Vec<Queued> {
         let mut queue = self.lock();
+        let Some(first) = queue.front() else {
+            return Vec::new();
+        };
+        let shape = first.shape.clone();
         let mut parameters = 0;
-        let mut group = Vec::new();
-        while let Some(next) = queue.front() {
-            parameters += next.batch.parameters();
-            if !group.is_empty() && parameters > SCRIPT_PARAMETERS_MAX {
+        let mut chosen = Vec::new();
+        for (index, queued) in queue.iter().enumerate() {
+            if chosen.len() == GROUP_BATCHES_MAX {
                 break;
             }
-            group.extend(queue.pop_front());
+            if queued.shape != shape {
+                continue;
+            }
+            parameters += queued.batch.parameters();
+            if !chosen.is_empty() && parameters > SCRIPT_PARAMETERS_MAX {
+                break;
+            }
+            chosen.push(index);
         }
+        let size = 1 << chosen.len().max(1).ilog2();
+        chosen.truncate(size);
+        // Out of the queue from the back, so the indexes stay true.
+        let mut group: Vec<Queued> = chosen
+            .iter()
+            .rev()
+            .filter_map(|index| queue.remove(*index))
+            .collect();
+        group.reverse();
         group
     }
 }
@@ -265,7 +298,9 @@ async fn run_batches(held: &mut HeldConnection, batches: &[&Batch<'_>]) -> Vec<B
             let mut results = held
                 .connection
                 .connection
-                .fetch_many(query.persistent(false));
+                // The scripts that start a group recur; one that goes on
+                // after a failed batch is seldom seen again.
+                .fetch_many(query.persistent(opening != UNDO_FAILED_BATCH));
             loop {
                 match results.next().await {
                     None => break None,
@@ -763,5 +798,27 @@ mod tests {
             Manager::get_transaction_depth(&*writer.acquire().await.expect("acquire")),
             0
         );
+    }
+
+    #[test]
+    fn a_group_is_of_one_shape_and_a_power_of_two() {
+        let waiting = Waiting::default();
+        let mut places = Vec::new();
+        let mut answers = Vec::new();
+        // Five batches of one shape, with two of another among them.
+        for shape in ["a", "a", "b", "a", "b", "a", "a"] {
+            let mut batch = Batch::new();
+            batch.push(Statement::new(format!("SELECT '{shape}'")), Expect::Any);
+            let (reply, answer) = oneshot::channel();
+            answers.push(answer);
+            // Kept: a place dropped takes its batch back out.
+            places.push(waiting.push(batch, reply));
+        }
+        let ids = |group: Vec<Queued>| group.iter().map(|queued| queued.id).collect::<Vec<_>>();
+        let id = |index: usize| places[index].id;
+        assert_eq!(ids(waiting.take()), [id(0), id(1), id(3), id(5)]);
+        assert_eq!(ids(waiting.take()), [id(2), id(4)]);
+        assert_eq!(ids(waiting.take()), [id(6)]);
+        assert!(waiting.take().is_empty());
     }
 }
