@@ -331,6 +331,11 @@ impl<'q> Batch<'q> {
     }
 }
 
+/// The first row the first statement of a batch returned.
+pub(crate) fn first_row<R>(rows: Vec<Vec<R>>) -> Option<R> {
+    rows.into_iter().next()?.into_iter().next()
+}
+
 /// The highest `$N` in `sql`.
 fn highest_parameter(sql: &str) -> usize {
     let mut highest = 0;

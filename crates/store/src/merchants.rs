@@ -109,20 +109,23 @@ macro_rules! merchant_store {
                 }
                 // New, or seen only before the window: remembered now and
                 // accepted. Seen within the window: refused.
-                let inserted = sqlx::query(
-                    "INSERT INTO request_nonces (merchant_id, nonce, seen_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (merchant_id, nonce) DO UPDATE SET seen_at = excluded.seen_at \
-                     WHERE request_nonces.seen_at < $4",
-                )
-                .bind(merchant_id)
-                .bind(nonce)
-                .bind(now)
-                .bind(forget_before)
-                .execute(&self.$writer)
-                .await
-                .map_err(db)?;
+                let remembered = self
+                    .write_returning(
+                        crate::batch::Statement::new(
+                            "INSERT INTO request_nonces (merchant_id, nonce, seen_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (merchant_id, nonce) DO UPDATE SET seen_at = excluded.seen_at \
+                             WHERE request_nonces.seen_at < $4 RETURNING seen_at",
+                        )
+                        .bind(merchant_id)
+                        .bind(nonce)
+                        .bind(now)
+                        .bind(forget_before),
+                    )
+                    .await
+                    .map_err(crate::orders::batch_failed)?
+                    .is_some();
                 self.durable().await?;
-                Ok(inserted.rows_affected() == 1)
+                Ok(remembered)
             }
         }
     };

@@ -439,20 +439,25 @@ macro_rules! order_store {
             ) -> Result<engine::Created<engine::TradeOrder>, engine::OrderStoreError> {
                 use crate::orders::*;
                 trade.validate()?;
-                let inserted: Option<TradeRow> = sqlx::query_as(&format!(
-                    "INSERT INTO trade_orders (merchant_id, out_trade_no, subject, amount_minor, currency, \
-                     status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'WAIT_PAY', $6, $6) \
-                     ON CONFLICT (merchant_id, out_trade_no) DO NOTHING RETURNING {TRADE_COLUMNS}"
-                ))
-                .bind(&trade.merchant_id)
-                .bind(&trade.out_trade_no)
-                .bind(&trade.subject)
-                .bind(trade.amount_minor)
-                .bind(trade.currency.code())
-                .bind(now)
-                .fetch_optional(&self.$writer)
-                .await
-                .map_err(db)?;
+                let inserted: Option<TradeRow> = self
+                    .write_returning(
+                        crate::batch::Statement::new(format!(
+                            "INSERT INTO trade_orders (merchant_id, out_trade_no, subject, amount_minor, currency, \
+                             status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'WAIT_PAY', $6, $6) \
+                             ON CONFLICT (merchant_id, out_trade_no) DO NOTHING RETURNING {TRADE_COLUMNS}"
+                        ))
+                        .bind(&trade.merchant_id)
+                        .bind(&trade.out_trade_no)
+                        .bind(&trade.subject)
+                        .bind(trade.amount_minor)
+                        .bind(trade.currency.code())
+                        .bind(now),
+                    )
+                    .await
+                    .map_err(batch_failed)?
+                    .map(|row| sqlx::FromRow::from_row(&row))
+                    .transpose()
+                    .map_err(db)?;
                 if let Some(row) = inserted {
                     self.durable().await?;
                     return Ok(engine::Created::New(trade_from_row(row)?));
@@ -685,20 +690,25 @@ macro_rules! order_store {
             ) -> Result<engine::Created<engine::ChannelOrder>, engine::OrderStoreError> {
                 use crate::orders::*;
                 check_channel_order(channel, amount_minor)?;
-                let row: Option<ChannelOrderRow> = sqlx::query_as(&format!(
-                    "INSERT INTO channel_orders (instruction_id, refund_id, channel, amount_minor, currency, \
-                     status, created_at, updated_at) SELECT id, $1, $2, $3, currency, 'CREATED', $4, $4 \
-                     FROM payment_instructions WHERE id = $5 ON CONFLICT DO NOTHING \
-                     RETURNING {CHANNEL_ORDER_COLUMNS}"
-                ))
-                .bind(refund_id)
-                .bind(channel)
-                .bind(amount_minor)
-                .bind(now)
-                .bind(instruction_id)
-                .fetch_optional(&self.$writer)
-                .await
-                .map_err(db)?;
+                let row: Option<ChannelOrderRow> = self
+                    .write_returning(
+                        crate::batch::Statement::new(format!(
+                            "INSERT INTO channel_orders (instruction_id, refund_id, channel, amount_minor, currency, \
+                             status, created_at, updated_at) SELECT id, $1, $2, $3, currency, 'CREATED', $4, $4 \
+                             FROM payment_instructions WHERE id = $5 ON CONFLICT DO NOTHING \
+                             RETURNING {CHANNEL_ORDER_COLUMNS}"
+                        ))
+                        .bind(refund_id)
+                        .bind(channel)
+                        .bind(amount_minor)
+                        .bind(now)
+                        .bind(instruction_id),
+                    )
+                    .await
+                    .map_err(batch_failed)?
+                    .map(|row| sqlx::FromRow::from_row(&row))
+                    .transpose()
+                    .map_err(db)?;
                 if let Some(row) = row {
                     self.durable().await?;
                     return Ok(engine::Created::New(channel_order_from_row(row)?));
@@ -1310,17 +1320,22 @@ macro_rules! order_store {
                 now: ledger::TimestampMicros,
             ) -> Result<engine::TradeOrder, engine::OrderStoreError> {
                 use crate::orders::*;
-                let row: Option<TradeRow> = sqlx::query_as(&format!(
-                    "UPDATE trade_orders SET status = 'SUCCESS', paid_payment_id = $1, paid_minor = $2, \
-                     updated_at = $3 WHERE id = $4 AND status = 'WAIT_PAY' RETURNING {TRADE_COLUMNS}"
-                ))
-                .bind(payment_id)
-                .bind(paid_minor)
-                .bind(now)
-                .bind(trade_id)
-                .fetch_optional(&self.$writer)
-                .await
-                .map_err(db)?;
+                let row: Option<TradeRow> = self
+                    .write_returning(
+                        crate::batch::Statement::new(format!(
+                            "UPDATE trade_orders SET status = 'SUCCESS', paid_payment_id = $1, paid_minor = $2, \
+                             updated_at = $3 WHERE id = $4 AND status = 'WAIT_PAY' RETURNING {TRADE_COLUMNS}"
+                        ))
+                        .bind(payment_id)
+                        .bind(paid_minor)
+                        .bind(now)
+                        .bind(trade_id),
+                    )
+                    .await
+                    .map_err(batch_failed)?
+                    .map(|row| sqlx::FromRow::from_row(&row))
+                    .transpose()
+                    .map_err(db)?;
                 match row {
                     Some(row) => {
                         self.durable().await?;

@@ -204,6 +204,17 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Runs one write as a batch of its own; returns the first row it
+    /// returned.
+    pub(crate) async fn write_returning(
+        &self,
+        statement: crate::batch::Statement<'_>,
+    ) -> Result<Option<sqlx::postgres::PgRow>, BatchError> {
+        let mut batch = Batch::new();
+        batch.push(statement, Expect::Any);
+        Ok(crate::batch::first_row(self.run_batch(&batch).await?))
+    }
+
     /// Runs `batch`'s statements one after another in one transaction;
     /// returns the rows each returned, in the order pushed.
     pub(crate) async fn run_batch(

@@ -219,12 +219,24 @@ impl SqliteStore {
         self.wal.durable().await
     }
 
-    /// Runs `batch` on the write connection in one trip; see batch.rs.
+    /// Runs `batch` on the write connection, committed with whatever
+    /// other batches are waiting; see batch.rs.
     pub(crate) async fn run_batch(
         &self,
         batch: &crate::batch::Batch<'_>,
     ) -> Result<Vec<Vec<sqlx::sqlite::SqliteRow>>, crate::batch::BatchError> {
         self.writer.run_batch(batch).await
+    }
+
+    /// Runs one write as a batch of its own; returns the first row it
+    /// returned.
+    pub(crate) async fn write_returning(
+        &self,
+        statement: crate::batch::Statement<'_>,
+    ) -> Result<Option<sqlx::sqlite::SqliteRow>, crate::batch::BatchError> {
+        let mut batch = crate::batch::Batch::new();
+        batch.push(statement, crate::batch::Expect::Any);
+        Ok(crate::batch::first_row(self.run_batch(&batch).await?))
     }
 }
 
