@@ -8,7 +8,13 @@
 //! other. A statement that must change exactly one row (a compare-and-set
 //! on a status, an insert that must not meet a conflict) is followed by a
 //! guard that aborts the script when it did not; the transaction is then
-//! rolled back, and the caller learns which statement it was.
+//! rolled back, and the caller learns which statement it was. Batches that
+//! wait for the connection at the same time go together, in one script
+//! and one commit, each in a savepoint of its own
+//! (`SqliteConnections::run_batch`).
+//!
+//! This relies on sqlx's SQLite driver running every statement of a query
+//! text, binding `$N` as the N-th value of the whole query (sqlx 0.8).
 //!
 //! On PostgreSQL a batch is the same statements, one after another, in one
 //! transaction, with the same checks.

@@ -109,7 +109,7 @@ macro_rules! merchant_store {
                 }
                 // New, or seen only before the window: remembered now and
                 // accepted. Seen within the window: refused.
-                let remembered = self
+                let remembered: Option<(i64,)> = self
                     .write_returning(
                         crate::batch::Statement::new(
                             "INSERT INTO request_nonces (merchant_id, nonce, seen_at) VALUES ($1, $2, $3) \
@@ -122,10 +122,9 @@ macro_rules! merchant_store {
                         .bind(forget_before),
                     )
                     .await
-                    .map_err(crate::orders::batch_failed)?
-                    .is_some();
+                    .map_err(crate::orders::batch_failed)?;
                 self.durable().await?;
-                Ok(remembered)
+                Ok(remembered.is_some())
             }
         }
     };

@@ -454,10 +454,7 @@ macro_rules! order_store {
                         .bind(now),
                     )
                     .await
-                    .map_err(batch_failed)?
-                    .map(|row| sqlx::FromRow::from_row(&row))
-                    .transpose()
-                    .map_err(db)?;
+                    .map_err(batch_failed)?;
                 if let Some(row) = inserted {
                     self.durable().await?;
                     return Ok(engine::Created::New(trade_from_row(row)?));
@@ -705,10 +702,7 @@ macro_rules! order_store {
                         .bind(instruction_id),
                     )
                     .await
-                    .map_err(batch_failed)?
-                    .map(|row| sqlx::FromRow::from_row(&row))
-                    .transpose()
-                    .map_err(db)?;
+                    .map_err(batch_failed)?;
                 if let Some(row) = row {
                     self.durable().await?;
                     return Ok(engine::Created::New(channel_order_from_row(row)?));
@@ -1332,10 +1326,7 @@ macro_rules! order_store {
                         .bind(trade_id),
                     )
                     .await
-                    .map_err(batch_failed)?
-                    .map(|row| sqlx::FromRow::from_row(&row))
-                    .transpose()
-                    .map_err(db)?;
+                    .map_err(batch_failed)?;
                 match row {
                     Some(row) => {
                         self.durable().await?;

@@ -205,14 +205,18 @@ impl PostgresStore {
     }
 
     /// Runs one write as a batch of its own; returns the first row it
-    /// returned.
-    pub(crate) async fn write_returning(
+    /// returned, decoded.
+    pub(crate) async fn write_returning<T>(
         &self,
         statement: crate::batch::Statement<'_>,
-    ) -> Result<Option<sqlx::postgres::PgRow>, BatchError> {
+    ) -> Result<Option<T>, BatchError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
         let mut batch = Batch::new();
         batch.push(statement, Expect::Any);
-        Ok(crate::batch::first_row(self.run_batch(&batch).await?))
+        let row = crate::batch::first_row(self.run_batch(&batch).await?);
+        Ok(row.map(|row| T::from_row(&row)).transpose()?)
     }
 
     /// Runs `batch`'s statements one after another in one transaction;

@@ -229,14 +229,18 @@ impl SqliteStore {
     }
 
     /// Runs one write as a batch of its own; returns the first row it
-    /// returned.
-    pub(crate) async fn write_returning(
+    /// returned, decoded.
+    pub(crate) async fn write_returning<T>(
         &self,
         statement: crate::batch::Statement<'_>,
-    ) -> Result<Option<sqlx::sqlite::SqliteRow>, crate::batch::BatchError> {
+    ) -> Result<Option<T>, crate::batch::BatchError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+    {
         let mut batch = crate::batch::Batch::new();
         batch.push(statement, crate::batch::Expect::Any);
-        Ok(crate::batch::first_row(self.run_batch(&batch).await?))
+        let row = crate::batch::first_row(self.run_batch(&batch).await?);
+        Ok(row.map(|row| T::from_row(&row)).transpose()?)
     }
 }
 
