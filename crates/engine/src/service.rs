@@ -1620,10 +1620,7 @@ impl<
         }
         // The trade first: a crash before the payment is final leaves it
         // PROCESSING, and the resolver finishes it; settling is idempotent.
-        self.settle_trade(payment, 0, now).await?;
-        let trade = self
-            .trade_of(&payment.payment.merchant_id, payment.payment.trade_id)
-            .await?;
+        let trade = self.settle_trade(payment, 0, now).await?;
         // A duplicate payment's fees go back with its money.
         let duplicate = trade.paid_payment_id != Some(payment.payment.id);
         self.settle_fees(&payment.payment, !duplicate, now).await?;
@@ -1761,12 +1758,13 @@ impl<
 
     /// Marks the trade paid by `paid` (less `unpaid_minor`, what a partly
     /// paid payout did not pay), or raises the refund of a duplicate.
+    /// Returns the trade as it stands then.
     async fn settle_trade(
         &self,
         paid: &PaymentWithInstructions,
         unpaid_minor: i64,
         now: TimestampMicros,
-    ) -> Result<(), EngineError> {
+    ) -> Result<TradeOrder, EngineError> {
         let payment = &paid.payment;
         // What was actually paid excludes coupons: a used coupon is spent
         // and never refunded.
@@ -1791,7 +1789,7 @@ impl<
                     )
                     .await;
                 match marked {
-                    Ok(_) => {}
+                    Ok(marked) => return Ok(marked),
                     // The trade changed since it was read: another payment
                     // succeeded at the same moment and paid it first (this
                     // one is the duplicate), or another run of this very
@@ -1802,18 +1800,19 @@ impl<
                         let now_paid = self
                             .trade_of(&payment.merchant_id, payment.trade_id)
                             .await?;
-                        if now_paid.paid_payment_id != Some(payment.id) {
-                            let reason =
-                                "duplicate payment: another payment paid the trade at the same time"
-                                    .to_owned();
-                            self.raise_duplicate_refund(paid, coupons_minor, reason, now)
-                                .await?;
+                        if now_paid.paid_payment_id == Some(payment.id) {
+                            return Ok(now_paid);
                         }
+                        let reason =
+                            "duplicate payment: another payment paid the trade at the same time"
+                                .to_owned();
+                        self.raise_duplicate_refund(paid, coupons_minor, reason, now)
+                            .await?;
                     }
                     Err(error) => return Err(error.into()),
                 }
             }
-            PaymentSuccess::AlreadyPaidByIt => {}
+            PaymentSuccess::AlreadyPaidByIt => return Ok(trade),
             // 重复支付: the money of a second success (or of a success after
             // the trade closed) goes back, through an operator's review.
             PaymentSuccess::Duplicate { paid_by } => {
@@ -1827,7 +1826,8 @@ impl<
                     .await?;
             }
         }
-        Ok(())
+        // A duplicate's refund was raised on the trade: read it again.
+        self.trade_of(&payment.merchant_id, payment.trade_id).await
     }
 
     /// The refund, waiting for review, of a payment that must not keep its

@@ -509,12 +509,6 @@ macro_rules! order_store {
                 use crate::orders::*;
                 payment.validate()?;
                 engine::check_instructions(payment.amount_minor, instructions)?;
-                if let Some(found) = self
-                    .payment_by_request_serial(&payment.merchant_id, &payment.request_serial)
-                    .await?
-                {
-                    return payment_conflict(payment, found);
-                }
                 // One batch: the payment (only on its trade, in the trade's
                 // currency, and only if its serial is new) and its
                 // instructions.
@@ -565,9 +559,9 @@ macro_rules! order_store {
                 let mut rows = match self.run_batch(&batch).await {
                     Ok(rows) => rows.into_iter(),
                     Err(crate::batch::BatchError::Expectation { statement: 0 }) => {
-                        // No payment: its serial was taken (perhaps by a
-                        // request that raced past the read above), or its
-                        // trade is not there in its currency.
+                        // No payment: its serial was taken (by this request
+                        // before, or by one that raced it), or its trade is
+                        // not there in its currency.
                         if let Some(found) = self
                             .payment_by_request_serial(&payment.merchant_id, &payment.request_serial)
                             .await?
