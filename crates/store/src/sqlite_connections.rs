@@ -87,10 +87,12 @@ impl SqliteConnections {
     /// statements returned, in the order pushed.
     ///
     /// Batches are committed in groups: the caller that gets the
-    /// connection runs every batch waiting for it in one script and one
-    /// commit, each batch inside a savepoint of its own, so one batch's
-    /// failure undoes only that batch. Every batch of a group is answered
-    /// once the group has committed.
+    /// connection takes the oldest waiting batch and those of the same
+    /// statements behind it (`Waiting::take`), and runs them in one script
+    /// and one commit, each inside a savepoint of its own, so one batch's
+    /// failure undoes only that batch. It goes on taking groups until its
+    /// own batch has been run. Every batch of a group is answered once the
+    /// group has committed.
     pub(crate) async fn run_batch(&self, batch: &Batch<'_>) -> BatchResult {
         if batch.parameters() > SCRIPT_PARAMETERS_MAX {
             return Err(BatchError::Database(sqlx::Error::Protocol(format!(
