@@ -37,7 +37,9 @@ use crate::status::{
     ChannelOrderStatus, InstructionStatus, Level, Move, PaymentStatus, RefundPartStatus,
     RefundStatus, Status, TradeStatus,
 };
-use crate::store::{Created, OrderStore, OrderStoreError, PaymentFinish, PaymentWithInstructions};
+use crate::store::{
+    ChannelBooking, Created, OrderStore, OrderStoreError, PaymentFinish, PaymentWithInstructions,
+};
 use crate::store::{NewRefund, NewRefundReview, RefundReview};
 use crate::{Campaign, RefundOrdering, StoredValueError, StoredValueRules};
 use crate::{FailureReason, NewPaymentFee, PaymentFee, PaymentFeeStore};
@@ -377,6 +379,20 @@ struct ChannelAnswer<'a> {
     transaction_id: &'a str,
     business_date: &'a str,
     fee_minor: i64,
+}
+
+impl<'a> ChannelAnswer<'a> {
+    /// The institution's id and booking to record on `order`: none when
+    /// the order has its id already or the answer carries none.
+    fn for_order(self, order: &ChannelOrder) -> Option<(&'a str, Option<ChannelBooking<'a>>)> {
+        (order.channel_transaction_id.is_none() && !self.transaction_id.is_empty()).then(|| {
+            let booking = (!self.business_date.is_empty()).then_some(ChannelBooking {
+                business_date: self.business_date,
+                fee_minor: self.fee_minor,
+            });
+            (self.transaction_id, booking)
+        })
+    }
 }
 
 /// Runs payments: orders in `orders`, money through `ledger`, external
@@ -1489,19 +1505,12 @@ impl<
         if order.status != order_to {
             moves.push(Move::new(order.id, order.status, order_to).map_err(OrderError::from)?);
         }
-        let answer = answer.filter(|answer| {
-            order.channel_transaction_id.is_none() && !answer.transaction_id.is_empty()
-        });
-        match answer {
-            Some(answer) => {
-                let booking = (!answer.business_date.is_empty()).then_some(crate::ChannelBooking {
-                    business_date: answer.business_date,
-                    fee_minor: answer.fee_minor,
-                });
+        match answer.and_then(|answer| answer.for_order(order)) {
+            Some((transaction_id, booking)) => {
                 self.orders
-                    .record_channel_answer(order.id, answer.transaction_id, booking, &moves, now)
+                    .record_channel_answer(order.id, transaction_id, booking, &moves, now)
                     .await?;
-                order.channel_transaction_id = Some(answer.transaction_id.to_owned());
+                order.channel_transaction_id = Some(transaction_id.to_owned());
             }
             None if moves.is_empty() => return Ok(()),
             None => self.orders.transitions(&moves, now).await?,
@@ -2661,11 +2670,12 @@ impl<
         fee_minor: i64,
         now: TimestampMicros,
     ) -> Result<(), EngineError> {
-        if order.channel_transaction_id.is_none() && !transaction_id.is_empty() {
-            let booking = (!business_date.is_empty()).then_some(crate::ChannelBooking {
-                business_date,
-                fee_minor,
-            });
+        let answer = ChannelAnswer {
+            transaction_id,
+            business_date,
+            fee_minor,
+        };
+        if let Some((transaction_id, booking)) = answer.for_order(order) {
             self.orders
                 .set_channel_transaction_id(order.id, transaction_id, booking, now)
                 .await?;
