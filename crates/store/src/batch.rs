@@ -173,12 +173,12 @@ pub(crate) const UNDO_FAILED_BATCH: &str = "ROLLBACK TO paycore_batch;\nRELEASE 
 /// [`UNDO_FAILED_BATCH`] inside a transaction already open), each batch
 /// with its statements' `$N` renumbered to follow each other, then
 /// `COMMIT`. The parts name batches by their index in `batches` plus
-/// `first`.
+/// `first`. Each batch has passed [`Batch::check_parameters`].
 pub(crate) fn sqlite_script(
     opening: &str,
     batches: &[&Batch<'_>],
     first: usize,
-) -> Result<(String, Vec<Part>), BatchError> {
+) -> (String, Vec<Part>) {
     let mut script = String::from(opening);
     let mut parts: Vec<Part> = opening
         .split_terminator(';')
@@ -191,14 +191,6 @@ pub(crate) fn sqlite_script(
         script.push_str("SAVEPOINT paycore_batch;\n");
         parts.push(Part::Savepoint { batch: index });
         for (statement_index, statement, expect) in batch.statements() {
-            let named = highest_parameter(&statement.sql);
-            if named != statement.values.len() {
-                return Err(BatchError::Arity {
-                    statement: statement_index,
-                    named,
-                    given: statement.values.len(),
-                });
-            }
             renumber(&statement.sql, offset, &mut script);
             script.push_str(";\n");
             parts.push(Part::Statement {
@@ -220,7 +212,7 @@ pub(crate) fn sqlite_script(
     }
     script.push_str("COMMIT");
     parts.push(Part::Control);
-    Ok((script, parts))
+    (script, parts)
 }
 
 /// Why a batch did not commit; nothing of it did.
@@ -248,6 +240,17 @@ pub(crate) enum BatchError {
         named: usize,
         given: usize,
     },
+}
+
+impl From<BatchError> for ledger::StoreError {
+    fn from(error: BatchError) -> Self {
+        match error {
+            BatchError::Statement { source, .. } | BatchError::Database(source) => {
+                crate::rows::database_error(source)
+            }
+            other => ledger::StoreError::Database(other.to_string()),
+        }
+    }
 }
 
 /// Statements that commit together or not at all.
@@ -299,6 +302,28 @@ impl<'q> Batch<'q> {
         shape
     }
 
+    /// Refuses a batch whose statement names other parameters than it was
+    /// given, or that binds more than one script may.
+    pub(crate) fn check_parameters(&self) -> Result<(), BatchError> {
+        for (index, statement, _) in self.statements() {
+            let named = highest_parameter(&statement.sql);
+            if named != statement.values.len() {
+                return Err(BatchError::Arity {
+                    statement: index,
+                    named,
+                    given: statement.values.len(),
+                });
+            }
+        }
+        if self.parameters() > SCRIPT_PARAMETERS_MAX {
+            return Err(BatchError::Database(sqlx::Error::Protocol(format!(
+                "a batch binds {} parameters, over the {SCRIPT_PARAMETERS_MAX} of one script",
+                self.parameters()
+            ))));
+        }
+        Ok(())
+    }
+
     /// How many parameters the batch binds.
     pub(crate) fn parameters(&self) -> usize {
         self.statements
@@ -307,30 +332,29 @@ impl<'q> Batch<'q> {
             .sum()
     }
 
-    /// The batch with everything it borrowed copied, to hand to another
-    /// task.
-    pub(crate) fn into_static(self) -> Batch<'static> {
+    /// A copy of the batch that borrows nothing, to hand to another task.
+    pub(crate) fn to_static(&self) -> Batch<'static> {
         Batch {
             statements: self
                 .statements
-                .into_iter()
+                .iter()
                 .map(|(statement, expect)| {
                     let values = statement
                         .values
-                        .into_iter()
+                        .iter()
                         .map(|value| match value {
-                            Value::Int(value) => Value::Int(value),
-                            Value::Bool(value) => Value::Bool(value),
-                            Value::Text(value) => {
-                                Value::Text(value.map(|text| Cow::Owned(text.into_owned())))
-                            }
+                            Value::Int(value) => Value::Int(*value),
+                            Value::Bool(value) => Value::Bool(*value),
+                            Value::Text(value) => Value::Text(
+                                value.as_deref().map(|text| Cow::Owned(text.to_owned())),
+                            ),
                         })
                         .collect();
                     let statement = Statement {
-                        sql: Cow::Owned(statement.sql.into_owned()),
+                        sql: Cow::Owned(statement.sql.as_ref().to_owned()),
                         values,
                     };
-                    (statement, expect)
+                    (statement, *expect)
                 })
                 .collect(),
         }
@@ -400,8 +424,7 @@ mod tests {
                 .bind(None::<i64>),
             Expect::Any,
         );
-        let (script, parts) =
-            sqlite_script("BEGIN IMMEDIATE;\n", &[&first, &second], 5).expect("script");
+        let (script, parts) = sqlite_script("BEGIN IMMEDIATE;\n", &[&first, &second], 5);
         assert_eq!(
             script,
             "BEGIN IMMEDIATE;\n\
@@ -437,7 +460,7 @@ mod tests {
                 Part::Control
             ]
         );
-        let (_, parts) = sqlite_script(UNDO_FAILED_BATCH, &[&second], 6).expect("undo script");
+        let (_, parts) = sqlite_script(UNDO_FAILED_BATCH, &[&second], 6);
         assert_eq!(parts[..2], [Part::Control, Part::Control]);
         assert_eq!(first.parameters() + second.parameters(), 5);
     }
@@ -447,7 +470,7 @@ mod tests {
         let mut batch = Batch::new();
         batch.push(Statement::new("SELECT $1, $2").bind(1), Expect::Any);
         assert!(matches!(
-            sqlite_script("BEGIN IMMEDIATE;\n", &[&batch], 0),
+            batch.check_parameters(),
             Err(BatchError::Arity {
                 statement: 0,
                 named: 2,

@@ -174,10 +174,7 @@ macro_rules! fee_counter_store {
                         ))
                         .into());
                     }
-                    Err(crate::batch::BatchError::Statement { source, .. } | crate::batch::BatchError::Database(source)) => {
-                        return Err(db(source));
-                    }
-                    Err(other) => return Err(ledger::StoreError::Database(other.to_string()).into()),
+                    Err(error) => return Err(ledger::StoreError::from(error).into()),
                 };
                 let (after_count, after_volume_minor): (i64, i64) = rows
                     .get(counted)

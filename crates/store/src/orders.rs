@@ -419,11 +419,7 @@ pub(crate) fn push_moves(
 
 /// A batch that failed where its caller expected no failure.
 pub(crate) fn batch_failed(error: crate::batch::BatchError) -> OrderStoreError {
-    match error {
-        crate::batch::BatchError::Statement { source, .. }
-        | crate::batch::BatchError::Database(source) => db(source),
-        other => OrderStoreError::Store(ledger::StoreError::Database(other.to_string())),
-    }
+    OrderStoreError::Store(error.into())
 }
 
 /// Implements `engine::OrderStore` for a store type. `$writer` and

@@ -94,16 +94,12 @@ impl SqliteConnections {
     /// own batch has been run. Every batch of a group is answered once the
     /// group has committed.
     pub(crate) async fn run_batch(&self, batch: &Batch<'_>) -> BatchResult {
-        if batch.parameters() > SCRIPT_PARAMETERS_MAX {
-            return Err(BatchError::Database(sqlx::Error::Protocol(format!(
-                "a batch binds {} parameters, over the {SCRIPT_PARAMETERS_MAX} of one script",
-                batch.parameters()
-            ))));
-        }
+        // Refused here, so that a faulty batch never fails a group.
+        batch.check_parameters()?;
         let (reply, mut answer) = oneshot::channel();
         // Taken back out of the queue if this caller goes away before a
         // group takes it.
-        let queued = self.waiting.push(batch.clone().into_static(), reply);
+        let queued = self.waiting.push(batch.to_static(), reply);
         loop {
             tokio::select! {
                 biased;
@@ -284,10 +280,7 @@ async fn run_batches(held: &mut HeldConnection, batches: &[&Batch<'_>]) -> Vec<B
     let mut next = 0;
     held.connection.batch_unfinished = true;
     let outcome: Result<(), sqlx::Error> = loop {
-        let (script, parts) = match sqlite_script(opening, &batches[next..], next) {
-            Ok(script) => script,
-            Err(error) => break Err(sqlx::Error::Protocol(error.to_string())),
-        };
+        let (script, parts) = sqlite_script(opening, &batches[next..], next);
         let mut query = sqlx::query(&script);
         for batch in &batches[next..] {
             for value in batch.values() {
